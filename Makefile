@@ -1,0 +1,36 @@
+# Each target builds .venv by itself on a fresh machine (Python 3.11+).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint schemas bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: plan, apply, then plan again, against the embedded sandbox
+demo: $(STAMP)
+	bash scripts/demo.sh
+
+## test: every gate - ruff, mypy --strict, import contracts, pytest
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+schemas: $(STAMP)
+	$(BIN)/reconciler schema
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_1000.py
+
+clean:
+	rm -rf $(VENV) .reconciler .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""Command line: thin commands over ``reconciler.workflow``, and the one error boundary.
+
+Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detailed-exitcode``),
+3 internal error (a bug: the traceback is printed).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from reconciler import __version__
+from reconciler.commands import COMMANDS
+from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
+from reconciler.errors import ReconcilerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="reconciler.yaml",
+    show_default=True,
+    help="The repository's reconciler.yaml.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Start the embedded sandbox and point every provider instance at it "
+    "(state kept in .reconciler/ of the repository).",
+)
+@click.option(
+    "--sandbox-seed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Seed file for --sandbox (accounts, keys, run durations and outcomes).",
+)
+@click.option("--debug", is_flag=True, help="Log HTTP calls and show tracebacks.")
+@click.version_option(__version__, prog_name="reconciler")
+@click.pass_context
+def cli(
+    ctx: click.Context, config: Path, sandbox: bool, sandbox_seed: Path | None, debug: bool
+) -> None:
+    """Declarative GitOps reconciler for job runs.
+
+    Specs in git say which job runs should exist; `plan` shows the start/stop actions that
+    would converge the providers to them, `apply` performs them and records the outcome in
+    reconciler.lock.
+    """
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Options(config=config, sandbox=sandbox, sandbox_seed=sandbox_seed, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the one place where errors become messages and exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="reconciler", standalone_mode=False)
+    except ReconcilerError as exc:
+        if debug:
+            traceback.print_exc()
+        for line in exc.lines():
+            click.echo(f"Error: {line}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR  # click uses 2, which here means "changes present"
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception:
+        traceback.print_exc()
+        click.echo("reconciler: internal error (a bug); please report it with the above.", err=True)
+        return EXIT_BUG
+    return result if isinstance(result, int) else EXIT_OK
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def run() -> None:
+    """Console script entry point."""
+    sys.exit(main())

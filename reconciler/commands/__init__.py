@@ -1,0 +1,13 @@
+"""One module per command; each parses options, calls the workflow, renders, returns a code."""
+
+from __future__ import annotations
+
+from reconciler.commands.apply import apply
+from reconciler.commands.init import init
+from reconciler.commands.plan import plan
+from reconciler.commands.sandbox import sandbox
+from reconciler.commands.schema import schema
+from reconciler.commands.show import show
+from reconciler.commands.validate import validate
+
+COMMANDS = [init, validate, plan, apply, show, schema, sandbox]

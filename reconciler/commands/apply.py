@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.commands.common import Options, pass_options
+from reconciler.errors import UsageError
+from reconciler.render import text
+from reconciler.state.lock import command_line
+from reconciler.workflow import apply_session, read_plan
+
+
+@click.command()
+@click.argument(
+    "planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--target", "targets", multiple=True, metavar="NAME", help="Apply only this spec (repeatable)."
+)
+@pass_options
+def apply(
+    options: Options, planfile: Path | None, auto_approve: bool, targets: tuple[str, ...]
+) -> int:
+    """Perform the plan's actions and record them in the lockfile.
+
+    With PLANFILE (from `plan -o`), apply exactly that plan, refused if the lockfile or the
+    specs changed since. Without it, plan now and ask for confirmation on a terminal.
+    """
+    if planfile and targets:
+        raise UsageError("--target cannot be combined with a saved plan")
+    interactive = sys.stdin.isatty()
+    if planfile is None and not auto_approve and not interactive:
+        raise UsageError(
+            "refusing to apply without confirmation: "
+            "pass --auto-approve, or a plan file from `plan -o`"
+        )
+    saved = read_plan(planfile) if planfile else None
+    ws = options.workspace()
+    with options.environment(ws) as env, apply_session(ws, env, command_line()) as session:
+        if saved is not None:
+            session.check_saved(saved)
+            plan = saved
+        else:
+            plan = session.plan(targets=targets)
+        click.echo(text.render_plan(plan))
+        if not plan.changes:
+            session.record_refresh(plan)
+            return 0
+        if saved is None and not auto_approve and not _confirm():
+            click.echo("Apply cancelled; nothing was done.")
+            return 1
+        result = session.execute(plan)
+    done = len([a for a in result.done if a.kind.is_change])
+    click.echo(f"\nApply complete: {done} action(s) done; lockfile serial {session.lock.serial}.")
+    return 0
+
+
+def _confirm() -> bool:
+    click.echo("")
+    answer = click.prompt(
+        "Perform these actions? Only 'yes' will be accepted", default="", show_default=False
+    )
+    return bool(answer.strip() == "yes")

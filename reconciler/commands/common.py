@@ -1,0 +1,45 @@
+"""What every command shares: global options, the environment, exit codes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from reconciler.workflow import Environment, Workspace, open_workspace
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+
+
+@dataclass
+class Options:
+    config: Path
+    sandbox: bool
+    sandbox_seed: Path | None
+    debug: bool
+
+    def workspace(self) -> Workspace:
+        return open_workspace(self.config)
+
+    @contextmanager
+    def environment(self, ws: Workspace) -> Iterator[Environment]:
+        """The process environment, and a sandbox on loopback when ``--sandbox`` is given."""
+        if not self.sandbox:
+            yield Environment(environ=dict(os.environ))
+            return
+        from reconciler.sandbox.seed import load_seed
+        from reconciler.sandbox.server import BackgroundSandbox
+
+        state = ws.root / ".reconciler" / "sandbox.db"
+        with BackgroundSandbox(seed=load_seed(self.sandbox_seed), state=state) as sandbox:
+            yield Environment(environ=dict(os.environ), sandbox_url=sandbox.url)
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+pass_options = click.make_pass_decorator(Options)

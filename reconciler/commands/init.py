@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.commands.common import Options, pass_options
+from reconciler.errors import UsageError
+
+CONFIG = """\
+# yaml-language-server: $schema=https://reconciler.dev/schemas/config.v1.json
+apiVersion: reconciler/v1
+kind: Config
+providers:
+  integrate-prod:
+    type: xplenty
+    base_url: https://api.xplenty.com
+    account: my-account
+    credentials:
+      api_key: env:XPLENTY_API_KEY   # env:NAME or file:PATH; never the key itself
+    concurrency: 4
+    rate_limit: {calls: 5000, per: 1h}
+specs: [specs]
+lockfile: reconciler.lock
+prune: false
+"""
+
+EXAMPLE = """\
+# yaml-language-server: $schema=https://reconciler.dev/schemas/jobrun.v1.json
+apiVersion: reconciler/v1
+kind: JobRun
+metadata:
+  name: example-run
+spec:
+  provider: integrate-prod
+  job:
+    cluster_id: 167
+    package_id: 103
+    variables: {START: "'2026-11-01'"}
+  state: completed
+  retry: {limit: 1}
+  timeout: 2h
+"""
+
+IGNORED = ["reconciler.lock.lck", "reconciler.lock.journal", ".reconciler/"]
+
+
+@click.command()
+@pass_options
+def init(options: Options) -> int:
+    """Start a spec repository here: reconciler.yaml, an example spec, .gitignore entries."""
+    root = options.config.parent
+    example = root / "specs" / "example.yaml"
+    existing = [p for p in (options.config, example) if p.exists()]
+    if existing:
+        raise UsageError(f"{existing[0]} already exists; nothing was written")
+    example.parent.mkdir(parents=True, exist_ok=True)
+    options.config.write_text(CONFIG, encoding="utf-8")
+    example.write_text(EXAMPLE, encoding="utf-8")
+    _ignore(root / ".gitignore")
+    click.echo(f"Wrote {options.config} and {example}. Next: reconciler --sandbox plan")
+    return 0
+
+
+def _ignore(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [entry for entry in IGNORED if entry not in lines]
+    if missing:
+        path.write_text("\n".join([*lines, *missing]) + "\n", encoding="utf-8")

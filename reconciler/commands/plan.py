@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_options
+from reconciler.engine.plan import Plan
+from reconciler.render import markdown, text
+from reconciler.state.lockfile import dump_json, write_atomic
+from reconciler.workflow import plan_command
+
+
+def render(plan: Plan, output_format: str) -> str:
+    if output_format == "json":
+        return dump_json(plan).rstrip("\n")
+    if output_format == "markdown":
+        return markdown.render_plan(plan)
+    return text.render_plan(plan)
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the plan for `apply PLANFILE`.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--target", "targets", multiple=True, metavar="NAME", help="Plan only this spec (repeatable)."
+)
+@pass_options
+def plan(
+    options: Options,
+    out: Path | None,
+    detailed_exitcode: bool,
+    output_format: str,
+    targets: tuple[str, ...],
+) -> int:
+    """Show the start/stop actions that would make the providers match the specs."""
+    ws = options.workspace()
+    with options.environment(ws) as env:
+        result = plan_command(ws, env, targets=targets)
+    if out is not None:
+        write_atomic(out, dump_json(result))
+    click.echo(render(result, output_format))
+    if out is not None and output_format == "text":
+        click.echo(f"\nSaved the plan to {out}; apply it with: reconciler apply {out}")
+    return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK

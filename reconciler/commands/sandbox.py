@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.commands.common import Options, pass_options
+
+
+@click.group()
+def sandbox() -> None:
+    """The embedded provider emulators."""
+
+
+@sandbox.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--seed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Seed YAML: accounts, keys, run durations and outcomes.",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SQLite file to keep runs in (default: memory).",
+)
+@pass_options
+def serve(options: Options, host: str, port: int, seed: Path | None, state: Path | None) -> int:
+    """Serve the emulators: /xplenty/{account}/api/..., and /_sandbox/clock."""
+    from reconciler.sandbox.seed import load_seed
+    from reconciler.sandbox.server import serve as run_server
+
+    loaded = load_seed(seed)
+    click.echo(f"reconciler sandbox on http://{host}:{port} (xplenty at /xplenty)")
+    run_server(host=host, port=port, seed=loaded, state=state)
+    return 0

@@ -1,0 +1,1 @@
+"""Observe, plan (pure), apply."""

@@ -1,0 +1,63 @@
+"""What the specs ask for, flattened into the planner's input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler.engine.identity import revision, spec_key
+from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
+from reconciler.state.lockfile import Window
+
+
+class DesiredRun(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    instance: str
+    provider_type: str
+    job: dict[str, Any]
+    state: DesiredState
+    concurrency: ConcurrencyPolicy
+    retry_limit: int
+    timeout: int | None
+    window: Window | None
+    rerun: int
+    prevent_stop: bool
+    revision: str
+    key: str
+    spec_file: str
+
+
+def desired_run(run: JobRun, *, job: dict[str, Any], provider_type: str, file: str) -> DesiredRun:
+    spec = run.spec
+    window = Window(start=spec.window.start, end=spec.window.end) if spec.window else None
+    digest = revision(
+        instance=spec.provider,
+        provider_type=provider_type,
+        job=job,
+        rerun=spec.rerun,
+        window=window.model_dump(mode="json") if window else None,
+    )
+    return DesiredRun(
+        name=run.metadata.name,
+        instance=spec.provider,
+        provider_type=provider_type,
+        job=job,
+        state=spec.state,
+        concurrency=spec.concurrency,
+        retry_limit=spec.retry.limit,
+        timeout=spec.timeout,
+        window=window,
+        rerun=spec.rerun,
+        prevent_stop=spec.prevent_stop,
+        revision=digest,
+        key=spec_key(run.metadata.name, digest),
+        spec_file=file,
+    )
+
+
+def window_open(window: Window | None, now: datetime) -> bool:
+    return window is None or window.start <= now < window.end

@@ -1,0 +1,45 @@
+"""Building run records from desired runs: shared by the planner (adopt) and apply (start)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reconciler.engine.desired import DesiredRun
+from reconciler.spec.runs import ObservedRun, RunStatus
+from reconciler.state.lockfile import RunRecord
+
+
+def new_record(desired: DesiredRun, *, attempt: int, failures: int) -> RunRecord:
+    """A record for a run about to start: no run id until the provider confirms it."""
+    return RunRecord(
+        name=desired.name,
+        instance=desired.instance,
+        provider_type=desired.provider_type,
+        revision=desired.revision,
+        key=desired.key,
+        attempt=attempt,
+        run_id=None,
+        status=RunStatus.UNKNOWN,
+        failures=failures,
+        prevent_stop=desired.prevent_stop,
+        job=desired.job,
+        rerun=desired.rerun,
+        window=desired.window,
+        spec_file=desired.spec_file,
+    )
+
+
+def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
+    return record.model_copy(
+        update={
+            "run_id": run.run_id,
+            "status": run.status,
+            "api_status": run.api_status,
+            "started_at": run.started_at or record.started_at,
+            "ended_at": run.ended_at,
+        }
+    )
+
+
+def started_at(record: RunRecord) -> datetime | None:
+    return record.started_at

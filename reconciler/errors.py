@@ -1,0 +1,133 @@
+"""The one error hierarchy of reconciler.
+
+Every expected failure is a ``ReconcilerError``: the CLI prints its message (one line per
+problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a bug.
+
+    ReconcilerError
+    ├── InputError              bad user input: specs, config, lockfile, plan file
+    │   (carries a list of Problem, each with file:line:col and key path)
+    ├── StateError              lockfile/journal cannot be used as it is
+    │   ├── LockHeldError       another process holds the state lock (names the holder)
+    │   └── StalePlanError      a saved plan no longer matches the state or the specs
+    ├── ApplyError              one or more actions failed during apply
+    ├── UsageError              a command was asked for something it cannot do
+    └── ApiError                a provider API call failed (server's message kept)
+        ├── AuthError           401/403
+        ├── NotFoundError       404
+        ├── ConflictError       409
+        ├── InvalidRequestError 400/422
+        ├── RateLimitedError    429 (carries retry_after)
+        ├── ServerError         5xx
+        └── TransportError      no HTTP answer (connection refused, reset, timeout)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One user-facing problem, rendered ``file:line:col: key.path: reason``."""
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.column is not None:
+                place += f":{self.column}"
+        return f"{place}: {self.path}: {self.reason}" if self.path else f"{place}: {self.reason}"
+
+
+class ReconcilerError(Exception):
+    """An expected failure: reported as a message, exit code 1."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class InputError(ReconcilerError):
+    """One or more problems in user input, all reported at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class StateError(ReconcilerError):
+    pass
+
+
+class LockHeldError(StateError):
+    pass
+
+
+class StalePlanError(StateError):
+    pass
+
+
+class ApplyError(ReconcilerError):
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__("\n".join(failures))
+
+    def lines(self) -> list[str]:
+        return list(self.failures)
+
+
+class UsageError(ReconcilerError):
+    pass
+
+
+class ApiError(ReconcilerError):
+    """A provider call failed; ``status`` is the HTTP status, when there was an answer."""
+
+    def __init__(self, provider: str, message: str, *, status: int | None = None) -> None:
+        self.provider = provider
+        self.status = status
+        self.api_message = message
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{provider}: {message}{code}")
+
+
+class AuthError(ApiError):
+    pass
+
+
+class NotFoundError(ApiError):
+    pass
+
+
+class ConflictError(ApiError):
+    pass
+
+
+class InvalidRequestError(ApiError):
+    pass
+
+
+class RateLimitedError(ApiError):
+    def __init__(
+        self, provider: str, message: str, *, status: int | None = 429, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(provider, message, status=status)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    pass
+
+
+class TransportError(ApiError):
+    pass

@@ -1,0 +1,1 @@
+"""Provider seam: the protocol every job API adapter implements, and the registry."""

@@ -1,0 +1,156 @@
+"""The HTTP client shared by adapters: call counting, concurrency and rate limits, retries of
+safe calls, and translation of every failure into the ``ApiError`` hierarchy."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from reconciler.spec.models import RateLimit
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ATTEMPTS = 4
+MAX_BODY_IN_MESSAGE = 300
+
+
+class TokenBucket:
+    """Client-side rate limit: ``calls`` per ``per`` seconds, tightened by server hints."""
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self.capacity = float(limit.calls) if limit else float("inf")
+        self.rate = limit.calls / limit.per if limit and limit.per else float("inf")
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        if self.capacity == float("inf"):
+            return
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def observe_remaining(self, remaining: int) -> None:
+        """The server knows calls made by others with the same key: never exceed its count."""
+        self.tokens = min(self.tokens, float(remaining))
+
+
+ErrorMessage = Callable[[httpx.Response], str]
+
+
+def json_message(response: httpx.Response) -> str:
+    """The server's ``{"message": ...}``, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    text = response.text.strip()
+    return text[:MAX_BODY_IN_MESSAGE] or response.reason_phrase
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, min(float(value), 60.0))
+    except ValueError:
+        return 1.0
+
+
+def error_for(label: str, response: httpx.Response, message: str) -> ApiError:
+    status = response.status_code
+    if status == 429:
+        return RateLimitedError(label, message, retry_after=_retry_after(response))
+    kinds: dict[int, type[ApiError]] = {
+        400: InvalidRequestError,
+        401: AuthError,
+        403: AuthError,
+        404: NotFoundError,
+        409: ConflictError,
+        422: InvalidRequestError,
+    }
+    kind = kinds.get(status, ServerError if status >= 500 else ApiError)
+    return kind(label, message, status=status)
+
+
+class ApiClient:
+    """An httpx.AsyncClient with the behaviour every adapter needs."""
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        base_url: str,
+        headers: dict[str, str],
+        concurrency: int,
+        rate_limit: RateLimit | None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        error_message: ErrorMessage = json_message,
+        timeout: float = 30.0,
+    ) -> None:
+        self.label = label
+        self.calls = 0
+        self._error_message = error_message
+        self._slots = asyncio.Semaphore(concurrency)
+        self._bucket = TokenBucket(rate_limit)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
+            transport=transport,
+            timeout=timeout,
+        )
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one logical request; safe methods are retried on 429, 5xx and transport errors."""
+        attempts = MAX_ATTEMPTS if method in SAFE_METHODS else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._send_once(method, url, **kwargs)
+            except (RateLimitedError, ServerError, TransportError) as exc:
+                if attempt == attempts:
+                    raise
+                delay = exc.retry_after if isinstance(exc, RateLimitedError) else 0.2 * 2**attempt
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        await self._bucket.take()
+        async with self._slots:
+            self.calls += 1
+            try:
+                response = await self._client.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                raise TransportError(self.label, f"{method} {url}: {type(exc).__name__}") from exc
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        if remaining is not None and remaining.isdigit():
+            self._bucket.observe_remaining(int(remaining))
+        if response.is_success:
+            return response
+        raise error_for(self.label, response, self._error_message(response))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

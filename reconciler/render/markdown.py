@@ -1,0 +1,30 @@
+"""A plan as a pull-request comment."""
+
+from __future__ import annotations
+
+from reconciler.engine.plan import Plan
+from reconciler.render.summary import change_lines, refresh_cost, summary_line
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_plan(plan: Plan) -> str:
+    lines = [f"### reconciler plan: {summary_line(plan)}", ""]
+    changes = plan.changes
+    if changes:
+        lines += ["| action | spec | instance | why | changed fields |", "|---|---|---|---|---|"]
+        for a in changes:
+            fields = "<br>".join(f"`{_cell(c)}`" for c in change_lines(a)) or ""
+            lines.append(
+                f"| **{a.kind.value}** | `{a.name}` | {a.instance} | {_cell(a.reason)} | {fields} |"
+            )
+        lines.append("")
+    lines.append(f"_{refresh_cost(plan)}_")
+    quiet = [a for a in plan.actions if not a.kind.is_change]
+    if quiet:
+        lines += ["", "<details><summary>Unchanged specs and records</summary>", ""]
+        lines += [f"- `{a.name}`: {a.kind.value}: {_cell(a.reason)}" for a in quiet]
+        lines += ["", "</details>"]
+    return "\n".join(lines)

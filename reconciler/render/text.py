@@ -1,0 +1,57 @@
+"""Plans and state for a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.engine.plan import Plan
+from reconciler.render.summary import SYMBOL, change_lines, refresh_cost, summary_line
+from reconciler.workflow import ShowRow
+
+
+def render_plan(plan: Plan, *, verbose: bool = False) -> str:
+    lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
+    width = max((len(a.name) for a in plan.actions), default=4)
+    for action in plan.actions:
+        if not action.kind.is_change and not verbose:
+            continue
+        symbol = SYMBOL.get(action.kind, "=")
+        lines.append(
+            f"  {symbol:>3} {action.kind.value:<11} {action.name:<{width}}  "
+            f"{action.instance}: {action.reason}"
+        )
+        lines.extend(f"{'':>18}{line}" for line in change_lines(action))
+    quiet = [a for a in plan.actions if not a.kind.is_change]
+    if quiet and not verbose:
+        kinds: dict[str, int] = {}
+        for a in quiet:
+            kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
+        lines.append("  unchanged: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    if lines[-1] != "":
+        lines.append("")
+    lines.append(summary_line(plan))
+    return "\n".join(lines)
+
+
+def render_show(rows: Sequence[ShowRow]) -> str:
+    if not rows:
+        return "The lockfile records no runs."
+    header = ("NAME", "INSTANCE", "RUN", "ATTEMPT", "RECORDED", "LIVE", "API STATUS", "STARTED")
+    table = [header] + [
+        (
+            r.name,
+            r.instance,
+            r.run_id or "-",
+            str(r.attempt),
+            r.recorded,
+            r.live,
+            r.api_status or "-",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.started_at else "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )

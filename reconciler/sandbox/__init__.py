@@ -1,0 +1,1 @@
+"""Faithful HTTP emulators of the provider APIs, for the quick start, tests and benchmarks."""

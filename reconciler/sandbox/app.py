@@ -1,0 +1,60 @@
+"""The sandbox ASGI app: one origin, a prefix per provider, and a small control API."""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reconciler.sandbox.seed import Seed
+from reconciler.sandbox.store import Store
+from reconciler.sandbox.xplenty import XplentyEmulator
+
+
+def create_app(store: Store, seed: Seed) -> ASGIApp:
+    xplenty = XplentyEmulator(store, seed.xplenty)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "now": store.now()})
+
+    async def clock(request: Request) -> Response:
+        """``POST {"advance": seconds}`` moves every run forward: tests need no sleeping."""
+        if request.method == "POST":
+            body = await request.json()
+            store.advance(float(body.get("advance", 0)))
+        return JSONResponse({"now": store.now()})
+
+    app = Starlette(
+        routes=[
+            Route("/_sandbox/health", health),
+            Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+            xplenty.mount(),
+        ]
+    )
+    return SandboxDate(app, store)
+
+
+class SandboxDate:
+    """Sets the ``Date`` header from the sandbox clock, as a real server's clock would be."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(self.store.now(), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message["headers"] = [*headers, (b"date", date)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)

@@ -1,0 +1,100 @@
+"""The sandbox seed file: accounts, keys, clusters, packages, how long runs take, how they end.
+
+Without a seed (or without ``accounts``), the sandbox runs in *auto* mode: any account and any
+non-empty API key are accepted, and clusters and packages are created when first referenced,
+so ``--sandbox`` works on any spec repository.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.errors import InputError, Problem
+from reconciler.spec.durations import Duration
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Named(_Model):
+    id: int = Field(gt=0)
+    name: str
+
+
+class XplentyAccount(_Model):
+    api_keys: list[str] = Field(min_length=1)
+    clusters: list[Named] = Field(default_factory=list)
+    packages: list[Named] = Field(default_factory=list)
+
+
+class RunProfile(_Model):
+    """Phase durations and outcome of a run; unset fields fall back to ``default``."""
+
+    idle: Duration | None = None
+    pending: Duration | None = None
+    running: Duration | None = None
+    outcome: Literal["completed", "failed"] | None = None
+
+
+DEFAULT_PROFILE = RunProfile(idle=1, pending=2, running=30, outcome="completed")
+
+
+class XplentyRuns(_Model):
+    default: RunProfile = DEFAULT_PROFILE
+    packages: dict[int, RunProfile] = Field(default_factory=dict)
+
+
+class StopProfile(_Model):
+    pending_stoppage: Duration = 1
+    stopping: Duration = 2
+
+
+class XplentySeed(_Model):
+    accounts: dict[str, XplentyAccount] | None = None  # None: auto mode
+    runs: XplentyRuns = Field(default_factory=XplentyRuns)
+    stop: StopProfile = Field(default_factory=StopProfile)
+    rate_limit: int = Field(default=5000, gt=0, description="Calls per API key per hour.")
+    strict_accept: bool = Field(
+        default=False, description="Answer 404 when the versioned Accept header is missing."
+    )
+
+    def profile(self, package_id: int) -> RunProfile:
+        base = self.runs.default
+        override = self.runs.packages.get(package_id, RunProfile())
+        return RunProfile(
+            idle=override.idle if override.idle is not None else base.idle,
+            pending=override.pending if override.pending is not None else base.pending,
+            running=override.running if override.running is not None else base.running,
+            outcome=override.outcome or base.outcome,
+        )
+
+
+class Seed(_Model):
+    xplenty: XplentySeed = Field(default_factory=XplentySeed)
+
+
+def load_seed(path: Path | None) -> Seed:
+    if path is None:
+        return Seed()
+    from reconciler.source.yaml import parse_text, read_text
+
+    display = str(path)
+    text, problem = read_text(path, display)
+    if problem or text is None:
+        raise InputError([problem] if problem else [])
+    docs, problems = parse_text(text, display)
+    if problems:
+        raise InputError(problems)
+    try:
+        return Seed.model_validate(docs[0].data if docs and docs[0].data else {})
+    except ValidationError as exc:
+        raise InputError(
+            [
+                Problem(display, None, None, ".".join(map(str, e["loc"])), e["msg"])
+                for e in exc.errors(include_input=False, include_url=False)
+            ]
+        ) from None

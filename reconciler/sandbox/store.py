@@ -1,0 +1,90 @@
+"""SQLite state of the sandbox, and its clock (real time plus an offset tests can advance).
+
+Separate processes using the same state file see the same runs and the same clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS xplenty_accounts (name TEXT PRIMARY KEY, api_keys TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS xplenty_clusters (
+    account TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (account, id));
+CREATE TABLE IF NOT EXISTS xplenty_packages (
+    account TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (account, id));
+CREATE TABLE IF NOT EXISTS xplenty_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    cluster_id INTEGER NOT NULL,
+    package_id INTEGER NOT NULL,
+    variables TEXT NOT NULL,
+    dynamic_variables TEXT NOT NULL,
+    created REAL NOT NULL,
+    t_idle REAL NOT NULL,
+    t_pending REAL NOT NULL,
+    t_running REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    stop_at REAL,
+    t_stop_pending REAL NOT NULL,
+    t_stopping REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS xplenty_jobs_account ON xplenty_jobs (account, id);
+"""
+
+
+class Store:
+    def __init__(self, path: Path | None) -> None:
+        target = str(path) if path else ":memory:"
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            target, check_same_thread=False, timeout=30, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            if path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def now(self) -> float:
+        """Sandbox time: wall clock plus the offset set by ``advance``."""
+        rows = self.query("SELECT value FROM meta WHERE key = 'clock_offset'")
+        return time.time() + (float(rows[0]["value"]) if rows else 0.0)
+
+    def advance(self, seconds: float) -> float:
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'clock_offset'").fetchone()
+            offset = (float(row["value"]) if row else 0.0) + seconds
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_offset', ?)",
+                (str(offset),),
+            )
+        return self.now()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,1 @@
+"""Reading user files: YAML parsing with positions, and turning documents into models."""

@@ -1,0 +1,246 @@
+"""Turn ``reconciler.yaml`` and spec files into validated models, or one InputError.
+
+Every problem found is reported, each as ``file:line:col: key.path: reason``; nothing past
+this module sees raw YAML data or a pydantic ValidationError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler.errors import InputError, Problem
+from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
+from reconciler.spec.models import Config, JobRun
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A valid JobRun with its provider-validated ``job`` and where it was read."""
+
+    run: JobRun
+    job: dict[str, Any]  # canonical form from the provider's job model
+    provider_type: str
+    file: str  # relative to the repository root, with '/' separators
+    document: int
+
+
+def display_path(path: Path) -> str:
+    """The path as the user would type it from the current directory."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def format_path(parts: Iterable[PathPart]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_REASONS = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    reason = _REASONS.get(str(error["type"]))
+    if reason:
+        return reason
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def validation_problems(
+    exc: ValidationError,
+    *,
+    path: Path,
+    document: Document,
+    locator: Locator,
+    prefix: Sequence[PathPart] = (),
+) -> list[Problem]:
+    """One Problem per pydantic error, placed at the deepest node that exists."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        parts = [*prefix, *(p for p in error["loc"] if isinstance(p, (str, int)))]
+        line, column = locator.locate(path, document.index, parts)
+        problems.append(Problem(document.file, line, column, format_path(parts), _reason(error)))
+    return problems
+
+
+def load_config(path: Path, provider_types: Iterable[str]) -> Config:
+    """Read ``reconciler.yaml``; unknown provider types are errors."""
+    display = display_path(path)
+    if not path.is_file():
+        raise InputError([Problem(display, None, None, "", "no such file; run `reconciler init`")])
+    text, problem = read_text(path, display)
+    if problem or text is None:
+        raise InputError([problem] if problem else [])
+    docs, problems = parse_text(text, display)
+    if problems:
+        raise InputError(problems)
+    docs = [d for d in docs if d.data is not None]
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        raise InputError([Problem(display, 1, 1, "", "expected one mapping (kind: Config)")])
+    locator = Locator()
+    try:
+        config = Config.model_validate(docs[0].data)
+    except ValidationError as exc:
+        raise InputError(
+            validation_problems(exc, path=path, document=docs[0], locator=locator)
+        ) from None
+    known = set(provider_types)
+    bad = []
+    for name, instance in config.providers.items():
+        if instance.type not in known:
+            parts: list[PathPart] = ["providers", name, "type"]
+            line, column = locator.locate(path, 0, parts)
+            choices = ", ".join(sorted(known))
+            reason = f"unknown provider type {instance.type!r} (known: {choices})"
+            bad.append(Problem(display, line, column, format_path(parts), reason))
+    if bad:
+        raise InputError(bad)
+    return config
+
+
+def spec_files(root: Path, directories: Sequence[str]) -> list[Path]:
+    files: set[Path] = set()
+    for directory in directories:
+        base = root / directory
+        if base.is_file():
+            files.add(base)
+            continue
+        for suffix in SPEC_SUFFIXES:
+            files.update(base.rglob(f"*{suffix}"))
+    return sorted(files)
+
+
+class _SpecReader:
+    """Collects problems across every file, so that one run reports them all."""
+
+    def __init__(self, root: Path, config: Config, job_models: Mapping[str, type[BaseModel]]):
+        self.root = root
+        self.config = config
+        self.job_models = job_models
+        self.locator = Locator()
+        self.problems: list[Problem] = []
+        self.specs: list[LoadedSpec] = []
+        self.paths: dict[str, Path] = {}
+
+    def read(self, path: Path) -> None:
+        display = display_path(path)
+        self.paths[display] = path
+        text, problem = read_text(path, display)
+        if problem or text is None:
+            self.problems.extend([problem] if problem else [])
+            return
+        docs, problems = parse_text(text, display)
+        self.problems.extend(problems)
+        for doc in docs:
+            if doc.data is not None:
+                self._document(path, doc)
+
+    def _problem(self, path: Path, doc: Document, parts: list[PathPart], reason: str) -> Problem:
+        line, column = self.locator.locate(path, doc.index, parts)
+        return Problem(doc.file, line, column, format_path(parts), reason)
+
+    def _document(self, path: Path, doc: Document) -> None:
+        if not isinstance(doc.data, dict):
+            self.problems.append(self._problem(path, doc, [], "expected a mapping (kind: JobRun)"))
+            return
+        try:
+            run = JobRun.model_validate(doc.data)
+        except ValidationError as exc:
+            self.problems.extend(
+                validation_problems(exc, path=path, document=doc, locator=self.locator)
+            )
+            self._job(path, doc, _raw_field(doc.data, "provider"), _raw_field(doc.data, "job"))
+            return
+        checked = self._job(path, doc, run.spec.provider, run.spec.job)
+        if checked is not None:
+            job, provider_type = checked
+            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
+            self.specs.append(LoadedSpec(run, job, provider_type, relative, doc.index))
+
+    def _job(
+        self, path: Path, doc: Document, provider: object, raw_job: object
+    ) -> tuple[dict[str, Any], str] | None:
+        """The job block validated by its provider's model, in canonical form."""
+        if not isinstance(provider, str):
+            return None
+        instance = self.config.providers.get(provider)
+        if instance is None:
+            declared = ", ".join(sorted(self.config.providers)) or "none"
+            reason = (
+                f"unknown provider instance {provider!r} (declared in reconciler.yaml: {declared})"
+            )
+            self.problems.append(self._problem(path, doc, ["spec", "provider"], reason))
+            return None
+        try:
+            job = self.job_models[instance.type].model_validate(raw_job)
+        except ValidationError as exc:
+            self.problems.extend(
+                validation_problems(
+                    exc, path=path, document=doc, locator=self.locator, prefix=["spec", "job"]
+                )
+            )
+            return None
+        return job.model_dump(mode="json", exclude_defaults=True), instance.type
+
+    def check_duplicates(self) -> None:
+        first: dict[str, LoadedSpec] = {}
+        for spec in self.specs:
+            name = spec.run.metadata.name
+            if name not in first:
+                first[name] = spec
+                continue
+            here = self._place(spec)
+            there = self._place(first[name])
+            self.problems.append(
+                Problem(
+                    here[0],
+                    here[1],
+                    here[2],
+                    "metadata.name",
+                    f"duplicate name {name!r} (also defined at {there[0]}:{there[1]}:{there[2]})",
+                )
+            )
+
+    def _place(self, spec: LoadedSpec) -> tuple[str, int | None, int | None]:
+        path = self.root / spec.file
+        display = display_path(path)
+        line, column = self.locator.locate(path, spec.document, ["metadata", "name"])
+        return display, line, column
+
+
+def _raw_field(data: dict[Any, Any], name: str) -> object:
+    spec = data.get("spec")
+    return spec.get(name) if isinstance(spec, dict) else None
+
+
+def load_specs(
+    root: Path, config: Config, job_models: Mapping[str, type[BaseModel]]
+) -> list[LoadedSpec]:
+    """Every JobRun under the configured directories, sorted by name; or one InputError."""
+    reader = _SpecReader(root, config, job_models)
+    for directory in config.specs:
+        if not (root / directory).exists():
+            reader.problems.append(
+                Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
+            )
+    for path in spec_files(root, config.specs):
+        reader.read(path)
+    reader.check_duplicates()
+    if reader.problems:
+        raise InputError(reader.problems)
+    return sorted(reader.specs, key=lambda s: s.run.metadata.name)

@@ -1,0 +1,1 @@
+"""Pure models of the user's files: ``JobRun`` specs and ``reconciler.yaml``."""

@@ -1,0 +1,49 @@
+"""Durations written as ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d`` or a number of seconds."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+
+_PART = re.compile(r"(\d+)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_PATTERN = r"^(\d+[smhd])+$"
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds in ``value``; raises ValueError with a reason fit for the user."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 30m, 2h or 1h30m")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return value
+    if isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value):
+        return sum(int(n) * _UNIT[u] for n, u in _PART.findall(value))
+    raise ValueError("expected a duration such as 90s, 30m, 2h or 1h30m")
+
+
+def format_duration(seconds: int) -> str:
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": "A duration: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer.",
+        }
+    ),
+]

@@ -1,0 +1,149 @@
+"""Version 1 of the user's file formats: ``JobRun`` specs and the ``Config`` in reconciler.yaml.
+
+These models are pure: no I/O, no YAML, no HTTP. Unknown keys are errors everywhere.
+The provider-specific ``job`` block is validated separately by the provider's own model.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from reconciler.spec.durations import Duration
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
+API_VERSION = "reconciler/v1"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DesiredState(enum.StrEnum):
+    COMPLETED = "completed"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class ConcurrencyPolicy(enum.StrEnum):
+    REPLACE = "replace"
+    FORBID = "forbid"
+    ALLOW = "allow"
+
+
+class Metadata(StrictModel):
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Unique in the repository: lowercase letters, digits and '-'.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Retry(StrictModel):
+    limit: int = Field(default=0, ge=0, le=100, description="Restarts of a failed run.")
+
+
+class Window(StrictModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("window end must be after its start")
+        return self
+
+
+class RunSpec(StrictModel):
+    provider: str = Field(description="A provider instance declared in reconciler.yaml.")
+    job: dict[str, Any] = Field(description="Provider-specific; validated by the provider.")
+    state: DesiredState = DesiredState.COMPLETED
+    concurrency: ConcurrencyPolicy = ConcurrencyPolicy.REPLACE
+    retry: Retry = Field(default_factory=Retry)
+    timeout: Duration | None = None
+    window: Window | None = None
+    rerun: int = Field(default=0, ge=0, description="Bump to ask for a fresh run.")
+    prevent_stop: bool = False
+
+
+class JobRun(StrictModel):
+    """A declared job run (``kind: JobRun``)."""
+
+    model_config = ConfigDict(
+        title="JobRun", json_schema_extra={"$id": "https://reconciler.dev/schemas/jobrun.v1.json"}
+    )
+
+    api_version: Literal["reconciler/v1"] = Field(alias="apiVersion")
+    kind: Literal["JobRun"]
+    metadata: Metadata
+    spec: RunSpec
+
+
+def _secret_reference(value: str) -> str:
+    if not re.fullmatch(SECRET_REF_PATTERN, value):
+        # Never echo the value: it may be the secret itself.
+        raise ValueError("literal secrets are not allowed; write env:NAME or file:PATH")
+    return value
+
+
+SecretReference = Annotated[
+    str,
+    AfterValidator(_secret_reference),
+    Field(pattern=SECRET_REF_PATTERN, description="env:NAME or file:PATH"),
+]
+
+
+class RateLimit(StrictModel):
+    calls: int = Field(gt=0)
+    per: Duration = 3600
+
+
+class ProviderInstance(StrictModel):
+    type: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Provider type, e.g. xplenty.")
+    base_url: str = Field(
+        pattern=r"^https?://", description="API origin, e.g. https://api.xplenty.com"
+    )
+    account: str | None = Field(
+        default=None, description="Account id or alias, when the API has one."
+    )
+    credentials: dict[str, SecretReference] = Field(
+        default_factory=dict,
+        description="Secret references only: env:NAME or file:PATH. Literal secrets are refused.",
+    )
+    concurrency: int = Field(default=4, ge=1, le=64, description="Parallel calls to this instance.")
+    rate_limit: RateLimit | None = Field(default=None, description="Default: the provider's.")
+
+
+class Config(StrictModel):
+    """The repository's ``reconciler.yaml`` (``kind: Config``)."""
+
+    model_config = ConfigDict(
+        title="Config", json_schema_extra={"$id": "https://reconciler.dev/schemas/config.v1.json"}
+    )
+
+    api_version: Literal["reconciler/v1"] = Field(alias="apiVersion")
+    kind: Literal["Config"]
+    providers: dict[str, ProviderInstance] = Field(default_factory=dict)
+    specs: list[str] = Field(default_factory=lambda: ["specs"], min_length=1)
+    lockfile: str = "reconciler.lock"
+    prune: bool = Field(default=False, description="Stop runs of removed specs.")
+
+    @field_validator("providers")
+    @classmethod
+    def _instance_names(cls, value: dict[str, ProviderInstance]) -> dict[str, ProviderInstance]:
+        for name in value:
+            if not re.fullmatch(NAME_PATTERN, name):
+                raise ValueError(f"instance name {name!r} must be lowercase letters, digits, '-'")
+        return value

@@ -1,0 +1,1 @@
+"""Persistent state: the lockfile, its journal, and the lock that serializes appliers."""

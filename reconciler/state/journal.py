@@ -1,0 +1,121 @@
+"""The intent journal (``reconciler.lock.journal``): JSON lines, fsynced, folded into the lockfile.
+
+Before a start, an ``intent`` line records the run key; after it, a ``started`` line records the
+run id. A process that dies between the two leaves an intent whose run may or may not exist; the
+next command folds it into a record with no run id, and the planner adopts the run by its key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.lockfile import Lockfile, RunRecord
+
+
+def journal_path(lockfile: Path) -> Path:
+    return lockfile.with_name(lockfile.name + ".journal")
+
+
+class Journal:
+    """Append-only; each entry is durable before ``append`` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+        os.write(self._fd, line.encode("utf-8"))
+        os.fsync(self._fd)
+
+    def intent(self, record: RunRecord) -> None:
+        self.append({"op": "intent", "record": record.model_dump(mode="json")})
+
+    def started(self, name: str, run_id: str, status: RunStatus, at: datetime | None) -> None:
+        self.append(
+            {
+                "op": "started",
+                "name": name,
+                "run_id": run_id,
+                "status": status.value,
+                "started_at": at.isoformat() if at else None,
+            }
+        )
+
+    def start_failed(self, name: str) -> None:
+        """The API refused the start: no run exists for the intent."""
+        self.append({"op": "start_failed", "name": name})
+
+    def stop_requested(self, name: str, run_id: str, reason: StopReason, status: RunStatus) -> None:
+        self.append(
+            {
+                "op": "stop",
+                "name": name,
+                "run_id": run_id,
+                "reason": reason.value,
+                "status": status.value,
+            }
+        )
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def read_entries(path: Path) -> list[dict[str, Any]]:
+    """Entries of a journal; a torn last line (the process died mid-write) is ignored."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def fold(lock: Lockfile, entries: list[dict[str, Any]]) -> Lockfile:
+    """The lockfile with the journal's entries applied, in order."""
+    runs = dict(lock.runs)
+    displaced: dict[str, RunRecord | None] = {}  # what each intent replaced
+    for entry in entries:
+        op = entry.get("op")
+        if op == "intent":
+            record = RunRecord.model_validate(entry["record"])
+            displaced[record.name] = runs.get(record.name)
+            runs[record.name] = record
+            continue
+        record_or_none = runs.get(str(entry.get("name")))
+        if record_or_none is None:
+            continue
+        record = record_or_none
+        if op == "started":
+            started = entry.get("started_at")
+            runs[record.name] = record.model_copy(
+                update={
+                    "run_id": entry["run_id"],
+                    "status": RunStatus(entry["status"]),
+                    "started_at": datetime.fromisoformat(started) if started else None,
+                }
+            )
+        elif op == "start_failed" and record.run_id is None:
+            previous = displaced.get(record.name)
+            if previous is None:
+                del runs[record.name]
+            else:
+                runs[record.name] = previous
+        elif op == "stop" and record.run_id == entry.get("run_id"):
+            runs[record.name] = record.model_copy(
+                update={
+                    "stop_reason": StopReason(entry["reason"]),
+                    "status": RunStatus(entry["status"]),
+                }
+            )
+    return lock.model_copy(update={"runs": runs})

@@ -1,0 +1,194 @@
+"""``reconciler.lock``: what reconciler started, per spec, committed beside the specs.
+
+Written atomically (temp file, fsync, rename) with sorted keys so git diffs stay small.
+Read through jsonschema first, so a hand-edited file gets a clear error with its key path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.errors import InputError, Problem
+from reconciler.spec.runs import RunStatus, StopReason
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Model):
+    start: datetime
+    end: datetime
+
+
+class RunRecord(_Model):
+    """The run reconciler knows for one spec name."""
+
+    name: str
+    instance: str
+    provider_type: str
+    revision: str
+    key: str = Field(description="Digest of (name, revision).")
+    attempt: int = Field(ge=1, description="Runs started for this revision so far.")
+    run_id: str | None = Field(description="Null while a start is not yet confirmed.")
+    status: RunStatus
+    api_status: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    failures: int = Field(default=0, ge=0, description="Failed earlier attempts of the revision.")
+    stop_reason: StopReason | None = None
+    prevent_stop: bool = False
+    job: dict[str, Any]
+    rerun: int = 0
+    window: Window | None = None
+    spec_file: str | None = None
+
+    @property
+    def run_key(self) -> str:
+        return run_key(self.key, self.attempt)
+
+
+def run_key(key: str, attempt: int) -> str:
+    """The tag written into a run at the provider: the spec's key and the attempt number."""
+    return f"{key}-{attempt}"
+
+
+def parse_run_key(value: str) -> tuple[str, int] | None:
+    key, _, attempt = value.rpartition("-")
+    return (key, int(attempt)) if key and attempt.isdigit() else None
+
+
+class ProviderState(_Model):
+    observed_at: datetime | None = Field(
+        default=None, description="Provider clock at the last refresh; bounds the next listing."
+    )
+
+
+class Lockfile(_Model):
+    """Version 1 of ``reconciler.lock``."""
+
+    model_config = ConfigDict(
+        title="Lockfile",
+        json_schema_extra={"$id": "https://reconciler.dev/schemas/lockfile.v1.json"},
+    )
+
+    version: Literal[1] = 1
+    lineage: str = Field(description="Identifies this state's history; set once.")
+    serial: int = Field(ge=0, description="Incremented on every write.")
+    providers: dict[str, ProviderState] = Field(default_factory=dict)
+    runs: dict[str, RunRecord] = Field(default_factory=dict)
+
+
+def new_lockfile() -> Lockfile:
+    """The state before any apply. Its lineage is assigned when it is first written, so
+    that a plan saved before the first apply still matches the (absent) state."""
+    return Lockfile(lineage="", serial=0)
+
+
+@cache
+def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
+    schema = model.model_json_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def read_json_document(path: Path, model: type[M], display: str) -> M:
+    """Parse, validate against the model's JSON Schema, then build the model."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            [Problem(display, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
+    errors = sorted(_validator(model).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InputError(
+            [
+                Problem(display, None, None, _json_path(e.absolute_path), _schema_reason(e))
+                for e in errors
+            ]
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(
+            [
+                Problem(display, None, None, _json_path(e["loc"]), e["msg"])
+                for e in exc.errors(include_input=False, include_url=False)
+            ]
+        ) from None
+
+
+def _schema_reason(error: jsonschema.ValidationError) -> str:
+    # jsonschema's message quotes the offending value; keep it short.
+    message = error.message
+    return message if len(message) <= 160 else message[:157] + "..."
+
+
+def _json_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def read_lockfile(path: Path, display: str) -> Lockfile:
+    """The lockfile at ``path``; a new, empty one when there is none yet."""
+    if not path.exists():
+        return new_lockfile()
+    return read_json_document(path, Lockfile, display)
+
+
+def dump_json(model: BaseModel) -> str:
+    data = model.model_dump(mode="json", by_alias=True)
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a mix."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; this file is committed
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_lockfile(path: Path, lock: Lockfile) -> Lockfile:
+    """Write ``lock`` with its serial incremented; returns what was written."""
+    written = lock.model_copy(
+        update={"serial": lock.serial + 1, "lineage": lock.lineage or str(uuid.uuid4())}
+    )
+    write_atomic(path, dump_json(written))
+    return written

@@ -1,0 +1,291 @@
+"""Orchestration of the commands: load, observe, plan, apply, show.
+
+The only module that combines files, providers and the engine. The CLI calls it with plain
+arguments (including the environment), and renders what it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from reconciler.engine.apply import ApplyResult, apply_plan, fold_result
+from reconciler.engine.desired import DesiredRun, desired_run
+from reconciler.engine.identity import canonical_json
+from reconciler.engine.observe import observe
+from reconciler.engine.plan import Plan, plan_actions
+from reconciler.errors import ApplyError, InputError, Problem, StalePlanError
+from reconciler.providers.base import Provider, ProviderContext
+from reconciler.providers.credentials import resolve
+from reconciler.providers.registry import job_models, provider_types
+from reconciler.source.load import display_path, load_config, load_specs
+from reconciler.spec.models import Config
+from reconciler.state.journal import Journal, fold, journal_path, read_entries
+from reconciler.state.lock import StateLock, lock_path
+from reconciler.state.lockfile import Lockfile, read_json_document, read_lockfile, write_lockfile
+
+SANDBOX_CREDENTIAL = "sandbox"  # used under --sandbox when a reference cannot be resolved
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A spec repository: where reconciler.yaml is, and what it says."""
+
+    root: Path
+    config: Config
+    config_path: Path
+
+    @property
+    def lockfile(self) -> Path:
+        return self.root / self.config.lockfile
+
+    @property
+    def journal(self) -> Path:
+        return journal_path(self.lockfile)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What commands read from outside: the environment, the sandbox, a transport for tests."""
+
+    environ: Mapping[str, str]
+    sandbox_url: str | None = None
+    transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+
+
+def open_workspace(config_path: Path) -> Workspace:
+    config = load_config(config_path, provider_types())
+    return Workspace(root=config_path.resolve().parent, config=config, config_path=config_path)
+
+
+def load_desired(ws: Workspace) -> list[DesiredRun]:
+    specs = load_specs(ws.root, ws.config, job_models())
+    return [
+        desired_run(s.run, job=s.job, provider_type=s.provider_type, file=s.file) for s in specs
+    ]
+
+
+def specs_digest(desired: Sequence[DesiredRun]) -> str:
+    text = canonical_json([d.model_dump(mode="json") for d in desired])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def current_lockfile(ws: Workspace) -> Lockfile:
+    """The lockfile with any journal left by an interrupted apply folded in (in memory)."""
+    lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
+    entries = read_entries(ws.journal)
+    return fold(lock, entries) if entries else lock
+
+
+def recover_journal(ws: Workspace) -> None:
+    """Fold a journal left by an interrupted apply into the lockfile. Caller holds the lock."""
+    if ws.journal.exists():
+        write_lockfile(ws.lockfile, current_lockfile(ws))
+        ws.journal.unlink()
+
+
+@asynccontextmanager
+async def open_providers(
+    ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+) -> AsyncIterator[dict[str, Provider]]:
+    """Adapters for the configured instances; credentials resolved here, kept in memory."""
+    types = provider_types()
+    providers: dict[str, Provider] = {}
+    problems = []
+    for name, instance in ws.config.providers.items():
+        if instances is not None and name not in instances:
+            continue
+        values, missing = resolve(name, instance.credentials, root=ws.root, environ=env.environ)
+        if env.sandbox_url is not None:
+            values.update({k: SANDBOX_CREDENTIAL for k in instance.credentials if k not in values})
+            instance = instance.model_copy(
+                update={"base_url": f"{env.sandbox_url}/{instance.type}"}
+            )
+        else:
+            problems.extend(missing)
+        context = ProviderContext(name, instance, values, env.transport)
+        providers[name] = types[instance.type].create(context)
+    if problems:
+        raise InputError(problems)
+    try:
+        yield providers
+    finally:
+        await asyncio.gather(*(p.aclose() for p in providers.values()))
+
+
+async def make_plan(
+    ws: Workspace,
+    providers: Mapping[str, Provider],
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    *,
+    targets: Sequence[str] = (),
+) -> Plan:
+    """Observe every instance the specs or the lockfile use, then plan (pure)."""
+    observation = await observe(providers, lock)
+    now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
+    chosen = [d for d in desired if not targets or d.name in targets]
+    planned = plan_actions(chosen, lock, observation.runs, now=now, prune=ws.config.prune)
+    actions = [a for a in planned.actions if not targets or a.name in targets]
+    return Plan(
+        created_at=now,
+        lineage=lock.lineage,
+        serial=lock.serial,
+        specs_digest=specs_digest(desired),
+        prune=ws.config.prune,
+        targets=tuple(targets),
+        records=planned.records,
+        actions=tuple(actions),
+        observed_at=observation.server_time,
+        refresh_calls={name: p.calls for name, p in providers.items()},
+    )
+
+
+def used_instances(ws: Workspace, lock: Lockfile, desired: Sequence[DesiredRun]) -> list[str]:
+    names = {d.instance for d in desired} | {r.instance for r in lock.runs.values()}
+    return sorted(n for n in names if n in ws.config.providers)
+
+
+def plan_command(ws: Workspace, env: Environment, *, targets: Sequence[str] = ()) -> Plan:
+    desired = load_desired(ws)
+    _check_targets(desired, targets)
+    lock = current_lockfile(ws)
+    return asyncio.run(_observe_and_plan(ws, env, lock, desired, targets))
+
+
+async def _observe_and_plan(
+    ws: Workspace,
+    env: Environment,
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    targets: Sequence[str] = (),
+) -> Plan:
+    async with open_providers(ws, env, used_instances(ws, lock, desired)) as providers:
+        return await make_plan(ws, providers, lock, desired, targets=targets)
+
+
+def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> None:
+    names = {d.name for d in desired}
+    unknown = [t for t in targets if t not in names]
+    if unknown:
+        raise InputError(
+            [Problem("--target", None, None, "", f"no spec named {t!r}") for t in unknown]
+        )
+
+
+def read_plan(path: Path) -> Plan:
+    return read_json_document(path, Plan, display_path(path))
+
+
+@dataclass
+class ApplySession:
+    """An apply in progress: holds the state lock from planning to the lockfile write."""
+
+    ws: Workspace
+    env: Environment
+    lock: Lockfile
+    desired: list[DesiredRun]
+
+    def plan(self, *, targets: Sequence[str] = ()) -> Plan:
+        _check_targets(self.desired, targets)
+        return asyncio.run(_observe_and_plan(self.ws, self.env, self.lock, self.desired, targets))
+
+    def check_saved(self, plan: Plan) -> None:
+        """A saved plan applies only to the state and specs it was made from."""
+        reasons = []
+        if plan.lineage != self.lock.lineage or plan.serial != self.lock.serial:
+            reasons.append(self._lockfile_change(plan))
+        if plan.specs_digest != specs_digest(self.desired):
+            reasons.append("the specs changed since the plan was made")
+        if reasons:
+            raise StalePlanError(
+                f"saved plan is stale: {'; '.join(reasons)}; run `reconciler plan` again"
+            )
+
+    def _lockfile_change(self, plan: Plan) -> str:
+        if plan.lineage and plan.lineage != self.lock.lineage:
+            return "the lockfile belongs to another lineage"
+        before = f"serial {plan.serial}" if plan.lineage else "no lockfile"
+        return (
+            f"the lockfile changed since the plan was made ({before} -> serial {self.lock.serial})"
+        )
+
+    def execute(self, plan: Plan) -> ApplyResult:
+        journal = Journal(self.ws.journal)
+        try:
+            result = asyncio.run(self._apply(plan, journal))
+        finally:
+            journal.close()
+        self._record(plan, result)
+        if result.failures:
+            raise ApplyError(
+                [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+            )
+        return result
+
+    async def _apply(self, plan: Plan, journal: Journal) -> ApplyResult:
+        async with open_providers(self.ws, self.env, self._instances()) as providers:
+            return await apply_plan(plan, providers, journal)
+
+    def record_refresh(self, plan: Plan) -> None:
+        """With nothing to do, keep the lockfile as it is unless a recorded status moved."""
+        if plan.records != self.lock.runs:
+            self._record(plan, ApplyResult(records=dict(plan.records)))
+
+    def _record(self, plan: Plan, result: ApplyResult) -> None:
+        updated = fold_result(self.lock, result.records, plan.observed_at)
+        self.lock = write_lockfile(self.ws.lockfile, updated)
+        self.ws.journal.unlink(missing_ok=True)
+
+    def _instances(self) -> list[str]:
+        return used_instances(self.ws, self.lock, self.desired)
+
+
+@contextmanager
+def apply_session(ws: Workspace, env: Environment, command: str) -> Iterator[ApplySession]:
+    with StateLock(lock_path(ws.lockfile), command):
+        recover_journal(ws)
+        lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
+        yield ApplySession(ws=ws, env=env, lock=lock, desired=load_desired(ws))
+
+
+@dataclass(frozen=True)
+class ShowRow:
+    name: str
+    instance: str
+    run_id: str | None
+    attempt: int
+    recorded: str
+    live: str
+    api_status: str | None
+    started_at: datetime | None
+    spec_file: str | None
+
+
+def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
+    lock = current_lockfile(ws)
+    plan = asyncio.run(_observe_and_plan(ws, env, lock, []))
+    rows = []
+    for name, recorded in sorted(lock.runs.items()):
+        live = plan.records.get(name, recorded)
+        rows.append(
+            ShowRow(
+                name=name,
+                instance=recorded.instance,
+                run_id=live.run_id,
+                attempt=live.attempt,
+                recorded=recorded.status.value,
+                live=live.status.value,
+                api_status=live.api_status,
+                started_at=live.started_at,
+                spec_file=recorded.spec_file,
+            )
+        )
+    return rows

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.cli import main
+from reconciler.sandbox.seed import Seed
+from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.store import Store
+
+CONFIG = """\
+apiVersion: reconciler/v1
+kind: Config
+providers:
+  etl:
+    type: xplenty
+    base_url: https://api.xplenty.com
+    account: acme
+    credentials:
+      api_key: env:XPLENTY_API_KEY
+specs: [specs]
+"""
+
+
+def jobrun(name: str, *, package: int = 103, extra: str = "", variables: str = "{}") -> str:
+    return textwrap.dedent(
+        f"""\
+        apiVersion: reconciler/v1
+        kind: JobRun
+        metadata:
+          name: {name}
+        spec:
+          provider: etl
+          job:
+            cluster_id: 167
+            package_id: {package}
+            variables: {variables}
+        """
+    ) + textwrap.indent(textwrap.dedent(extra), "  ")
+
+
+class Repo:
+    """A spec repository in a temporary directory, driven through the real CLI entry point."""
+
+    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.root = root
+        self.capsys = capsys
+        (root / "specs").mkdir()
+        (root / "reconciler.yaml").write_text(CONFIG)
+
+    def spec(self, filename: str, text: str) -> Path:
+        path = self.root / "specs" / filename
+        path.write_text(text)
+        return path
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(["--config", str(self.root / "reconciler.yaml"), *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def sandbox_store(self) -> Store:
+        return Store(self.root / ".reconciler" / "sandbox.db")
+
+    def advance(self, seconds: float) -> None:
+        store = self.sandbox_store()
+        try:
+            store.advance(seconds)
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def repo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Repo:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XPLENTY_API_KEY", "test-key")
+    return Repo(tmp_path, capsys)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[BackgroundSandbox]:
+    with BackgroundSandbox(seed=Seed()) as server:
+        yield server
+
+
+def advance(server: BackgroundSandbox, seconds: float) -> None:
+    httpx.post(f"{server.url}/_sandbox/clock", json={"advance": seconds}).raise_for_status()

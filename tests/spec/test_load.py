@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import InputError
+from reconciler.providers.registry import job_models, provider_types
+from reconciler.source.load import load_config, load_specs
+from tests.conftest import CONFIG, jobrun
+
+
+def load(tmp_path: Path, files: dict[str, str], config: str = CONFIG) -> list[str]:
+    """Names loaded, or raise InputError."""
+    (tmp_path / "reconciler.yaml").write_text(config)
+    (tmp_path / "specs").mkdir(exist_ok=True)
+    for name, text in files.items():
+        path = tmp_path / "specs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    cfg = load_config(tmp_path / "reconciler.yaml", provider_types())
+    return [s.run.metadata.name for s in load_specs(tmp_path, cfg, job_models())]
+
+
+def problems(tmp_path: Path, files: dict[str, str], config: str = CONFIG) -> list[str]:
+    with pytest.raises(InputError) as caught:
+        load(tmp_path, files, config)
+    return caught.value.lines()
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def test_loads_multi_document_files_sorted_by_name(tmp_path: Path) -> None:
+    names = load(
+        tmp_path, {"a.yaml": jobrun("zeta") + "---\n" + jobrun("alpha"), "b/c.yml": jobrun("mid")}
+    )
+    assert names == ["alpha", "mid", "zeta"]
+
+
+def test_wrong_type_names_file_line_and_key_path(tmp_path: Path) -> None:
+    text = jobrun("orders", extra="retry: {limit: 1}\n")
+    text = text.replace("package_id: 103", "package_id: 103\n    cluster_name: x").replace(
+        "cluster_id: 167", "cluster_id: big"
+    )
+    assert text.splitlines()[7] == "    cluster_id: big"  # line 8
+    text = "# leading comment\n" + text  # now line 9
+    assert problems(tmp_path, {"orders.yaml": text}) == [
+        "specs/orders.yaml:9:5: spec.job.cluster_id: "
+        "Input should be a valid integer, unable to parse string as an integer",
+        "specs/orders.yaml:11:5: spec.job.cluster_name: unknown key",
+    ]
+
+
+def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
+    bad_state = jobrun("one", extra="state: finished\nbogus: 1\n")
+    unknown_instance = jobrun("two").replace("provider: etl", "provider: nope")
+    lines = problems(
+        tmp_path,
+        {
+            "a.yaml": bad_state + "---\n" + unknown_instance,
+            "b.yaml": "a: [1\n",
+            "c.yaml": "a: 1\na: 2\n",
+        },
+    )
+    assert lines == [
+        "specs/a.yaml:11:3: spec.state: Input should be 'completed', 'running' or 'stopped'",
+        "specs/a.yaml:12:3: spec.bogus: unknown key",
+        "specs/a.yaml:19:3: spec.provider: unknown provider instance 'nope' "
+        "(declared in reconciler.yaml: etl)",
+        "specs/b.yaml:2:1: invalid YAML: did not find expected ',' or ']'",
+        "specs/c.yaml:2:1: a: duplicate key",
+    ]
+
+
+def test_duplicate_name_names_both_places(tmp_path: Path) -> None:
+    lines = problems(tmp_path, {"a.yaml": jobrun("same"), "b.yaml": "\n\n" + jobrun("same")})
+    assert lines == [
+        "specs/b.yaml:6:3: metadata.name: duplicate name 'same' (also defined at specs/a.yaml:4:3)"
+    ]
+
+
+def test_job_is_checked_even_when_the_envelope_is_wrong(tmp_path: Path) -> None:
+    text = jobrun("x", extra="timeout: forever\n", variables="{RECONCILER_RUN_KEY: k}")
+    assert problems(tmp_path, {"x.yaml": text}) == [
+        "specs/x.yaml:10:5: spec.job.variables: "
+        "RECONCILER_RUN_KEY is reserved for reconciler's run key",
+        "specs/x.yaml:11:3: spec.timeout: expected a duration such as 90s, 30m, 2h or 1h30m",
+    ]
+
+
+def test_missing_required_key_points_at_its_parent(tmp_path: Path) -> None:
+    text = jobrun("x").replace("    package_id: 103\n", "")
+    assert problems(tmp_path, {"x.yaml": text}) == [
+        "specs/x.yaml:7:3: spec.job.package_id: required key is missing"
+    ]
+
+
+def test_bad_name_and_non_mapping_documents(tmp_path: Path) -> None:
+    lines = problems(tmp_path, {"x.yaml": jobrun("Bad_Name") + "---\n- a list\n"})
+    assert lines[0].startswith("specs/x.yaml:4:3: metadata.name: String should match pattern")
+    assert lines[1] == "specs/x.yaml:12:1: expected a mapping (kind: JobRun)"
+
+
+def test_literal_secret_in_config_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    config = CONFIG.replace("env:XPLENTY_API_KEY", "sk-live-9f8e7d")
+    lines = problems(tmp_path, {}, config)
+    assert lines == [
+        "reconciler.yaml:9:7: providers.etl.credentials.api_key: "
+        "literal secrets are not allowed; write env:NAME or file:PATH"
+    ]
+    assert "sk-live" not in "\n".join(lines)
+
+
+def test_config_unknown_key_and_unknown_type(tmp_path: Path) -> None:
+    config = CONFIG.replace("type: xplenty", "type: jenkins\n    colour: red")
+    assert problems(tmp_path, {}, config) == [
+        "reconciler.yaml:6:5: providers.etl.colour: unknown key",
+    ]
+    config = CONFIG.replace("type: xplenty", "type: jenkins")
+    assert problems(tmp_path, {}, config) == [
+        "reconciler.yaml:5:5: providers.etl.type: unknown provider type 'jenkins' (known: xplenty)",
+    ]
+
+
+def test_missing_config_and_invalid_utf8(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        load_config(tmp_path / "reconciler.yaml", provider_types())
+    assert caught.value.lines() == ["reconciler.yaml: no such file; run `reconciler init`"]
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    assert problems(tmp_path, {}) == ["specs/bin.yaml: not valid UTF-8 text"]

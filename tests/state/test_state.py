@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import InputError, LockHeldError
+from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.journal import Journal, fold, read_entries
+from reconciler.state.lock import StateLock
+from reconciler.state.lockfile import (
+    Lockfile,
+    RunRecord,
+    dump_json,
+    new_lockfile,
+    read_lockfile,
+    write_lockfile,
+)
+
+
+def record(
+    name: str = "a", run_id: str | None = "1", status: RunStatus = RunStatus.RUNNING
+) -> RunRecord:
+    return RunRecord(
+        name=name,
+        instance="etl",
+        provider_type="xplenty",
+        revision="r",
+        key="k",
+        attempt=1,
+        run_id=run_id,
+        status=status,
+        job={"cluster_id": 1},
+    )
+
+
+def test_write_is_atomic_sorted_and_bumps_serial(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    lock = new_lockfile().model_copy(update={"runs": {"b": record("b"), "a": record("a")}})
+    written = write_lockfile(path, lock)
+    assert written.serial == 1
+    text = path.read_text()
+    assert text == dump_json(written)
+    assert list(json.loads(text)["runs"]) == ["a", "b"]
+    assert read_lockfile(path, "reconciler.lock") == written
+    assert [p.name for p in tmp_path.iterdir()] == ["reconciler.lock"]  # no temp file left
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def test_missing_lockfile_is_a_new_state(tmp_path: Path) -> None:
+    lock = read_lockfile(tmp_path / "none.lock", "none.lock")
+    assert (lock.serial, lock.runs) == (0, {})
+
+
+def test_corrupt_lockfile_reports_json_position(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    path.write_text('{\n  "serial": 1,\n  oops\n}\n')
+    with pytest.raises(InputError) as caught:
+        read_lockfile(path, "reconciler.lock")
+    assert caught.value.lines() == [
+        "reconciler.lock:3:3: invalid JSON: Expecting property name enclosed in double quotes"
+    ]
+
+
+def test_hand_edited_lockfile_fails_schema_with_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    data = json.loads(dump_json(new_lockfile().model_copy(update={"runs": {"a": record()}})))
+    data["runs"]["a"]["status"] = "exploded"
+    data["serial"] = -1
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as caught:
+        read_lockfile(path, "reconciler.lock")
+    lines = caught.value.lines()
+    assert lines[0].startswith("reconciler.lock: runs.a.status: 'exploded' is not one of")
+    assert lines[1] == "reconciler.lock: serial: -1 is less than the minimum of 0"
+
+
+def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = Journal(path)
+    journal.intent(record("a", run_id=None, status=RunStatus.UNKNOWN))
+    journal.started("a", "41", RunStatus.PENDING, None)
+    journal.intent(record("b", run_id=None, status=RunStatus.UNKNOWN))  # crash before answer
+    journal.stop_requested("c", "9", StopReason.SPEC, RunStatus.STOPPING)
+    journal.close()
+    with path.open("a") as handle:
+        handle.write('{"op": "started", "name": "b", "run')  # torn last line
+    lock = Lockfile(lineage="l", serial=3, runs={"c": record("c", run_id="9")})
+    folded = fold(lock, read_entries(path))
+    assert folded.runs["a"].run_id == "41"
+    assert folded.runs["a"].status is RunStatus.PENDING
+    assert folded.runs["b"].run_id is None
+    assert (folded.runs["c"].status, folded.runs["c"].stop_reason) == (
+        RunStatus.STOPPING,
+        StopReason.SPEC,
+    )
+
+
+def test_refused_start_restores_the_displaced_record(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = Journal(path)
+    journal.intent(record("a", run_id=None))
+    journal.start_failed("a")
+    journal.intent(record("new", run_id=None))
+    journal.start_failed("new")
+    journal.close()
+    old = record("a", run_id="5", status=RunStatus.SUCCEEDED)
+    folded = fold(Lockfile(lineage="l", serial=1, runs={"a": old}), read_entries(path))
+    assert folded.runs == {"a": old}
+
+
+def _hold(
+    path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
+) -> None:
+    with StateLock(Path(path), "reconciler apply --auto-approve"):
+        ready.set()
+        done.wait(10)
+
+
+def test_second_locker_fails_fast_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(LockHeldError) as caught, StateLock(path, "reconciler apply"):
+            pass
+        message = str(caught.value)
+        assert f"pid {holder.pid} on " in message
+        assert "(reconciler apply --auto-approve, since " in message
+    finally:
+        done.set()
+        holder.join(10)
+    with StateLock(path, "reconciler apply"):  # released when the holder ended
+        pass
+
+
+def test_lock_of_a_killed_holder_is_released_by_the_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
+    holder.start()
+    assert ready.wait(10)
+    holder.kill()
+    holder.join(10)
+    with StateLock(path, "reconciler apply"):
+        pass
