@@ -63,14 +63,12 @@ class XplentySeed(_Model):
     )
 
     def profile(self, package_id: int) -> RunProfile:
-        base = self.runs.default
-        override = self.runs.packages.get(package_id, RunProfile())
-        return RunProfile(
-            idle=override.idle if override.idle is not None else base.idle,
-            pending=override.pending if override.pending is not None else base.pending,
-            running=override.running if override.running is not None else base.running,
-            outcome=override.outcome or base.outcome,
-        )
+        """Built-in defaults, overlaid by the seed's ``default``, then by the package's own."""
+        merged = DEFAULT_PROFILE
+        for layer in (self.runs.default, self.runs.packages.get(package_id)):
+            if layer is not None:
+                merged = merged.model_copy(update=layer.model_dump(exclude_none=True))
+        return merged
 
 
 class Seed(_Model):

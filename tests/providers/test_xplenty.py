@@ -19,7 +19,7 @@ from reconciler.errors import (
 )
 from reconciler.providers.base import Provider, ProviderContext, RunStatus, StartRequest
 from reconciler.providers.xplenty import PROVIDER
-from reconciler.providers.xplenty.client import ACCEPT, STATUS_MAP
+from reconciler.providers.xplenty.client import ACCEPT, STATUS_MAP, XplentyProvider
 from reconciler.sandbox.seed import Named, Seed, XplentyAccount, XplentySeed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.spec.models import ProviderInstance, RateLimit
@@ -234,3 +234,66 @@ def test_every_api_status_is_mapped() -> None:
     }
     assert set(STATUS_MAP) == statuses
     assert {s for s, n in STATUS_MAP.items() if n.is_terminal} == {"completed", "failed", "stopped"}
+
+
+def test_list_filters_by_status_and_package(sandbox: BackgroundSandbox) -> None:
+    async def body() -> None:
+        provider = XplentyProvider(context(f"{sandbox.url}/xplenty"))
+        first = await provider.start(StartRequest("n", "a-1", {**JOB, "package_id": 7}))
+        await provider.start(StartRequest("n", "b-1", JOB))
+        await provider.stop_run(first.run_id)
+        stopping = await provider.list_jobs(status="pending_stoppage")
+        by_package = await provider.list_jobs(package_id=7)
+        await provider.aclose()
+        assert [r.run_key for r in stopping.runs] == ["a-1"]
+        assert [r.run_key for r in by_package.runs] == ["a-1"]
+
+    run(body)
+
+
+def test_rate_limit_status_is_read_and_free(provider_url: str) -> None:
+    async def body() -> None:
+        provider = XplentyProvider(context(provider_url))
+        await provider.list_runs(since=None)
+        assert await provider.rate_limit_status() == (5000, 4999)
+        assert await provider.rate_limit_status() == (5000, 4999)
+        await provider.aclose()
+
+    run(body)
+
+
+def test_calls_to_one_instance_are_bounded_by_its_concurrency() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(201, json={"id": 1, "status": "idle", "variables": {}})
+
+    async def body() -> None:
+        provider = XplentyProvider(context("https://api.example", httpx.MockTransport(handler), 3))
+        await asyncio.gather(
+            *(provider.start(StartRequest("n", f"k{i}-1", JOB)) for i in range(20))
+        )
+        assert provider.calls == 20
+        await provider.aclose()
+
+    run(body)
+    assert peak == 3
+
+
+def context(
+    base_url: str, transport: httpx.AsyncBaseTransport | None = None, concurrency: int = 4
+) -> ProviderContext:
+    config = ProviderInstance(
+        type="xplenty",
+        base_url=base_url,
+        account="acme",
+        credentials={"api_key": "env:K"},
+        concurrency=concurrency,
+    )
+    return ProviderContext("etl", config, {"api_key": "k"}, transport)

@@ -159,3 +159,13 @@ def test_date_header_follows_the_sandbox_clock(
     after = api.get("/jobs").headers["Date"]
     assert before.headers["Date"] != after
     assert len(api.get("/jobs").headers.get_list("date")) == 1
+
+
+def test_seed_profiles_layer_over_the_built_in_defaults() -> None:
+    runs = XplentyRuns(
+        default=RunProfile(running=5, outcome="failed"),
+        packages={7: RunProfile(idle=4)},
+    )
+    seed = XplentySeed(runs=runs)
+    assert seed.profile(1) == RunProfile(idle=1, pending=2, running=5, outcome="failed")
+    assert seed.profile(7) == RunProfile(idle=4, pending=2, running=5, outcome="failed")

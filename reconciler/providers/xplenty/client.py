@@ -115,6 +115,20 @@ class XplentyProvider:
 
     async def list_runs(self, *, since: datetime | None) -> Listing:
         """Every job updated at or after ``since`` (all jobs when None), oldest first."""
+        return await self.list_jobs(since=since)
+
+    async def list_jobs(
+        self,
+        *,
+        since: datetime | None = None,
+        status: str | None = None,
+        package_id: int | None = None,
+    ) -> Listing:
+        """``GET /jobs`` with the API's filters, following ``Link: rel="next"`` to the end.
+
+        Sorted by creation, oldest first: new jobs append at the end, so offsets stay stable
+        while we page.
+        """
         first: dict[str, str | int] = {
             "limit": PAGE_SIZE,
             "offset": 0,
@@ -123,6 +137,10 @@ class XplentyProvider:
         }
         if since is not None:
             first["since"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if status is not None:
+            first["status"] = status
+        if package_id is not None:
+            first["package_id"] = package_id
         params: dict[str, str | int] | None = first
         runs: list[ObservedRun] = []
         server_time: datetime | None = None

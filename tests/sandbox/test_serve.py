@@ -1,0 +1,57 @@
+"""`reconciler sandbox serve` as a user starts it: a separate process on a port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_sandbox_serve_with_seed_and_state(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(
+        "xplenty:\n"
+        "  accounts:\n"
+        "    acme:\n"
+        "      api_keys: [demo-key]\n"
+        "      clusters: [{id: 1, name: c}]\n"
+        "      packages: [{id: 2, name: p}]\n"
+        "  runs: {default: {running: 5s, outcome: failed}}\n"
+    )
+    port = free_port()
+    command = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--seed", str(seed), "--state", str(tmp_path / "s.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/_sandbox/health").raise_for_status()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "sandbox did not start"
+                time.sleep(0.1)
+        jobs = f"{base}/xplenty/acme/api/jobs"
+        assert httpx.get(jobs, auth=("wrong", "")).status_code == 401
+        created = httpx.post(jobs, auth=("demo-key", ""), json={"cluster_id": 1, "package_id": 2})
+        assert created.status_code == 201
+        httpx.post(f"{base}/_sandbox/clock", json={"advance": 60})
+        assert httpx.get(f"{jobs}/1", auth=("demo-key", "")).json()["status"] == "failed"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0].decode()
+    assert f"reconciler sandbox on http://127.0.0.1:{port}" in output
