@@ -72,8 +72,15 @@ def load_desired(ws: Workspace) -> list[DesiredRun]:
     ]
 
 
-def specs_digest(desired: Sequence[DesiredRun]) -> str:
-    text = canonical_json([d.model_dump(mode="json") for d in desired])
+def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
+    """Digest of what a saved plan was made from: the config (references only, never
+    secrets) and every spec."""
+    text = canonical_json(
+        {
+            "config": config.model_dump(mode="json"),
+            "specs": [d.model_dump(mode="json") for d in desired],
+        }
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -138,7 +145,7 @@ async def make_plan(
         created_at=now,
         lineage=lock.lineage,
         serial=lock.serial,
-        specs_digest=specs_digest(desired),
+        specs_digest=specs_digest(ws.config, desired),
         prune=ws.config.prune,
         targets=tuple(targets),
         records=planned.records,
@@ -202,8 +209,8 @@ class ApplySession:
         reasons = []
         if plan.lineage != self.lock.lineage or plan.serial != self.lock.serial:
             reasons.append(self._lockfile_change(plan))
-        if plan.specs_digest != specs_digest(self.desired):
-            reasons.append("the specs changed since the plan was made")
+        if plan.specs_digest != specs_digest(self.ws.config, self.desired):
+            reasons.append("reconciler.yaml or the specs changed since the plan was made")
         if reasons:
             raise StalePlanError(
                 f"saved plan is stale: {'; '.join(reasons)}; run `reconciler plan` again"

@@ -122,7 +122,21 @@ def test_saved_plan_is_refused_when_the_specs_changed(repo: Repo) -> None:
     repo.run("--sandbox", "plan", "-o", str(plan_file))
     repo.spec("c.yaml", jobrun("delta"))
     code, _, err = repo.run("--sandbox", "apply", str(plan_file))
-    assert (code, "the specs changed since the plan was made" in err) == (1, True)
+    assert (code, "reconciler.yaml or the specs changed since the plan was made" in err) == (
+        1,
+        True,
+    )
+    assert started_keys(repo) == []
+
+
+def test_saved_plan_is_refused_when_the_config_changed(repo: Repo) -> None:
+    three_specs(repo)
+    plan_file = repo.root / "p.json"
+    repo.run("--sandbox", "plan", "-o", str(plan_file))
+    config = repo.root / "reconciler.yaml"
+    config.write_text(config.read_text() + "prune: true\n")
+    code, _, err = repo.run("--sandbox", "apply", str(plan_file))
+    assert (code, "reconciler.yaml or the specs changed" in err) == (1, True)
     assert started_keys(repo) == []
 
 

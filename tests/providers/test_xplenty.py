@@ -17,12 +17,11 @@ from reconciler.errors import (
     RateLimitedError,
     TransportError,
 )
-from reconciler.providers.base import Provider, ProviderContext, RunStatus, StartRequest
-from reconciler.providers.xplenty import PROVIDER
+from reconciler.providers.base import ProviderContext, RunStatus, StartRequest
 from reconciler.providers.xplenty.client import ACCEPT, STATUS_MAP, XplentyProvider
 from reconciler.sandbox.seed import Named, Seed, XplentyAccount, XplentySeed
 from reconciler.sandbox.server import BackgroundSandbox
-from reconciler.spec.models import ProviderInstance, RateLimit
+from reconciler.spec.models import ProviderInstance
 from tests.conftest import advance
 
 JOB = {"cluster_id": 167, "package_id": 103, "variables": {"START": "'2026-11-01'"}}
@@ -32,16 +31,8 @@ def make(
     base_url: str,
     api_key: str = "k",
     transport: httpx.AsyncBaseTransport | None = None,
-    rate_limit: RateLimit | None = None,
-) -> Provider:
-    config = ProviderInstance(
-        type="xplenty",
-        base_url=base_url,
-        account="acme",
-        credentials={"api_key": "env:K"},
-        rate_limit=rate_limit,
-    )
-    return PROVIDER.create(ProviderContext("etl", config, {"api_key": api_key}, transport))
+) -> XplentyProvider:
+    return XplentyProvider(context(base_url, transport, api_key=api_key))
 
 
 def run(body: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -238,7 +229,7 @@ def test_every_api_status_is_mapped() -> None:
 
 def test_list_filters_by_status_and_package(sandbox: BackgroundSandbox) -> None:
     async def body() -> None:
-        provider = XplentyProvider(context(f"{sandbox.url}/xplenty"))
+        provider = make(f"{sandbox.url}/xplenty")
         first = await provider.start(StartRequest("n", "a-1", {**JOB, "package_id": 7}))
         await provider.start(StartRequest("n", "b-1", JOB))
         await provider.stop_run(first.run_id)
@@ -253,7 +244,7 @@ def test_list_filters_by_status_and_package(sandbox: BackgroundSandbox) -> None:
 
 def test_rate_limit_status_is_read_and_free(provider_url: str) -> None:
     async def body() -> None:
-        provider = XplentyProvider(context(provider_url))
+        provider = make(provider_url)
         await provider.list_runs(since=None)
         assert await provider.rate_limit_status() == (5000, 4999)
         assert await provider.rate_limit_status() == (5000, 4999)
@@ -287,7 +278,11 @@ def test_calls_to_one_instance_are_bounded_by_its_concurrency() -> None:
 
 
 def context(
-    base_url: str, transport: httpx.AsyncBaseTransport | None = None, concurrency: int = 4
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    concurrency: int = 4,
+    *,
+    api_key: str = "k",
 ) -> ProviderContext:
     config = ProviderInstance(
         type="xplenty",
@@ -296,4 +291,4 @@ def context(
         credentials={"api_key": "env:K"},
         concurrency=concurrency,
     )
-    return ProviderContext("etl", config, {"api_key": "k"}, transport)
+    return ProviderContext("etl", config, {"api_key": api_key}, transport)
