@@ -24,8 +24,8 @@ from reconciler.engine.plan import Plan, plan_actions
 from reconciler.errors import ApplyError, InputError, Problem, StalePlanError
 from reconciler.providers.base import Provider, ProviderContext
 from reconciler.providers.credentials import resolve
-from reconciler.providers.registry import job_models, provider_types
-from reconciler.source.load import display_path, load_config, load_specs
+from reconciler.providers.registry import provider_types
+from reconciler.source.load import display_path, load_config, load_specs, provider_options
 from reconciler.spec.models import Config
 from reconciler.state.journal import Journal, fold, journal_path, read_entries
 from reconciler.state.lock import StateLock, lock_path
@@ -66,9 +66,17 @@ def open_workspace(config_path: Path) -> Workspace:
 
 
 def load_desired(ws: Workspace) -> list[DesiredRun]:
-    specs = load_specs(ws.root, ws.config, job_models())
+    specs = load_specs(ws.root, ws.config, provider_types())
     return [
-        desired_run(s.run, job=s.job, provider_type=s.provider_type, file=s.file) for s in specs
+        desired_run(
+            s.run,
+            job=s.job,
+            provider_type=s.provider.name,
+            file=s.file,
+            scope=s.scope,
+            traits=s.provider.traits,
+        )
+        for s in specs
     ]
 
 
@@ -109,16 +117,16 @@ async def open_providers(
     for name, instance in ws.config.providers.items():
         if instances is not None and name not in instances:
             continue
+        provider_type = types[instance.type]
         values, missing = resolve(name, instance.credentials, root=ws.root, environ=env.environ)
         if env.sandbox_url is not None:
             values.update({k: SANDBOX_CREDENTIAL for k in instance.credentials if k not in values})
-            instance = instance.model_copy(
-                update={"base_url": f"{env.sandbox_url}/{instance.type}"}
-            )
+            instance = provider_type.for_sandbox(instance, env.sandbox_url)
         else:
             problems.extend(missing)
-        context = ProviderContext(name, instance, values, env.transport)
-        providers[name] = types[instance.type].create(context)
+        options = provider_options(provider_type, instance)
+        context = ProviderContext(name, instance, values, env.transport, options)
+        providers[name] = provider_type.create(context)
     if problems:
         raise InputError(problems)
     try:
@@ -136,7 +144,7 @@ async def make_plan(
     targets: Sequence[str] = (),
 ) -> Plan:
     """Observe every instance the specs or the lockfile use, then plan (pure)."""
-    observation = await observe(providers, lock)
+    observation = await observe(providers, lock, _scopes(lock, desired))
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
     planned = plan_actions(chosen, lock, observation.runs, now=now, prune=ws.config.prune)
@@ -153,6 +161,17 @@ async def make_plan(
         observed_at=observation.server_time,
         refresh_calls={name: p.calls for name, p in providers.items()},
     )
+
+
+def _scopes(lock: Lockfile, desired: Sequence[DesiredRun]) -> dict[str, set[str]]:
+    scopes: dict[str, set[str]] = {}
+    for place in [
+        *((d.instance, d.scope) for d in desired),
+        *((r.instance, r.scope) for r in lock.runs.values()),
+    ]:
+        if place[1] is not None:
+            scopes.setdefault(place[0], set()).add(place[1])
+    return scopes
 
 
 def used_instances(ws: Workspace, lock: Lockfile, desired: Sequence[DesiredRun]) -> list[str]:

@@ -31,6 +31,7 @@ async def apply_plan(
     plan: Plan, providers: Mapping[str, Provider], journal: Journal
 ) -> ApplyResult:
     result = ApplyResult(records=dict(plan.records))
+    scope_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
     for action in plan.actions:
         if action.kind is ActionKind.FORGET:
             result.records.pop(action.name, None)
@@ -38,18 +39,36 @@ async def apply_plan(
         elif action.kind is ActionKind.ADOPT:
             result.done.append(action)
     calls = [a for a in plan.actions if a.kind.calls_api]
-    await asyncio.gather(*(_perform(a, providers[a.instance], journal, result) for a in calls))
+    for action in calls:
+        if action.desired is not None and not action.desired.traits.keyed:
+            scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
+    await asyncio.gather(
+        *(_perform(a, providers[a.instance], journal, result, scope_locks) for a in calls)
+    )
     return result
 
 
 async def _perform(
-    action: Action, provider: Provider, journal: Journal, result: ApplyResult
+    action: Action,
+    provider: Provider,
+    journal: Journal,
+    result: ApplyResult,
+    scope_locks: Mapping[tuple[str, str | None], asyncio.Lock],
 ) -> None:
     try:
         if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
             await _stop(action, provider, journal, result)
         if action.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE):
-            await _start(action, provider, journal, result)
+            assert action.desired is not None
+            lock = scope_locks.get((action.instance, action.desired.scope))
+            if lock is None:
+                await _start(action, provider, journal, result, prior_runs=None)
+            else:
+                # Runs here cannot carry our key: snapshot the scope first, one start at a
+                # time, so that after a crash exactly one new run can be ours.
+                async with lock:
+                    prior = await _snapshot(provider, action.desired.scope)
+                    await _start(action, provider, journal, result, prior_runs=prior)
     except ReconcilerError as exc:
         result.failures.append((action, str(exc)))
     else:
@@ -59,25 +78,47 @@ async def _perform(
 async def _stop(action: Action, provider: Provider, journal: Journal, result: ApplyResult) -> None:
     assert action.run_id is not None
     assert action.stop_reason is not None
-    run = await provider.stop_run(action.run_id)
-    journal.stop_requested(action.name, action.run_id, action.stop_reason, run.status)
     record = result.records.get(action.name)
+    run = await provider.stop_run(action.run_id, record.job if record else {})
+    journal.stop_requested(action.name, action.run_id, action.stop_reason, run.status)
     if record is not None and record.run_id == action.run_id:
         result.records[action.name] = with_observation(record, run).model_copy(
             update={"stop_reason": action.stop_reason}
         )
 
 
-async def _start(action: Action, provider: Provider, journal: Journal, result: ApplyResult) -> None:
-    assert action.desired is not None
+async def _snapshot(provider: Provider, scope: str | None) -> list[str]:
+    listing = await provider.list_runs(since=None, scopes=[scope] if scope else [])
+    return sorted(run.run_id for run in listing.runs if run.scope == scope)
+
+
+async def _start(
+    action: Action,
+    provider: Provider,
+    journal: Journal,
+    result: ApplyResult,
+    *,
+    prior_runs: list[str] | None,
+) -> None:
+    desired = action.desired
+    assert desired is not None
     assert action.attempt is not None
-    record = new_record(action.desired, attempt=action.attempt, failures=action.failures)
+    record = new_record(
+        desired, attempt=action.attempt, failures=action.failures, prior_runs=prior_runs
+    )
     previous = result.records.get(action.name)
     journal.intent(record)
     result.records[action.name] = record
     try:
         run = await provider.start(
-            StartRequest(name=action.name, run_key=record.run_key, job=action.desired.job)
+            StartRequest(
+                name=action.name,
+                run_key=record.run_key,
+                job=desired.job,
+                window_start=desired.window.start if desired.window else None,
+                window_end=desired.window.end if desired.window else None,
+                timeout=desired.timeout,
+            )
         )
     except ApiError as exc:
         if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reconciler.engine.identity import revision, spec_key
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
+from reconciler.spec.runs import RunTraits
 from reconciler.state.lockfile import Window
 
 
@@ -29,9 +30,19 @@ class DesiredRun(BaseModel):
     revision: str
     key: str
     spec_file: str
+    scope: str | None = None
+    traits: RunTraits = RunTraits()
 
 
-def desired_run(run: JobRun, *, job: dict[str, Any], provider_type: str, file: str) -> DesiredRun:
+def desired_run(
+    run: JobRun,
+    *,
+    job: dict[str, Any],
+    provider_type: str,
+    file: str,
+    scope: str | None = None,
+    traits: RunTraits | None = None,
+) -> DesiredRun:
     spec = run.spec
     window = Window(start=spec.window.start, end=spec.window.end) if spec.window else None
     digest = revision(
@@ -56,6 +67,8 @@ def desired_run(run: JobRun, *, job: dict[str, Any], provider_type: str, file: s
         revision=digest,
         key=spec_key(run.metadata.name, digest),
         spec_file=file,
+        scope=scope,
+        traits=traits or RunTraits(),
     )
 
 

@@ -7,7 +7,7 @@ One paginated listing per instance, bounded by the provider clock at the previou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,13 +24,19 @@ class Observation:
     server_time: dict[str, datetime | None]
 
 
-async def observe(providers: Mapping[str, Provider], lock: Lockfile) -> Observation:
+async def observe(
+    providers: Mapping[str, Provider],
+    lock: Lockfile,
+    scopes: Mapping[str, Collection[str]],
+) -> Observation:
+    """``scopes``: per instance, the job definitions or pipelines that specs or records use."""
+
     async def one(
         instance: str, provider: Provider
     ) -> tuple[str, list[ObservedRun], datetime | None]:
         state = lock.providers.get(instance)
         since = state.observed_at - SINCE_MARGIN if state and state.observed_at else None
-        listing = await provider.list_runs(since=since)
+        listing = await provider.list_runs(since=since, scopes=sorted(scopes.get(instance, ())))
         return instance, listing.runs, listing.server_time
 
     results = await asyncio.gather(*(one(i, p) for i, p in providers.items()))

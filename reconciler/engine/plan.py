@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.engine.desired import DesiredRun, window_open
+from reconciler.engine.desired import DesiredRun
 from reconciler.engine.records import new_record, with_observation
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
@@ -118,61 +118,283 @@ def plan_actions(
     prune: bool,
 ) -> Planned:
     """Decide, for every spec and every recorded run, what should happen now."""
-    by_id, by_key = _index(observed)
-    records = {name: _refresh(r, by_id, by_key) for name, r in lock.runs.items()}
-    actions: list[Action] = []
-    wanted = {d.name for d in desired}
+    planner = _Planner(_Facts.index(observed, lock), now)
+    planner.refresh(lock)
     for spec in desired:
-        record = records.get(spec.name)
-        if record is None or record.key != spec.key:
-            adopted = _find_by_key(spec, by_key)
+        planner.plan_spec(spec)
+    wanted = {d.name for d in desired}
+    for name in sorted(set(planner.records) - wanted):
+        planner.actions.append(_plan_orphan(planner.records[name], prune))
+    return Planned(records=planner.records, actions=planner.actions)
+
+
+Place = tuple[str, str | None]  # (instance, scope)
+
+
+@dataclass
+class _Facts:
+    """The observed runs, indexed the ways the rules look them up."""
+
+    by_id: dict[tuple[str, str], ObservedRun]
+    by_key: dict[tuple[str, str], list[tuple[int, ObservedRun]]]
+    by_scope: dict[Place, list[ObservedRun]]
+    claimed: dict[tuple[str, str], str]  # (instance, run id) -> the spec name recording it
+
+    @classmethod
+    def index(cls, observed: Mapping[str, Sequence[ObservedRun]], lock: Lockfile) -> _Facts:
+        facts = cls({}, {}, {}, {})
+        for instance, runs in observed.items():
+            for run in runs:
+                facts.by_id[(instance, run.run_id)] = run
+                facts.by_scope.setdefault((instance, run.scope), []).append(run)
+                parsed = parse_run_key(run.run_key) if run.run_key else None
+                if parsed:
+                    facts.by_key.setdefault((instance, parsed[0]), []).append((parsed[1], run))
+        for record in lock.runs.values():
+            if record.run_id is not None:
+                facts.claimed[(record.instance, record.run_id)] = record.name
+        return facts
+
+    def new_runs(self, record: RunRecord) -> list[ObservedRun]:
+        """For a keyless start never confirmed: runs of its scope that appeared after the
+        intent's snapshot and that no record claims."""
+        prior = set(record.prior_runs or ())
+        return [
+            run
+            for run in self.by_scope.get((record.instance, record.scope), [])
+            if run.run_id not in prior and (record.instance, run.run_id) not in self.claimed
+        ]
+
+
+class _Planner:
+    def __init__(self, facts: _Facts, now: datetime) -> None:
+        self.facts = facts
+        self.now = now
+        self.records: dict[str, RunRecord] = {}
+        self.actions: list[Action] = []
+
+    # -- refresh -------------------------------------------------------------------------
+
+    def refresh(self, lock: Lockfile) -> None:
+        """Records with what the provider reports now; unlisted runs keep their status."""
+        self.records = {name: self._refreshed(r) for name, r in lock.runs.items()}
+        # Keyless adoption can free the way for another: repeat until nothing changes.
+        changed = True
+        while changed:
+            changed = False
+            for name, record in self.records.items():
+                if record.run_id is None and record.prior_runs is not None:
+                    found = self.facts.new_runs(record)
+                    if len(found) == 1:
+                        self._claim(name, with_observation(record, found[0]))
+                        changed = True
+
+    def _refreshed(self, record: RunRecord) -> RunRecord:
+        if record.run_id is not None:
+            run = self.facts.by_id.get((record.instance, record.run_id))
+            return with_observation(record, run) if run else record
+        if record.prior_runs is None:
+            # A start whose answer was never recorded: the run, if any, carries our key.
+            for attempt, run in self.facts.by_key.get((record.instance, record.key), []):
+                if attempt == record.attempt:
+                    return with_observation(record, run)
+        return record
+
+    def _claim(self, name: str, record: RunRecord) -> None:
+        self.records[name] = record
+        if record.run_id is not None:
+            self.facts.claimed[(record.instance, record.run_id)] = name
+
+    # -- per spec ------------------------------------------------------------------------
+
+    def plan_spec(self, spec: DesiredRun) -> None:
+        record = self.records.get(spec.name)
+        if (record is None or record.key != spec.key) and spec.traits.keyed:
+            adopted = _find_by_key(spec, self.facts.by_key)
             if adopted is not None:
-                records[spec.name] = adopted
-                actions.append(
-                    _action(
-                        ActionKind.ADOPT,
-                        spec,
-                        "found at the provider by its run key",
-                        run_id=adopted.run_id,
-                    )
+                self._claim(spec.name, adopted)
+                reason = "found at the provider by its run key"
+                self.actions.append(_action(ActionKind.ADOPT, spec, reason, run_id=adopted.run_id))
+                return
+        if record is None:
+            self._start(spec, attempt=1, failures=0, reason="new spec")
+        elif record.key != spec.key:
+            self._new_revision(spec, record)
+        else:
+            self._same_revision(spec, record)
+
+    def _emit(self, kind: ActionKind, spec: DesiredRun, reason: str, **fields: Any) -> None:
+        self.actions.append(_action(kind, spec, reason, **fields))
+
+    def _start(
+        self,
+        spec: DesiredRun,
+        *,
+        attempt: int,
+        failures: int,
+        reason: str,
+        kind: ActionKind = ActionKind.START,
+        changes: tuple[FieldChange, ...] = (),
+        stop_run: str | None = None,
+    ) -> None:
+        window = spec.window
+        if spec.state is DesiredState.STOPPED:
+            self._emit(ActionKind.DONE, spec, "no run active (state: stopped)")
+        elif window and self.now < window.start and not spec.traits.schedules_window:
+            self._emit(ActionKind.WAIT, spec, f"window opens at {window.start.isoformat()}")
+        elif window and self.now >= window.end:
+            self._emit(ActionKind.DONE, spec, f"window closed at {window.end.isoformat()}")
+        elif (busy := self._busy(spec, stop_run)) is not None:
+            self._emit(ActionKind.WAIT, spec, busy, changes=changes)
+        else:
+            self._emit(
+                kind,
+                spec,
+                reason,
+                attempt=attempt,
+                failures=failures,
+                desired=spec,
+                changes=changes,
+                run_id=stop_run,
+                stop_reason=StopReason.REPLACE if stop_run else None,
+            )
+
+    def _busy(self, spec: DesiredRun, own_run: str | None) -> str | None:
+        """Why a start must wait on an API with one active run per scope, if it must."""
+        if not spec.traits.exclusive_scope:
+            return None
+        for run in self.facts.by_scope.get((spec.instance, spec.scope), []):
+            if run.status.is_active and run.run_id != own_run:
+                holder = self.facts.claimed.get((spec.instance, run.run_id))
+                whose = f"of spec {holder}" if holder else "not started by reconciler"
+                return f"{spec.scope} is busy with run {run.run_id} ({whose}); one run at a time"
+        return None
+
+    def _new_revision(self, spec: DesiredRun, previous: RunRecord) -> None:
+        changes = diff_record(previous, spec)
+        if not _is_active(previous):
+            self._start(spec, attempt=1, failures=0, reason="spec changed", changes=changes)
+        elif spec.state is DesiredState.STOPPED:
+            self._stop(spec, previous, StopReason.SPEC, "state: stopped")
+        elif spec.concurrency is ConcurrencyPolicy.ALLOW and not spec.traits.exclusive_scope:
+            reason = f"spec changed; run {previous.run_id} keeps running (concurrency: allow)"
+            self._start(spec, attempt=1, failures=0, changes=changes, reason=reason)
+        elif spec.concurrency is ConcurrencyPolicy.FORBID or spec.prevent_stop:
+            why = "prevent_stop" if spec.prevent_stop else "concurrency: forbid"
+            reason = f"spec changed; waiting for run {previous.run_id} to end ({why})"
+            self._emit(ActionKind.WAIT, spec, reason, changes=changes)
+        elif spec.traits.exclusive_scope:
+            # One run per scope: the new one can start only once the old one has stopped.
+            reason = f"spec changed; stop run {previous.run_id} first, start on a later apply"
+            self._emit(
+                ActionKind.STOP,
+                spec,
+                reason,
+                run_id=previous.run_id,
+                stop_reason=StopReason.REPLACE,
+                changes=changes,
+            )
+        else:
+            self._start(
+                spec,
+                attempt=1,
+                failures=0,
+                kind=ActionKind.REPLACE,
+                changes=changes,
+                stop_run=previous.run_id,
+                reason=f"spec changed; stop run {previous.run_id}, then start",
+            )
+
+    def _stop(self, spec: DesiredRun, record: RunRecord, why: StopReason, reason: str) -> None:
+        if record.status is RunStatus.STOPPING:
+            self._emit(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is stopping")
+        elif spec.prevent_stop:
+            left = f"{reason}, but prevent_stop is set; run {record.run_id} left running"
+            self._emit(ActionKind.DRIFT, spec, left)
+        else:
+            self._emit(ActionKind.STOP, spec, reason, run_id=record.run_id, stop_reason=why)
+
+    def _same_revision(self, spec: DesiredRun, record: RunRecord) -> None:
+        status = record.status
+        if record.run_id is None:
+            self._unconfirmed(spec, record)
+        elif spec.state is DesiredState.STOPPED:
+            if status.is_active:
+                self._stop(spec, record, StopReason.SPEC, "state: stopped")
+            else:
+                self._emit(ActionKind.DONE, spec, f"run {record.run_id} is {status.value}")
+        elif status.is_active:
+            self._active(spec, record)
+        elif status is RunStatus.SUCCEEDED:
+            if spec.state is DesiredState.RUNNING:
+                reason = f"run {record.run_id} ended (state: running)"
+                self._start(spec, attempt=record.attempt + 1, failures=0, reason=reason)
+            else:
+                self._emit(ActionKind.DONE, spec, f"run {record.run_id} succeeded")
+        elif status is RunStatus.FAILED or record.stop_reason is StopReason.TIMEOUT:
+            self._failed(spec, record)
+        elif record.stop_reason in (StopReason.SPEC, StopReason.PRUNE):
+            reason = f"run {record.run_id} was stopped; spec asks for a run again"
+            self._start(spec, attempt=record.attempt + 1, failures=record.failures, reason=reason)
+        elif record.stop_reason is StopReason.WINDOW:
+            self._emit(ActionKind.DONE, spec, f"run {record.run_id} stopped when the window closed")
+        else:
+            self._emit(
+                ActionKind.DRIFT,
+                spec,
+                f"run {record.run_id} was stopped outside reconciler; bump rerun to start again",
+            )
+
+    def _unconfirmed(self, spec: DesiredRun, record: RunRecord) -> None:
+        """An intent with no confirmed start, and no run found that is surely ours."""
+        if record.prior_runs is not None:
+            found = self.facts.new_runs(record)
+            if len(found) > 1:
+                ids = ", ".join(sorted(r.run_id for r in found))
+                self._emit(
+                    ActionKind.DRIFT,
+                    spec,
+                    f"an interrupted start left {len(found)} new runs on {record.scope} "
+                    f"({ids}) and runs there cannot carry our key: not guessing which is ours",
                 )
-                continue
-        actions.extend(_plan_spec(spec, record, now))
-    for name in sorted(set(records) - wanted):
-        actions.append(_plan_orphan(records[name], prune))
-    return Planned(records=records, actions=actions)
+                return
+        reason = "earlier start not confirmed; no run found that is ours"
+        self._start(spec, attempt=record.attempt, failures=record.failures, reason=reason)
 
+    def _active(self, spec: DesiredRun, record: RunRecord) -> None:
+        began = record.started_at
+        overdue = (self.now - began).total_seconds() if began else 0.0
+        window = spec.window
+        if spec.timeout is not None and began and overdue >= spec.timeout:
+            reason = f"timeout: active for more than {spec.timeout}s"
+            self._stop(spec, record, StopReason.TIMEOUT, reason)
+        elif spec.state is DesiredState.RUNNING and window and self.now >= window.end:
+            if spec.traits.schedules_window:  # the API ends it at the window's end itself
+                self._emit(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is ending")
+            else:
+                self._stop(spec, record, StopReason.WINDOW, "window closed")
+        else:
+            reason = f"run {record.run_id} is {record.status.value}"
+            self._emit(ActionKind.IN_PROGRESS, spec, reason)
 
-def _index(
-    observed: Mapping[str, Sequence[ObservedRun]],
-) -> tuple[
-    dict[tuple[str, str], ObservedRun], dict[tuple[str, str], list[tuple[int, ObservedRun]]]
-]:
-    by_id: dict[tuple[str, str], ObservedRun] = {}
-    by_key: dict[tuple[str, str], list[tuple[int, ObservedRun]]] = {}
-    for instance, runs in observed.items():
-        for run in runs:
-            by_id[(instance, run.run_id)] = run
-            parsed = parse_run_key(run.run_key) if run.run_key else None
-            if parsed:
-                by_key.setdefault((instance, parsed[0]), []).append((parsed[1], run))
-    return by_id, by_key
-
-
-def _refresh(
-    record: RunRecord,
-    by_id: Mapping[tuple[str, str], ObservedRun],
-    by_key: Mapping[tuple[str, str], list[tuple[int, ObservedRun]]],
-) -> RunRecord:
-    """The record with what the provider reports now; unlisted runs keep their recorded status."""
-    if record.run_id is not None:
-        run = by_id.get((record.instance, record.run_id))
-        return with_observation(record, run) if run else record
-    # A start whose answer was never recorded: the run, if it exists, carries our key.
-    for attempt, run in by_key.get((record.instance, record.key), []):
-        if attempt == record.attempt:
-            return with_observation(record, run)
-    return record
+    def _failed(self, spec: DesiredRun, record: RunRecord) -> None:
+        failures = record.failures + 1
+        what = "timed out" if record.stop_reason is StopReason.TIMEOUT else "failed"
+        if failures <= spec.retry_limit:
+            self._start(
+                spec,
+                kind=ActionKind.RETRY,
+                attempt=record.attempt + 1,
+                failures=failures,
+                reason=f"run {record.run_id} {what}; retry {failures} of {spec.retry_limit}",
+            )
+        else:
+            self._emit(
+                ActionKind.FAILED,
+                spec,
+                f"run {record.run_id} {what}; retries exhausted ({failures - 1} of "
+                f"{spec.retry_limit}); bump rerun to try again",
+            )
 
 
 def _find_by_key(
@@ -189,185 +411,8 @@ def _action(kind: ActionKind, spec: DesiredRun, reason: str, **fields: Any) -> A
     return Action(kind=kind, name=spec.name, instance=spec.instance, reason=reason, **fields)
 
 
-def _plan_spec(spec: DesiredRun, record: RunRecord | None, now: datetime) -> Iterator[Action]:
-    if record is None:
-        yield from _start(spec, now, attempt=1, failures=0, reason="new spec")
-    elif record.key != spec.key:
-        yield from _plan_new_revision(spec, record, now)
-    else:
-        yield from _plan_same_revision(spec, record, now)
-
-
-def _start(
-    spec: DesiredRun,
-    now: datetime,
-    *,
-    attempt: int,
-    failures: int,
-    reason: str,
-    kind: ActionKind = ActionKind.START,
-    changes: tuple[FieldChange, ...] = (),
-    stop_run: str | None = None,
-) -> Iterator[Action]:
-    if spec.state is DesiredState.STOPPED:
-        yield _action(ActionKind.DONE, spec, "no run active (state: stopped)")
-    elif spec.window and now < spec.window.start:
-        yield _action(ActionKind.WAIT, spec, f"window opens at {spec.window.start.isoformat()}")
-    elif spec.window and now >= spec.window.end:
-        yield _action(ActionKind.DONE, spec, f"window closed at {spec.window.end.isoformat()}")
-    else:
-        yield _action(
-            kind,
-            spec,
-            reason,
-            attempt=attempt,
-            failures=failures,
-            desired=spec,
-            changes=changes,
-            run_id=stop_run,
-            stop_reason=StopReason.REPLACE if stop_run else None,
-        )
-
-
 def _is_active(record: RunRecord) -> bool:
     return record.run_id is not None and record.status.is_active
-
-
-def _plan_new_revision(spec: DesiredRun, previous: RunRecord, now: datetime) -> Iterator[Action]:
-    changes = diff_record(previous, spec)
-    if not _is_active(previous):
-        yield from _start(spec, now, attempt=1, failures=0, reason="spec changed", changes=changes)
-        return
-    if spec.state is DesiredState.STOPPED:
-        yield from _stop(spec, previous, StopReason.SPEC, "state: stopped")
-    elif spec.concurrency is ConcurrencyPolicy.ALLOW:
-        yield from _start(
-            spec,
-            now,
-            attempt=1,
-            failures=0,
-            changes=changes,
-            reason=f"spec changed; run {previous.run_id} keeps running (concurrency: allow)",
-        )
-    elif spec.concurrency is ConcurrencyPolicy.FORBID or spec.prevent_stop:
-        why = "prevent_stop" if spec.prevent_stop else "concurrency: forbid"
-        yield _action(
-            ActionKind.WAIT,
-            spec,
-            f"spec changed; waiting for run {previous.run_id} to end ({why})",
-            changes=changes,
-        )
-    else:
-        yield from _start(
-            spec,
-            now,
-            attempt=1,
-            failures=0,
-            kind=ActionKind.REPLACE,
-            changes=changes,
-            stop_run=previous.run_id,
-            reason=f"spec changed; stop run {previous.run_id}, then start",
-        )
-
-
-def _stop(spec: DesiredRun, record: RunRecord, why: StopReason, reason: str) -> Iterator[Action]:
-    if record.status is RunStatus.STOPPING:
-        yield _action(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is stopping")
-    elif spec.prevent_stop:
-        yield _action(
-            ActionKind.DRIFT,
-            spec,
-            f"{reason}, but prevent_stop is set; run {record.run_id} left running",
-        )
-    else:
-        yield _action(ActionKind.STOP, spec, reason, run_id=record.run_id, stop_reason=why)
-
-
-def _plan_same_revision(spec: DesiredRun, record: RunRecord, now: datetime) -> Iterator[Action]:
-    status = record.status
-    if record.run_id is None:
-        # An intent with no confirmed start and no run carrying its key: it never started.
-        yield from _start(
-            spec,
-            now,
-            attempt=record.attempt,
-            failures=record.failures,
-            reason="earlier start not confirmed; no run found with its key",
-        )
-    elif spec.state is DesiredState.STOPPED:
-        if status.is_active:
-            yield from _stop(spec, record, StopReason.SPEC, "state: stopped")
-        else:
-            yield _action(ActionKind.DONE, spec, f"run {record.run_id} is {status.value}")
-    elif status.is_active:
-        yield from _plan_active(spec, record, now)
-    elif status is RunStatus.SUCCEEDED:
-        if spec.state is DesiredState.RUNNING:
-            yield from _start(
-                spec,
-                now,
-                attempt=record.attempt + 1,
-                failures=0,
-                reason=f"run {record.run_id} ended (state: running)",
-            )
-        else:
-            yield _action(ActionKind.DONE, spec, f"run {record.run_id} succeeded")
-    elif status is RunStatus.FAILED or record.stop_reason is StopReason.TIMEOUT:
-        yield from _plan_failed(spec, record, now)
-    elif record.stop_reason in (StopReason.SPEC, StopReason.PRUNE):
-        yield from _start(
-            spec,
-            now,
-            attempt=record.attempt + 1,
-            failures=record.failures,
-            reason=f"run {record.run_id} was stopped; spec asks for a run again",
-        )
-    elif record.stop_reason is StopReason.WINDOW:
-        yield _action(ActionKind.DONE, spec, f"run {record.run_id} stopped when the window closed")
-    else:
-        yield _action(
-            ActionKind.DRIFT,
-            spec,
-            f"run {record.run_id} was stopped outside reconciler; bump rerun to start again",
-        )
-
-
-def _plan_active(spec: DesiredRun, record: RunRecord, now: datetime) -> Iterator[Action]:
-    began = record.started_at
-    if spec.timeout is not None and began and (now - began).total_seconds() >= spec.timeout:
-        yield from _stop(
-            spec, record, StopReason.TIMEOUT, f"timeout: active for more than {spec.timeout}s"
-        )
-    elif (
-        spec.state is DesiredState.RUNNING
-        and spec.window
-        and not window_open(spec.window, now)
-        and now >= spec.window.end
-    ):
-        yield from _stop(spec, record, StopReason.WINDOW, "window closed")
-    else:
-        yield _action(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is {record.status.value}")
-
-
-def _plan_failed(spec: DesiredRun, record: RunRecord, now: datetime) -> Iterator[Action]:
-    failures = record.failures + 1
-    what = "timed out" if record.stop_reason is StopReason.TIMEOUT else "failed"
-    if failures <= spec.retry_limit:
-        yield from _start(
-            spec,
-            now,
-            kind=ActionKind.RETRY,
-            attempt=record.attempt + 1,
-            failures=failures,
-            reason=f"run {record.run_id} {what}; retry {failures} of {spec.retry_limit}",
-        )
-    else:
-        yield _action(
-            ActionKind.FAILED,
-            spec,
-            f"run {record.run_id} {what}; retries exhausted ({failures - 1} of "
-            f"{spec.retry_limit}); bump rerun to try again",
-        )
 
 
 def _plan_orphan(record: RunRecord, prune: bool) -> Action:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from reconciler.engine.desired import DesiredRun
 from reconciler.spec.runs import ObservedRun, RunStatus
 from reconciler.state.lockfile import RunRecord
 
 
-def new_record(desired: DesiredRun, *, attempt: int, failures: int) -> RunRecord:
+def new_record(
+    desired: DesiredRun, *, attempt: int, failures: int, prior_runs: list[str] | None = None
+) -> RunRecord:
     """A record for a run about to start: no run id until the provider confirms it."""
     return RunRecord(
         name=desired.name,
@@ -26,12 +26,15 @@ def new_record(desired: DesiredRun, *, attempt: int, failures: int) -> RunRecord
         rerun=desired.rerun,
         window=desired.window,
         spec_file=desired.spec_file,
+        scope=desired.scope,
+        prior_runs=prior_runs,
     )
 
 
 def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
     return record.model_copy(
         update={
+            "prior_runs": None,  # confirmed: the snapshot has served its purpose
             "run_id": run.run_id,
             "status": run.status,
             "api_status": run.api_status,
@@ -39,7 +42,3 @@ def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
             "ended_at": run.ended_at,
         }
     )
-
-
-def started_at(record: RunRecord) -> datetime | None:
-    return record.started_at

@@ -1,8 +1,12 @@
-"""What every provider adapter offers, and the normalized run data they return."""
+"""What every provider adapter offers, and the normalized run data they return.
+
+A provider type is published through the ``reconciler.providers`` entry-point group as a
+``ProviderType``; the core never imports an adapter by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -11,9 +15,9 @@ import httpx
 from pydantic import BaseModel
 
 from reconciler.spec.models import ProviderInstance, RateLimit
-from reconciler.spec.runs import ObservedRun, RunStatus
+from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
 
-__all__ = ["ObservedRun", "RunStatus"]
+__all__ = ["ObservedRun", "RunStatus", "RunTraits"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class StartRequest:
     name: str
     run_key: str
     job: Mapping[str, Any]
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    timeout: int | None = None  # seconds
 
 
 class Provider(Protocol):
@@ -39,11 +46,16 @@ class Provider(Protocol):
 
     async def start(self, request: StartRequest) -> ObservedRun: ...
 
-    async def list_runs(self, *, since: datetime | None) -> Listing: ...
+    async def list_runs(self, *, since: datetime | None, scopes: Collection[str]) -> Listing:
+        """Runs that can matter: those updated since ``since`` (all when None) in ``scopes``
+        (the job definitions or pipelines the specs use; ignored by account-wide APIs)."""
+        ...
 
     async def get_run(self, run_id: str) -> ObservedRun: ...
 
-    async def stop_run(self, run_id: str) -> ObservedRun: ...
+    async def stop_run(self, run_id: str, job: Mapping[str, Any]) -> ObservedRun:
+        """Ask for a stop; returns the run as the API reports it (a finished run as it is)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -56,6 +68,15 @@ class ProviderContext:
     config: ProviderInstance
     credentials: Mapping[str, str] = field(repr=False)
     transport: httpx.AsyncBaseTransport | None = None
+    options: BaseModel | None = None  # the instance's options, validated by options_model
+
+
+def no_scope(job: Mapping[str, Any]) -> str | None:
+    return None
+
+
+def sandbox_base_url(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
+    return instance.model_copy(update={"base_url": f"{sandbox_url}/{instance.type}"})
 
 
 @dataclass(frozen=True)
@@ -67,3 +88,7 @@ class ProviderType:
     default_rate_limit: RateLimit | None
     create: Callable[[ProviderContext], Provider]
     credential_keys: tuple[str, ...] = ()
+    traits: RunTraits = field(default_factory=RunTraits)
+    options_model: type[BaseModel] | None = None
+    scope: Callable[[Mapping[str, Any]], str | None] = no_scope  # of a validated job
+    for_sandbox: Callable[[ProviderInstance, str], ProviderInstance] = sandbox_base_url

@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from pydantic import BaseModel
-
 from reconciler.errors import ReconcilerError
 from reconciler.providers.base import ProviderType
 
@@ -22,7 +20,3 @@ def provider_types() -> dict[str, ProviderType]:
             raise ReconcilerError(f"entry point {entry.value} is not a ProviderType")
         found[provider.name] = provider
     return found
-
-
-def job_models() -> dict[str, type[BaseModel]]:
-    return {name: p.job_model for name, p in provider_types().items()}

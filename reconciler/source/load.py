@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import InputError, Problem
+from reconciler.providers.base import ProviderType
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
-from reconciler.spec.models import Config, JobRun
+from reconciler.spec.models import Config, JobRun, ProviderInstance
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -27,7 +28,8 @@ class LoadedSpec:
 
     run: JobRun
     job: dict[str, Any]  # canonical form from the provider's job model
-    provider_type: str
+    provider: ProviderType
+    scope: str | None  # the job definition / pipeline the run belongs to, if the API has one
     file: str  # relative to the repository root, with '/' separators
     document: int
 
@@ -78,8 +80,8 @@ def validation_problems(
     return problems
 
 
-def load_config(path: Path, provider_types: Iterable[str]) -> Config:
-    """Read ``reconciler.yaml``; unknown provider types are errors."""
+def load_config(path: Path, providers: Mapping[str, ProviderType]) -> Config:
+    """Read ``reconciler.yaml``; unknown provider types and bad options are errors."""
     display = display_path(path)
     if not path.is_file():
         raise InputError([Problem(display, None, None, "", "no such file; run `reconciler init`")])
@@ -99,18 +101,59 @@ def load_config(path: Path, provider_types: Iterable[str]) -> Config:
         raise InputError(
             validation_problems(exc, path=path, document=docs[0], locator=locator)
         ) from None
-    known = set(provider_types)
-    bad = []
-    for name, instance in config.providers.items():
-        if instance.type not in known:
-            parts: list[PathPart] = ["providers", name, "type"]
-            line, column = locator.locate(path, 0, parts)
-            choices = ", ".join(sorted(known))
-            reason = f"unknown provider type {instance.type!r} (known: {choices})"
-            bad.append(Problem(display, line, column, format_path(parts), reason))
+    bad = [
+        problem
+        for name, instance in config.providers.items()
+        for problem in _instance_problems(path, docs[0], locator, name, instance, providers)
+    ]
     if bad:
         raise InputError(bad)
     return config
+
+
+def _instance_problems(
+    path: Path,
+    document: Document,
+    locator: Locator,
+    name: str,
+    instance: ProviderInstance,
+    providers: Mapping[str, ProviderType],
+) -> list[Problem]:
+    provider = providers.get(instance.type)
+    if provider is None:
+        parts: list[PathPart] = ["providers", name, "type"]
+        line, column = locator.locate(path, 0, parts)
+        reason = f"unknown provider type {instance.type!r} (known: {', '.join(sorted(providers))})"
+        return [Problem(document.file, line, column, format_path(parts), reason)]
+    problems = []
+    for key in sorted(set(provider.credential_keys) - set(instance.credentials)):
+        parts = ["providers", name, "credentials"]
+        line, column = locator.locate(path, 0, parts)
+        reason = f"missing credential {key!r} for {instance.type}"
+        problems.append(Problem(document.file, line, column, format_path(parts), reason))
+    try:
+        provider_options(provider, instance)
+    except ValidationError as exc:
+        prefix: list[PathPart] = ["providers", name, "options"]
+        problems += validation_problems(
+            exc, path=path, document=document, locator=locator, prefix=prefix
+        )
+    return problems
+
+
+def provider_options(provider: ProviderType, instance: ProviderInstance) -> BaseModel | None:
+    """The instance's ``options`` validated by the provider's model (unknown keys refused)."""
+    if provider.options_model is None:
+        if instance.options:
+            raise ValidationError.from_exception_data(
+                "options",
+                [
+                    {"type": "extra_forbidden", "loc": (key,), "input": None}
+                    for key in sorted(instance.options)
+                ],
+            )
+        return None
+    return provider.options_model.model_validate(instance.options)
 
 
 def spec_files(root: Path, directories: Sequence[str]) -> list[Path]:
@@ -128,10 +171,10 @@ def spec_files(root: Path, directories: Sequence[str]) -> list[Path]:
 class _SpecReader:
     """Collects problems across every file, so that one run reports them all."""
 
-    def __init__(self, root: Path, config: Config, job_models: Mapping[str, type[BaseModel]]):
+    def __init__(self, root: Path, config: Config, providers: Mapping[str, ProviderType]):
         self.root = root
         self.config = config
-        self.job_models = job_models
+        self.providers = providers
         self.locator = Locator()
         self.problems: list[Problem] = []
         self.specs: list[LoadedSpec] = []
@@ -168,13 +211,14 @@ class _SpecReader:
             return
         checked = self._job(path, doc, run.spec.provider, run.spec.job)
         if checked is not None:
-            job, provider_type = checked
+            job, provider = checked
             relative = path.resolve().relative_to(self.root.resolve()).as_posix()
-            self.specs.append(LoadedSpec(run, job, provider_type, relative, doc.index))
+            scope = provider.scope(job)
+            self.specs.append(LoadedSpec(run, job, provider, scope, relative, doc.index))
 
     def _job(
         self, path: Path, doc: Document, provider: object, raw_job: object
-    ) -> tuple[dict[str, Any], str] | None:
+    ) -> tuple[dict[str, Any], ProviderType] | None:
         """The job block validated by its provider's model, in canonical form."""
         if not isinstance(provider, str):
             return None
@@ -187,7 +231,8 @@ class _SpecReader:
             self.problems.append(self._problem(path, doc, ["spec", "provider"], reason))
             return None
         try:
-            job = self.job_models[instance.type].model_validate(raw_job)
+            provider = self.providers[instance.type]
+            job = provider.job_model.model_validate(raw_job)
         except ValidationError as exc:
             self.problems.extend(
                 validation_problems(
@@ -195,7 +240,7 @@ class _SpecReader:
                 )
             )
             return None
-        return job.model_dump(mode="json", exclude_defaults=True), instance.type
+        return job.model_dump(mode="json", exclude_defaults=True), provider
 
     def check_duplicates(self) -> None:
         first: dict[str, LoadedSpec] = {}
@@ -229,10 +274,10 @@ def _raw_field(data: dict[Any, Any], name: str) -> object:
 
 
 def load_specs(
-    root: Path, config: Config, job_models: Mapping[str, type[BaseModel]]
+    root: Path, config: Config, providers: Mapping[str, ProviderType]
 ) -> list[LoadedSpec]:
     """Every JobRun under the configured directories, sorted by name; or one InputError."""
-    reader = _SpecReader(root, config, job_models)
+    reader = _SpecReader(root, config, providers)
     for directory in config.specs:
         if not (root / directory).exists():
             reader.problems.append(

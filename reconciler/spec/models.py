@@ -124,6 +124,9 @@ class ProviderInstance(StrictModel):
     )
     concurrency: int = Field(default=4, ge=1, le=64, description="Parallel calls to this instance.")
     rate_limit: RateLimit | None = Field(default=None, description="Default: the provider's.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Provider-specific settings, checked by the provider."
+    )
 
 
 class Config(StrictModel):

@@ -7,6 +7,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+
 
 class RunStatus(enum.StrEnum):
     """Every API status maps to exactly one of these."""
@@ -50,3 +52,14 @@ class ObservedRun:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     created_at: datetime | None = None
+    scope: str | None = None  # the job definition / pipeline it belongs to, where listed so
+
+
+class RunTraits(BaseModel):
+    """What the planner must know about a provider's runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keyed: bool = True  # a run carries our run key (else: adopt by the intent's snapshot)
+    exclusive_scope: bool = False  # at most one active run per scope (e.g. per pipeline)
+    schedules_window: bool = False  # the API itself starts and ends a run at the window

@@ -54,6 +54,12 @@ class RunRecord(_Model):
     rerun: int = 0
     window: Window | None = None
     spec_file: str | None = None
+    scope: str | None = Field(default=None, description="Job definition or pipeline, if any.")
+    prior_runs: list[str] | None = Field(
+        default=None,
+        description="For APIs whose runs cannot carry our key: the runs of the scope just "
+        "before an unconfirmed start; a new one that no record claims is ours.",
+    )
 
     @property
     def run_key(self) -> str:

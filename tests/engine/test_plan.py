@@ -10,19 +10,33 @@ import pytest
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.plan import ActionKind, Planned, plan_actions
 from reconciler.spec.models import JobRun
-from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
+from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits, StopReason
 from reconciler.state.lockfile import Lockfile, RunRecord
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-def spec(name: str = "orders", job: dict[str, Any] | None = None, **fields: Any) -> DesiredRun:
+def spec(
+    name: str = "orders",
+    job: dict[str, Any] | None = None,
+    *,
+    traits: RunTraits | None = None,
+    scope: str | None = None,
+    **fields: Any,
+) -> DesiredRun:
     body = {"provider": "etl", "job": job or {"cluster_id": 1, "package_id": 2}, **fields}
     run = JobRun.model_validate(
         {"apiVersion": "reconciler/v1", "kind": "JobRun", "metadata": {"name": name}, "spec": body}
     )
-    return desired_run(run, job=body["job"], provider_type="xplenty", file=f"specs/{name}.yaml")
+    return desired_run(
+        run,
+        job=body["job"],
+        provider_type="xplenty",
+        file=f"specs/{name}.yaml",
+        scope=scope,
+        traits=traits,
+    )
 
 
 def record(
@@ -34,6 +48,7 @@ def record(
     failures: int = 0,
     stop_reason: StopReason | None = None,
     started: datetime | None = NOW - HOUR,
+    prior_runs: list[str] | None = None,
 ) -> RunRecord:
     return RunRecord(
         name=desired.name,
@@ -52,6 +67,8 @@ def record(
         rerun=desired.rerun,
         window=desired.window,
         spec_file=desired.spec_file,
+        scope=desired.scope,
+        prior_runs=prior_runs,
     )
 
 
@@ -369,3 +386,113 @@ def test_unconfirmed_start_with_no_run_found_starts_the_same_attempt() -> None:
     intent = record(desired, RunStatus.UNKNOWN, run_id=None, attempt=2, failures=1)
     action = plan([desired], [intent]).actions[0]
     assert (action.kind, action.attempt, action.failures) == (ActionKind.START, 2, 1)
+
+
+# -- APIs whose runs cannot carry our key: adopt by the intent's snapshot -------------------
+
+KEYLESS = RunTraits(keyed=False)
+
+
+def keyless(name: str = "orders", scope: str = "job-1", **fields: Any) -> DesiredRun:
+    return spec(name, traits=KEYLESS, scope=scope, **fields)
+
+
+def in_scope(
+    run_id: str, status: RunStatus = RunStatus.RUNNING, scope: str = "job-1"
+) -> ObservedRun:
+    return observed(run_id, None, status, scope=scope)
+
+
+def test_keyless_unconfirmed_start_adopts_the_one_new_run() -> None:
+    desired = keyless()
+    intent = record(desired, RunStatus.UNKNOWN, run_id=None, prior_runs=["e1"])
+    planned = plan([desired], [intent], [in_scope("e1", RunStatus.SUCCEEDED), in_scope("e2")])
+    assert only(planned) == (ActionKind.IN_PROGRESS, "run e2 is running")
+    assert planned.records["orders"].run_id == "e2"
+    assert planned.records["orders"].prior_runs is None
+
+
+def test_keyless_never_guesses_between_several_new_runs() -> None:
+    desired = keyless()
+    intent = record(desired, RunStatus.UNKNOWN, run_id=None, prior_runs=[])
+    kind, reason = only(plan([desired], [intent], [in_scope("e1"), in_scope("e2")]))
+    assert kind is ActionKind.DRIFT
+    assert reason == (
+        "an interrupted start left 2 new runs on job-1 (e1, e2) and runs there cannot "
+        "carry our key: not guessing which is ours"
+    )
+
+
+def test_keyless_runs_claimed_by_other_records_are_not_adopted() -> None:
+    mine, other = keyless("mine"), keyless("other")
+    intent = record(mine, RunStatus.UNKNOWN, run_id=None, prior_runs=[])
+    theirs = record(other, run_id="e1")
+    planned = plan([mine, other], [intent, theirs], [in_scope("e1"), in_scope("e2")])
+    assert planned.records["mine"].run_id == "e2"
+
+
+def test_keyless_adoption_settles_several_intents_in_one_plan() -> None:
+    first, second = keyless("first"), keyless("second")
+    one = record(first, RunStatus.UNKNOWN, run_id=None, prior_runs=[])  # sees e1 and e2 as new
+    two = record(second, RunStatus.UNKNOWN, run_id=None, prior_runs=["e1"])  # sees only e2
+    planned = plan([first, second], [one, two], [in_scope("e1"), in_scope("e2")])
+    assert (planned.records["first"].run_id, planned.records["second"].run_id) == ("e1", "e2")
+
+
+def test_keyless_runs_are_not_adopted_by_key_or_from_other_scopes() -> None:
+    desired = keyless()
+    intent = record(desired, RunStatus.UNKNOWN, run_id=None, prior_runs=[])
+    planned = plan([desired], [intent], [in_scope("e9", scope="job-2")])
+    assert only(planned)[0] is ActionKind.START
+    assert plan([keyless()], [], [in_scope("e9")]).actions[0].kind is ActionKind.START
+
+
+# -- one active run per scope (a pipeline) ---------------------------------------------------
+
+EXCLUSIVE = RunTraits(keyed=False, exclusive_scope=True)
+
+
+def test_exclusive_scope_waits_for_a_foreign_active_run() -> None:
+    desired = spec(traits=EXCLUSIVE, scope="pipeline-7")
+    planned = plan([desired], [], [in_scope("j1", scope="pipeline-7")])
+    assert only(planned) == (
+        ActionKind.WAIT,
+        "pipeline-7 is busy with run j1 (not started by reconciler); one run at a time",
+    )
+
+
+def test_exclusive_scope_names_the_spec_holding_the_scope() -> None:
+    mine = spec("mine", traits=EXCLUSIVE, scope="p")
+    other = spec("other", traits=EXCLUSIVE, scope="p")
+    planned = plan([mine, other], [record(other, run_id="j1")], [in_scope("j1", scope="p")])
+    assert planned.actions[0].reason == "p is busy with run j1 (of spec other); one run at a time"
+
+
+def test_exclusive_scope_replace_stops_first_and_starts_later() -> None:
+    old = spec(job=OLD_JOB, traits=EXCLUSIVE, scope="p")
+    new = spec(job=NEW_JOB, traits=EXCLUSIVE, scope="p")
+    planned = plan([new], [record(old, run_id="j1")], [in_scope("j1", scope="p")])
+    action = planned.actions[0]
+    assert (action.kind, action.run_id, action.stop_reason) == (
+        ActionKind.STOP,
+        "j1",
+        StopReason.REPLACE,
+    )
+    stopped = record(old, RunStatus.STOPPED, run_id="j1", stop_reason=StopReason.REPLACE)
+    after = plan([new], [stopped], [in_scope("j1", RunStatus.STOPPED, scope="p")])
+    assert only(after)[0] is ActionKind.START
+
+
+# -- windows the API schedules itself (startAt/endAt) ----------------------------------------
+
+SCHEDULED = RunTraits(schedules_window=True)
+
+
+def test_api_scheduled_window_starts_before_it_opens() -> None:
+    assert only(plan([spec(traits=SCHEDULED, window=WINDOW)]))[0] is ActionKind.START
+
+
+def test_api_scheduled_window_is_not_stopped_by_us_at_its_end() -> None:
+    desired = spec(traits=SCHEDULED, window=WINDOW, state="running")
+    planned = plan([desired], [record(desired)], now=NOW + 4 * HOUR)
+    assert only(planned) == (ActionKind.IN_PROGRESS, "run 7 is ending")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import InputError
-from reconciler.providers.registry import job_models, provider_types
+from reconciler.providers.registry import provider_types
 from reconciler.source.load import load_config, load_specs
 from tests.conftest import CONFIG, jobrun
 
@@ -19,7 +19,7 @@ def load(tmp_path: Path, files: dict[str, str], config: str = CONFIG) -> list[st
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     cfg = load_config(tmp_path / "reconciler.yaml", provider_types())
-    return [s.run.metadata.name for s in load_specs(tmp_path, cfg, job_models())]
+    return [s.run.metadata.name for s in load_specs(tmp_path, cfg, provider_types())]
 
 
 def problems(tmp_path: Path, files: dict[str, str], config: str = CONFIG) -> list[str]:
@@ -132,3 +132,17 @@ def test_missing_config_and_invalid_utf8(tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
     assert problems(tmp_path, {}) == ["specs/bin.yaml: not valid UTF-8 text"]
+
+
+def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
+    config = CONFIG.replace("    credentials:", "    options: {colour: red}\n    credentials:")
+    assert problems(tmp_path, {}, config) == [
+        "reconciler.yaml:8:15: providers.etl.options.colour: unknown key"
+    ]
+
+
+def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
+    config = CONFIG.replace("      api_key: env:XPLENTY_API_KEY\n", "      other: env:X\n")
+    assert problems(tmp_path, {}, config) == [
+        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty"
+    ]

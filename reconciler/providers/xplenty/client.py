@@ -7,6 +7,7 @@ job variable ``RECONCILER_RUN_KEY`` (as a quoted Pig literal), echoed in every J
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypedDict
@@ -113,8 +114,8 @@ class XplentyProvider:
         response = await self._http.request("POST", "/jobs", json=body)
         return to_observed(response.json())
 
-    async def list_runs(self, *, since: datetime | None) -> Listing:
-        """Every job updated at or after ``since`` (all jobs when None), oldest first."""
+    async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
+        """Every job of the account updated at or after ``since`` (all when None)."""
         return await self.list_jobs(since=since)
 
     async def list_jobs(
@@ -157,7 +158,7 @@ class XplentyProvider:
         response = await self._http.request("GET", f"/jobs/{run_id}")
         return to_observed(response.json())
 
-    async def stop_run(self, run_id: str) -> ObservedRun:
+    async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
         """Terminate: only triggers the stop (``pending_stoppage``); a finished job is returned."""
         try:
             response = await self._http.request("DELETE", f"/jobs/{run_id}")
