@@ -21,7 +21,7 @@ from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
 from reconciler.engine.plan import Plan, plan_actions
-from reconciler.errors import ApplyError, InputError, Problem, StalePlanError
+from reconciler.errors import ApplyError, InputError, Problem, ReconcilerError, StalePlanError
 from reconciler.providers.base import Provider, ProviderContext
 from reconciler.providers.credentials import resolve
 from reconciler.providers.registry import provider_types
@@ -29,9 +29,17 @@ from reconciler.source.load import display_path, load_config, load_specs, provid
 from reconciler.spec.models import Config
 from reconciler.state.journal import Journal, fold, journal_path, read_entries
 from reconciler.state.lock import StateLock, lock_path
-from reconciler.state.lockfile import Lockfile, read_json_document, read_lockfile, write_lockfile
+from reconciler.state.lockfile import (
+    Lockfile,
+    RunRecord,
+    read_json_document,
+    read_lockfile,
+    write_lockfile,
+)
 
-SANDBOX_CREDENTIAL = "sandbox"  # used under --sandbox when a reference cannot be resolved
+# Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
+# {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
+SANDBOX_CREDENTIAL = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzYW5kYm94In0.sandbox"
 
 
 @dataclass(frozen=True)
@@ -293,13 +301,24 @@ class ShowRow:
     api_status: str | None
     started_at: datetime | None
     spec_file: str | None
+    details: str | None = None
 
 
 def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
-    lock = current_lockfile(ws)
-    plan = asyncio.run(_observe_and_plan(ws, env, lock, []))
+    """Each recorded run beside its live status (and the provider's account of it, if any)."""
+    return asyncio.run(_show(ws, env, current_lockfile(ws)))
+
+
+async def _show(ws: Workspace, env: Environment, lock: Lockfile) -> list[ShowRow]:
+    async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
+        plan = await make_plan(ws, providers, lock, [])
+        names = sorted(lock.runs)
+        details = await asyncio.gather(
+            *(_details(providers, plan.records.get(name, lock.runs[name])) for name in names)
+        )
     rows = []
-    for name, recorded in sorted(lock.runs.items()):
+    for name, detail in zip(names, details, strict=True):
+        recorded = lock.runs[name]
         live = plan.records.get(name, recorded)
         rows.append(
             ShowRow(
@@ -312,6 +331,17 @@ def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
                 api_status=live.api_status,
                 started_at=live.started_at,
                 spec_file=recorded.spec_file,
+                details=detail,
             )
         )
     return rows
+
+
+async def _details(providers: Mapping[str, Provider], record: RunRecord) -> str | None:
+    provider = providers.get(record.instance)
+    if provider is None or record.run_id is None:
+        return None
+    try:
+        return await provider.details(record.run_id)
+    except ReconcilerError as exc:
+        return f"(unavailable: {exc})"

@@ -57,6 +57,10 @@ class Provider(Protocol):
         """Ask for a stop; returns the run as the API reports it (a finished run as it is)."""
         ...
 
+    async def details(self, run_id: str) -> str | None:
+        """A one-line account of the run for ``reconciler show`` (None: nothing to add)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

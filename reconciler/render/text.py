@@ -36,20 +36,18 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
 def render_show(rows: Sequence[ShowRow]) -> str:
     if not rows:
         return "The lockfile records no runs."
-    header = ("NAME", "INSTANCE", "RUN", "ATTEMPT", "RECORDED", "LIVE", "API STATUS", "STARTED")
-    table = [header] + [
-        (
-            r.name,
-            r.instance,
-            r.run_id or "-",
-            str(r.attempt),
-            r.recorded,
-            r.live,
-            r.api_status or "-",
-            r.started_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.started_at else "-",
-        )
-        for r in rows
-    ]
+    header = ["NAME", "INSTANCE", "RUN", "ATTEMPT", "RECORDED", "LIVE", "API STATUS", "STARTED"]
+    with_details = any(r.details for r in rows)
+    if with_details:
+        header.append("DETAILS")
+    table = [header]
+    for r in rows:
+        started = r.started_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.started_at else "-"
+        cells = [r.name, r.instance, r.run_id or "-", str(r.attempt), r.recorded, r.live]
+        cells += [r.api_status or "-", started]
+        if with_details:
+            cells.append(r.details or "-")
+        table.append(cells)
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

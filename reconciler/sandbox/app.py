@@ -12,11 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
+from reconciler.sandbox.vonage import VonageEmulator
 from reconciler.sandbox.xplenty import XplentyEmulator
 
 
 def create_app(store: Store, seed: Seed) -> ASGIApp:
     xplenty = XplentyEmulator(store, seed.xplenty)
+    vonage = VonageEmulator(store, seed.vonage)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "now": store.now()})
@@ -33,6 +35,7 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
             Route("/_sandbox/health", health),
             Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
             xplenty.mount(),
+            vonage.mount(),
         ]
     )
     return SandboxDate(app, store)

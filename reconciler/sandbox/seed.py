@@ -71,8 +71,26 @@ class XplentySeed(_Model):
         return merged
 
 
+class VonageJob(_Model):
+    outcome: Literal["completed", "failed"] = "completed"
+
+
+class VonageSeed(_Model):
+    tokens: list[str] | None = Field(
+        default=None, description="Accepted bearer JWTs; None: any well-formed JWT."
+    )
+    jobs: dict[str, VonageJob] | None = Field(
+        default=None, description="Known job ids and how their runs end; None: any job id."
+    )
+    rate_limit: int | None = Field(default=None, gt=0, description="Calls per token per hour.")
+
+    def outcome(self, job_id: str) -> str:
+        return (self.jobs or {}).get(job_id, VonageJob()).outcome
+
+
 class Seed(_Model):
     xplenty: XplentySeed = Field(default_factory=XplentySeed)
+    vonage: VonageSeed = Field(default_factory=VonageSeed)
 
 
 def load_seed(path: Path | None) -> Seed:

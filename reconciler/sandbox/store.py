@@ -37,6 +37,17 @@ CREATE TABLE IF NOT EXISTS xplenty_jobs (
     t_stopping REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS xplenty_jobs_account ON xplenty_jobs (account, id);
+CREATE TABLE IF NOT EXISTS vonage_runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    start_at REAL NOT NULL,
+    end_at REAL NOT NULL,
+    created REAL NOT NULL,
+    stopped_at REAL,
+    outcome TEXT NOT NULL
+);
 """
 
 

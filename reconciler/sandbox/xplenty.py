@@ -11,7 +11,6 @@ import base64
 import json
 import math
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from reconciler.sandbox.common import ApiProblem, HourlyRate
 from reconciler.sandbox.seed import XplentySeed
 from reconciler.sandbox.store import Store
 
@@ -45,13 +45,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class ApiProblem(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ class XplentyEmulator:
     def __init__(self, store: Store, seed: XplentySeed) -> None:
         self.store = store
         self.seed = seed
-        self._calls: dict[tuple[str, int], int] = {}  # (api key, hour) -> calls
+        self.rate = HourlyRate(seed.rate_limit)
         self._install_seed()
 
     # -- seed and auth -------------------------------------------------------------------
@@ -134,26 +127,6 @@ class XplentyEmulator:
         if key not in self.seed.accounts[account].api_keys:
             raise ApiProblem(401, "Unauthorized: invalid API key")
         return key
-
-    def _rate(self, key: str, *, counted: bool) -> dict[str, str]:
-        hour = int(time.time() // 3600)
-        used = self._calls.get((key, hour), 0)
-        limit = self.seed.rate_limit
-        if counted:
-            if used >= limit:
-                reset = int((hour + 1) * 3600 - time.time()) + 1
-                raise ApiProblem(
-                    429,
-                    "Rate Limit Exceeded",
-                    {
-                        "Retry-After": str(reset),
-                        "X-RateLimit-Limit": str(limit),
-                        "X-RateLimit-Remaining": "0",
-                    },
-                )
-            used += 1
-            self._calls[(key, hour)] = used
-        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - used))}
 
     # -- representation ------------------------------------------------------------------
 
@@ -368,7 +341,7 @@ class XplentyEmulator:
                 )
             key = self._authenticate(request, account)
             free = request.url.path.endswith("/rate_limit_status")
-            headers = self._rate(key, counted=not free)
+            headers = self.rate.count(key, counted=not free)
             status, body, extra = await self._dispatch(request, account, headers)
             headers.update(extra)
         except ApiProblem as problem:

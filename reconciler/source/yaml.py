@@ -29,20 +29,26 @@ class Document:
     data: Any
 
 
-def _fast_loader() -> YAML:
-    return YAML(typ="safe", pure=False)
-
-
 def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
-    """Parse every document of ``text``; a syntax error is one Problem with its position."""
+    """Parse every document of ``text``; a syntax error is one Problem with its position.
+
+    The C (libyaml) scanner is fast but YAML 1.1: it refuses some valid YAML 1.2, such as
+    ``{start: 2026-12-01T02:00:00Z}`` (a colon inside a plain scalar in a flow mapping). On
+    its syntax errors the text is parsed again by the pure YAML 1.2 parser, which decides.
+    """
     try:
-        docs = list(_fast_loader().load_all(text))
+        docs = list(YAML(typ="safe", pure=False).load_all(text))
     except DuplicateKeyError as exc:
         return [], [_duplicate_key_problem(exc, display)]
-    except MarkedYAMLError as exc:
-        return [], [_syntax_problem(exc, display)]
-    except YAMLError as exc:  # unmarked errors, e.g. from the emitter of a bad stream
-        return [], [Problem(display, None, None, "", f"invalid YAML: {exc}")]
+    except YAMLError:
+        try:
+            docs = list(YAML(typ="safe", pure=True).load_all(text))
+        except DuplicateKeyError as exc:
+            return [], [_duplicate_key_problem(exc, display)]
+        except MarkedYAMLError as exc:
+            return [], [_syntax_problem(exc, display)]
+        except YAMLError as exc:  # unmarked errors
+            return [], [Problem(display, None, None, "", f"invalid YAML: {exc}")]
     return [Document(display, i, d) for i, d in enumerate(docs)], []
 
 

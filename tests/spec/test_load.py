@@ -70,7 +70,7 @@ def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
         "specs/a.yaml:12:3: spec.bogus: unknown key",
         "specs/a.yaml:19:3: spec.provider: unknown provider instance 'nope' "
         "(declared in reconciler.yaml: etl)",
-        "specs/b.yaml:2:1: invalid YAML: did not find expected ',' or ']'",
+        "specs/b.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
         "specs/c.yaml:2:1: a: duplicate key",
     ]
 
@@ -121,7 +121,8 @@ def test_config_unknown_key_and_unknown_type(tmp_path: Path) -> None:
     ]
     config = CONFIG.replace("type: xplenty", "type: jenkins")
     assert problems(tmp_path, {}, config) == [
-        "reconciler.yaml:5:5: providers.etl.type: unknown provider type 'jenkins' (known: xplenty)",
+        "reconciler.yaml:5:5: providers.etl.type: unknown provider type 'jenkins' "
+        f"(known: {', '.join(sorted(provider_types()))})",
     ]
 
 
@@ -146,3 +147,8 @@ def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
     assert problems(tmp_path, {}, config) == [
         "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty"
     ]
+
+
+def test_yaml_1_2_flow_mappings_with_colons_are_accepted(tmp_path: Path) -> None:
+    window = "window: {start: 2026-12-01T02:00:00Z, end: 2026-12-01T04:00:00Z}\n"
+    assert load(tmp_path, {"w.yaml": jobrun("windowed", extra=window)}) == ["windowed"]

@@ -175,6 +175,9 @@ class XplentyProvider:
         limits = response.json()["limits"]
         return int(limits["limit"]), int(limits["remaining"])
 
+    async def details(self, run_id: str) -> str | None:
+        return None  # status and times are already in every listing
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

@@ -1,0 +1,27 @@
+"""Vonage Proactive Connect job runs: the ``vonage`` provider type."""
+
+from __future__ import annotations
+
+from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.vonage.client import VonageProvider
+from reconciler.providers.vonage.job import VonageJob
+from reconciler.spec.models import ProviderInstance
+
+
+def _create(context: ProviderContext) -> Provider:
+    return VonageProvider(context)
+
+
+def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
+    return instance.model_copy(update={"base_url": f"{sandbox_url}/vonage/beta"})
+
+
+PROVIDER = ProviderType(
+    name="vonage",
+    job_model=VonageJob,
+    default_rate_limit=None,  # none documented
+    create=_create,
+    credential_keys=("token",),
+    traits=RunTraits(keyed=True, schedules_window=True),
+    for_sandbox=_for_sandbox,
+)

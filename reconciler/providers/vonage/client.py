@@ -1,0 +1,179 @@
+"""Vonage Proactive Connect (beta) job-runs adapter.
+
+Bearer JWT; camelCase requests, snake_case responses; RFC 7807 errors. Our run key rides in
+the run ``name`` as a ``[rk:<key>]`` suffix, echoed by every read. The spec's window is the
+run's own ``startAt``/``endAt``, so the API starts and ends the run itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+import httpx
+
+from reconciler.errors import ConflictError
+from reconciler.providers.base import (
+    Listing,
+    ObservedRun,
+    ProviderContext,
+    RunStatus,
+    StartRequest,
+)
+from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient
+from reconciler.spec.models import RateLimit
+
+PAGE_SIZE = 100
+KEY_SUFFIX = re.compile(r" \[rk:([0-9a-f]+-[0-9]+)\]$")
+
+STATUS_MAP: dict[str, RunStatus] = {
+    "scheduled": RunStatus.PENDING,
+    "running": RunStatus.RUNNING,
+    "completed": RunStatus.SUCCEEDED,
+    "failed": RunStatus.FAILED,
+    "stopped": RunStatus.STOPPED,
+}
+
+
+class RunPayload(TypedDict, total=False):
+    id: str
+    job_id: str
+    name: str
+    status: str
+    start_at: str
+    end_at: str
+    created_at: str
+    updated_at: str
+
+
+def problem_message(response: httpx.Response) -> str:
+    """RFC 7807: ``detail``, else ``title``, plus any ``errors``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("detail") or body.get("title")):
+        message = str(body.get("detail") or body.get("title"))
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and errors != [message]:
+            message += " (" + "; ".join(map(str, errors)) + ")"
+        return message
+    return response.text.strip()[:MAX_BODY_IN_MESSAGE] or response.reason_phrase
+
+
+def iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def run_name(name: str, run_key: str) -> str:
+    return f"{name} [rk:{run_key}]"
+
+
+def to_observed(run: RunPayload) -> ObservedRun:
+    match = KEY_SUFFIX.search(run.get("name", ""))
+    status = STATUS_MAP.get(run.get("status", ""), RunStatus.UNKNOWN)
+    start = parse_time(run.get("start_at"))
+    ended = parse_time(run.get("updated_at")) if status.is_terminal else None
+    return ObservedRun(
+        run_id=run["id"],
+        run_key=match.group(1) if match else None,
+        status=status,
+        api_status=run.get("status", ""),
+        started_at=start if status is not RunStatus.PENDING else None,
+        ended_at=ended,
+        created_at=parse_time(run.get("created_at")),
+    )
+
+
+class VonageProvider:
+    def __init__(
+        self, context: ProviderContext, *, rate_limit_default: RateLimit | None = None
+    ) -> None:
+        config = context.config
+        self.instance = context.instance
+        self._http = ApiClient(
+            label=f"{context.instance} (vonage)",
+            base_url=config.base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {context.credentials.get('token', '')}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            concurrency=config.concurrency,
+            rate_limit=config.rate_limit or rate_limit_default,
+            transport=context.transport,
+            error_message=problem_message,
+        )
+
+    @property
+    def calls(self) -> int:
+        return self._http.calls
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        job = request.job
+        start = request.window_start or datetime.now(UTC)
+        if request.window_end is not None:
+            end = request.window_end
+        else:
+            seconds = int(job.get("duration", 3600))
+            if request.timeout is not None:
+                seconds = min(seconds, request.timeout)
+            end = start + timedelta(seconds=seconds)
+        body = {
+            "jobId": job["job_id"],
+            "name": run_name(str(job.get("name") or request.name), request.run_key),
+            "startAt": iso_ms(start),
+            "endAt": iso_ms(end),
+        }
+        response = await self._http.request("POST", "/jobs/runs", json=body)
+        return to_observed(response.json())
+
+    async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
+        """``GET /runs``, every page (the API lists all runs, ended ones included)."""
+        runs: list[ObservedRun] = []
+        page, pages = 1, 1
+        while page <= pages:
+            response = await self._http.request(
+                "GET", "/runs", params={"page": page, "page_size": PAGE_SIZE}
+            )
+            body = response.json()
+            runs.extend(to_observed(r) for r in body.get("_embedded", {}).get("runs", []))
+            pages = int(body.get("total_pages", 1))
+            page += 1
+        return Listing(runs=runs, server_time=None)
+
+    async def get_run(self, run_id: str) -> ObservedRun:
+        response = await self._http.request("GET", f"/runs/{run_id}")
+        return to_observed(response.json())
+
+    async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
+        try:
+            response = await self._http.request("POST", f"/runs/{run_id}/stop")
+        except ConflictError:
+            run = await self.get_run(run_id)
+            if run.status.is_terminal:
+                return run
+            raise
+        return to_observed(response.json())
+
+    async def details(self, run_id: str) -> str | None:
+        """The run summary, as ``reconciler show`` prints it."""
+        response = await self._http.request("GET", f"/jobs/runs/{run_id}/summary")
+        embedded = response.json().get("_embedded", {})
+        delivery = embedded.get("action_delivery_status", {})
+        responses = embedded.get("recipient_response", {})
+        return (
+            f"recipients {delivery.get('recipients_count', 0)}, "
+            f"delivered {delivery.get('status_succeeded_count', 0)}, "
+            f"failed {delivery.get('status_failed_count', 0)}, "
+            f"responses {responses.get('recipients_count', 0)}"
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
