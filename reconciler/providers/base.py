@@ -96,3 +96,4 @@ class ProviderType:
     options_model: type[BaseModel] | None = None
     scope: Callable[[Mapping[str, Any]], str | None] = no_scope  # of a validated job
     for_sandbox: Callable[[ProviderInstance, str], ProviderInstance] = sandbox_base_url
+    requires_account: bool = False  # the API's paths name an account (id or alias)

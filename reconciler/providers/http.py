@@ -122,7 +122,12 @@ class ApiClient:
             auth=auth,
             transport=transport,
             timeout=timeout,
+            # Counted as sent, so requests made by an auth flow (a login) count too.
+            event_hooks={"request": [self._count]},
         )
+
+    async def _count(self, request: httpx.Request) -> None:
+        self.calls += 1
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send one logical request; safe methods are retried on 429, 5xx and transport errors."""
@@ -140,7 +145,6 @@ class ApiClient:
     async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         await self._bucket.take()
         async with self._slots:
-            self.calls += 1
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.HTTPError as exc:

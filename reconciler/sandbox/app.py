@@ -10,6 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.sandbox.matatika import MatatikaEmulator
+from reconciler.sandbox.runner import RunnerEmulator
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
 from reconciler.sandbox.vonage import VonageEmulator
@@ -19,6 +21,8 @@ from reconciler.sandbox.xplenty import XplentyEmulator
 def create_app(store: Store, seed: Seed) -> ASGIApp:
     xplenty = XplentyEmulator(store, seed.xplenty)
     vonage = VonageEmulator(store, seed.vonage)
+    runner = RunnerEmulator(store, seed.runner)
+    matatika = MatatikaEmulator(store, seed.matatika)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True, "now": store.now()})
@@ -36,6 +40,8 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
             Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
             xplenty.mount(),
             vonage.mount(),
+            runner.mount(),
+            matatika.mount(),
         ]
     )
     return SandboxDate(app, store)

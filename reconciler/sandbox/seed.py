@@ -88,9 +88,83 @@ class VonageSeed(_Model):
         return (self.jobs or {}).get(job_id, VonageJob()).outcome
 
 
+class RunnerUser(_Model):
+    password: str
+    account_alias: str
+
+
+class RunnerJob(_Model):
+    id: str
+    account_alias: str
+    description: str = ""
+    execution_ttl: int = Field(default=180, gt=0, description="Minutes, then a graceful stop.")
+
+
+class ExecutionProfile(_Model):
+    initializing: Duration | None = None
+    running: Duration | None = None
+    outcome: Literal["SUCCESS", "FAILURE", "INIT_FAILURE"] | None = None
+
+
+DEFAULT_EXECUTION = ExecutionProfile(initializing=2, running=30, outcome="SUCCESS")
+
+
+class RunnerSeed(_Model):
+    users: dict[str, RunnerUser] | None = Field(
+        default=None, description="Control Portal logins; None: any user name and password."
+    )
+    jobs: list[RunnerJob] | None = Field(
+        default=None, description="Job definitions; None: unknown job ids are created on start."
+    )
+    executions: ExecutionProfile = DEFAULT_EXECUTION
+    job_executions: dict[str, ExecutionProfile] = Field(default_factory=dict)
+    stopping: Duration = 2
+    killing: Duration = 1
+    max_concurrent: int = Field(default=4, gt=0, description="Active executions per account.")
+    token_ttl: Duration = Field(default=14 * 86400, description="Bearer token lifetime.")
+    rate_limit: int | None = Field(default=None, gt=0, description="Calls per token per hour.")
+
+    def profile(self, job_id: str) -> ExecutionProfile:
+        merged = DEFAULT_EXECUTION
+        for layer in (self.executions, self.job_executions.get(job_id)):
+            if layer is not None:
+                merged = merged.model_copy(update=layer.model_dump(exclude_none=True))
+        return merged
+
+
+class MatatikaPipeline(_Model):
+    id: str
+    workspace: str
+    name: str = "pipeline"
+    timeout: int = Field(default=0, ge=0, description="Seconds; 0 means 300.")
+    running: Duration | None = None
+    outcome: Literal["COMPLETE", "ERROR"] | None = None
+
+
+class MatatikaSeed(_Model):
+    tokens: list[str] | None = Field(
+        default=None, description="Accepted bearer tokens; None: any non-empty token."
+    )
+    pipelines: list[MatatikaPipeline] | None = Field(
+        default=None, description="Pipelines; None: unknown pipeline ids are created on use."
+    )
+    status_set: Literal["current", "seed"] = Field(
+        default="current",
+        description="current: QUEUED/RUNNING/COMPLETE/ERROR/STOPPED and PUT .../stopped; "
+        "seed (2021 docs): RUNNING/COMPLETE/ERROR/UNKNOWN, stop by DELETE only.",
+    )
+    queued: Duration = 1
+    running: Duration = 30
+    stopping: Duration = 1
+    outcome: Literal["COMPLETE", "ERROR"] = "COMPLETE"
+    rate_limit: int | None = Field(default=None, gt=0, description="Calls per token per hour.")
+
+
 class Seed(_Model):
     xplenty: XplentySeed = Field(default_factory=XplentySeed)
     vonage: VonageSeed = Field(default_factory=VonageSeed)
+    runner: RunnerSeed = Field(default_factory=RunnerSeed)
+    matatika: MatatikaSeed = Field(default_factory=MatatikaSeed)
 
 
 def load_seed(path: Path | None) -> Seed:

@@ -48,6 +48,46 @@ CREATE TABLE IF NOT EXISTS vonage_runs (
     stopped_at REAL,
     outcome TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runner_tokens (
+    token TEXT PRIMARY KEY, alias TEXT NOT NULL, user TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runner_jobs (
+    id TEXT PRIMARY KEY, alias TEXT NOT NULL, body TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runner_executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    hosts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runner_attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    t_init REAL NOT NULL,
+    t_running REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    ttl REAL NOT NULL,
+    stop_at REAL,
+    stop_kind TEXT
+);
+CREATE INDEX IF NOT EXISTS runner_attempts_execution ON runner_attempts (execution_id);
+CREATE TABLE IF NOT EXISTS matatika_pipelines (
+    id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT NOT NULL, timeout INTEGER NOT NULL,
+    running REAL, outcome TEXT);
+CREATE TABLE IF NOT EXISTS matatika_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    pipeline_id TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    created REAL NOT NULL,
+    t_queued REAL NOT NULL,
+    t_running REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    stop_at REAL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS matatika_jobs_pipeline ON matatika_jobs (pipeline_id);
 """
 
 
@@ -60,7 +100,7 @@ class Store:
             target, check_same_thread=False, timeout=30, isolation_level=None
         )
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: now() is read inside transactions
         with self._lock:
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")

@@ -126,6 +126,13 @@ def _instance_problems(
         reason = f"unknown provider type {instance.type!r} (known: {', '.join(sorted(providers))})"
         return [Problem(document.file, line, column, format_path(parts), reason)]
     problems = []
+    if provider.requires_account and not instance.account:
+        parts = ["providers", name]
+        line, column = locator.locate(path, 0, parts)
+        reason = f"account is required for {instance.type}"
+        problems.append(
+            Problem(document.file, line, column, f"{format_path(parts)}.account", reason)
+        )
     for key in sorted(set(provider.credential_keys) - set(instance.credentials)):
         parts = ["providers", name, "credentials"]
         line, column = locator.locate(path, 0, parts)

@@ -26,7 +26,7 @@ from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient
 from reconciler.spec.models import RateLimit
 
 PAGE_SIZE = 100
-KEY_SUFFIX = re.compile(r" \[rk:([0-9a-f]+-[0-9]+)\]$")
+KEY_SUFFIX = re.compile(r" \[rk:([^\]\s]+)\]$")
 
 STATUS_MAP: dict[str, RunStatus] = {
     "scheduled": RunStatus.PENDING,

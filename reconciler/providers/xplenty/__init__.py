@@ -20,4 +20,5 @@ PROVIDER = ProviderType(
     default_rate_limit=DEFAULT_RATE_LIMIT,
     create=_create,
     credential_keys=("api_key",),
+    requires_account=True,
 )

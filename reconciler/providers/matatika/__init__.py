@@ -1,0 +1,36 @@
+"""Matatika ELT pipeline jobs: the ``matatika`` provider type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.matatika.client import MatatikaProvider
+from reconciler.providers.matatika.job import MatatikaJob, MatatikaOptions
+from reconciler.spec.models import ProviderInstance
+
+
+def _create(context: ProviderContext) -> Provider:
+    return MatatikaProvider(context)
+
+
+def _scope(job: Mapping[str, Any]) -> str | None:
+    return str(job["pipeline_id"])
+
+
+def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
+    return instance.model_copy(update={"base_url": f"{sandbox_url}/matatika/api"})
+
+
+PROVIDER = ProviderType(
+    name="matatika",
+    job_model=MatatikaJob,
+    default_rate_limit=None,  # none documented
+    create=_create,
+    credential_keys=("token",),
+    traits=RunTraits(keyed=False, exclusive_scope=True),
+    options_model=MatatikaOptions,
+    scope=_scope,
+    for_sandbox=_for_sandbox,
+)

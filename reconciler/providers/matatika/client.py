@@ -1,0 +1,153 @@
+"""Matatika pipeline-jobs adapter.
+
+Bearer token; Spring HAL collections (``page``/``size``, 0-based); zone-less timestamps (UTC);
+Spring error bodies. A pipeline runs one job at a time and a job cannot carry our key: the
+planner waits while a pipeline is busy and adopts by the journal's snapshot after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+from reconciler.errors import ConflictError
+from reconciler.providers.base import (
+    Listing,
+    ObservedRun,
+    ProviderContext,
+    RunStatus,
+    StartRequest,
+)
+from reconciler.providers.http import ApiClient
+from reconciler.providers.matatika.job import MatatikaOptions
+
+PAGE_SIZE = 100
+
+STATUS_MAP: dict[str, RunStatus] = {
+    "QUEUED": RunStatus.PENDING,
+    "RUNNING": RunStatus.RUNNING,
+    "COMPLETE": RunStatus.SUCCEEDED,
+    "ERROR": RunStatus.FAILED,
+    "STOPPED": RunStatus.STOPPED,
+    "UNKNOWN": RunStatus.UNKNOWN,  # seed era: indeterminate, so never treated as ended
+}
+
+
+class JobPayload(TypedDict, total=False):
+    id: str
+    status: str
+    created: str | None
+    startTime: str | None
+    endTime: str | None
+    _embedded: dict[str, Any]
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Matatika's timestamps carry no zone; they are UTC."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_observed(job: JobPayload, pipeline_id: str | None = None) -> ObservedRun:
+    api_status = job.get("status", "")
+    pipeline = (job.get("_embedded") or {}).get("pipeline") or {}
+    return ObservedRun(
+        run_id=job["id"],
+        run_key=None,
+        status=STATUS_MAP.get(api_status, RunStatus.UNKNOWN),
+        api_status=api_status,
+        started_at=parse_time(job.get("startTime")),
+        ended_at=parse_time(job.get("endTime")),
+        created_at=parse_time(job.get("created")),
+        scope=str(pipeline.get("id") or pipeline_id or "") or None,
+    )
+
+
+class MatatikaProvider:
+    def __init__(self, context: ProviderContext) -> None:
+        config = context.config
+        self.instance = context.instance
+        self._options = (
+            context.options if isinstance(context.options, MatatikaOptions) else MatatikaOptions()
+        )
+        self._http = ApiClient(
+            label=f"{context.instance} (matatika)",
+            base_url=config.base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {context.credentials.get('token', '')}",
+                "Accept": "application/hal+json, application/json",
+            },
+            concurrency=config.concurrency,
+            rate_limit=config.rate_limit,
+            transport=context.transport,
+        )
+
+    @property
+    def calls(self) -> int:
+        return self._http.calls
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        pipeline_id = str(request.job["pipeline_id"])
+        collection = "pipeline" if self._options.api == "seed" else "pipelines"
+        response = await self._http.request("POST", f"/{collection}/{pipeline_id}/jobs")
+        return to_observed(response.json(), pipeline_id)
+
+    async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
+        """The workspace's jobs in one paged listing, or each pipeline's when no workspace."""
+        if self._options.workspace:
+            runs = await self._pages(f"/workspaces/{self._options.workspace}/jobs", None)
+            wanted = set(scopes)
+            return Listing([r for r in runs if r.scope in wanted], server_time=None)
+        listings = await asyncio.gather(*(self._pages(f"/pipelines/{p}/jobs", p) for p in scopes))
+        return Listing([run for runs in listings for run in runs], server_time=None)
+
+    async def _pages(self, path: str, pipeline_id: str | None) -> list[ObservedRun]:
+        runs: list[ObservedRun] = []
+        page = 0
+        while True:
+            response = await self._http.request(
+                "GET", path, params={"page": page, "size": PAGE_SIZE, "sort": "created,desc"}
+            )
+            body = response.json()
+            jobs = (body.get("_embedded") or {}).get("jobs", [])
+            runs.extend(to_observed(job, pipeline_id) for job in jobs)
+            page += 1
+            if page >= int((body.get("page") or {}).get("totalPages", 1)):
+                return runs
+
+    async def get_run(self, run_id: str) -> ObservedRun:
+        response = await self._http.request("GET", f"/jobs/{run_id}")
+        return to_observed(response.json())
+
+    async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
+        """``PUT /jobs/{id}/stopped`` (RUNNING jobs only); DELETE for a queued job, or on the
+        seed-era API, which "deletes and stops" it."""
+        if self._options.api == "seed":
+            return await self._delete(run_id)
+        try:
+            await self._http.request("PUT", f"/jobs/{run_id}/stopped")
+        except ConflictError:
+            run = await self.get_run(run_id)
+            if run.status.is_terminal:
+                return run
+            if run.status is RunStatus.PENDING:
+                return await self._delete(run_id)
+            raise
+        return await self.get_run(run_id)  # the 202 body's shape is not documented
+
+    async def _delete(self, run_id: str) -> ObservedRun:
+        await self._http.request("DELETE", f"/jobs/{run_id}")
+        # The job is gone from the API now; record it as stopped.
+        return ObservedRun(
+            run_id=run_id, run_key=None, status=RunStatus.STOPPED, api_status="DELETED"
+        )
+
+    async def details(self, run_id: str) -> str | None:
+        return None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

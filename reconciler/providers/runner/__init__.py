@@ -1,0 +1,38 @@
+"""CenturyLink Cloud Runner job executions: the ``runner`` provider type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.runner.client import RunnerProvider
+from reconciler.providers.runner.job import RunnerJob, RunnerOptions
+from reconciler.spec.models import ProviderInstance
+
+
+def _create(context: ProviderContext) -> Provider:
+    return RunnerProvider(context)
+
+
+def _scope(job: Mapping[str, Any]) -> str | None:
+    return str(job["job_id"])
+
+
+def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
+    options = {**instance.options, "auth_url": f"{sandbox_url}/runner"}
+    return instance.model_copy(update={"base_url": f"{sandbox_url}/runner", "options": options})
+
+
+PROVIDER = ProviderType(
+    name="runner",
+    job_model=RunnerJob,
+    default_rate_limit=None,  # none documented
+    create=_create,
+    credential_keys=("username", "password"),
+    traits=RunTraits(keyed=False),
+    options_model=RunnerOptions,
+    scope=_scope,
+    for_sandbox=_for_sandbox,
+    requires_account=True,
+)

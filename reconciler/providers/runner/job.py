@@ -1,0 +1,41 @@
+"""The ``job:`` block of a CenturyLink Cloud Runner JobRun spec, and the instance options."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunnerHost(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, description="Host name the play runs on.")
+
+
+class RunnerJob(BaseModel):
+    """Start an execution of an existing job definition (``POST /jobs/{alias}/{id}/start``).
+
+    SSH private keys are secrets: keep them in the job definition, not in specs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str = Field(min_length=1, description="The job definition to execute.")
+    hosts: list[RunnerHost] = Field(default_factory=list, description="Empty: start with {}.")
+    stop_mode: Literal["stop", "kill"] = Field(
+        default="stop", description="How reconciler stops an execution: graceful stop or kill."
+    )
+    expiry_duration: int = Field(
+        default=0, ge=0, description="Seconds the API waits before stopping (expiryDuration)."
+    )
+
+
+class RunnerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auth_url: str = Field(
+        default="https://api.ctl.io",
+        pattern=r"^https?://",
+        description="Origin of the CLC v2 login (POST /v2/authentication/login).",
+    )
