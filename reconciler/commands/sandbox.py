@@ -27,11 +27,11 @@ def sandbox() -> None:
 )
 @pass_options
 def serve(options: Options, host: str, port: int, seed: Path | None, state: Path | None) -> int:
-    """Serve the emulators: /xplenty/{account}/api/..., /vonage/beta/..., and /_sandbox/clock."""
+    """Serve the emulators: /xplenty, /runner, /vonage, /matatika, and /_sandbox/clock."""
     from reconciler.sandbox.seed import load_seed
     from reconciler.sandbox.server import serve as run_server
 
     loaded = load_seed(seed)
-    click.echo(f"reconciler sandbox on http://{host}:{port} (/xplenty, /vonage)")
+    click.echo(f"reconciler sandbox on http://{host}:{port} (/xplenty /runner /vonage /matatika)")
     run_server(host=host, port=port, seed=loaded, state=state)
     return 0

@@ -50,7 +50,7 @@ def replay(rows: list[sqlite3.Row], seed: RunnerSeed) -> dict[int, Attempt]:
     result: dict[int, Attempt] = {}
     for row in sorted(rows, key=lambda r: (r["created"], r["seq"])):
         created, stop_at, kind = row["created"], row["stop_at"], row["stop_kind"] or "stop"
-        begin = max(created, slots[0])
+        begin = max(created + seed.queued, slots[0])
         halt = ("STOPPING", "STOPPED") if kind == "stop" else ("KILLING", "KILLED")
         pause = seed.stopping if kind == "stop" else seed.killing
         attempt = Attempt(steps=[(created, "PENDING")])
@@ -384,6 +384,7 @@ class RunnerEmulator:
             routes=[
                 Route("/v2/authentication/login", self.login, methods=["POST"]),
                 Route(base, self._endpoint, methods=["GET", "POST"]),
+                Route(base + "/", self._endpoint, methods=["GET", "POST"]),
                 Route(base + "/{job_id}", self._endpoint, methods=["GET", "PUT", "DELETE"]),
                 Route(base + "/{job_id}/start", self._endpoint, methods=["POST"]),
                 Route(base + "/{job_id}/executions", self._endpoint, methods=["GET"]),

@@ -118,6 +118,9 @@ class RunnerSeed(_Model):
     )
     executions: ExecutionProfile = DEFAULT_EXECUTION
     job_executions: dict[str, ExecutionProfile] = Field(default_factory=dict)
+    queued: Duration = Field(
+        default=1, description="Seconds an execution stays PENDING even when a slot is free."
+    )
     stopping: Duration = 2
     killing: Duration = 1
     max_concurrent: int = Field(default=4, gt=0, description="Active executions per account.")

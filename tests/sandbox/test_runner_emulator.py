@@ -1,0 +1,157 @@
+"""The Runner emulator: login, execution statuses on the clock, the concurrency cap, TTL, stop,
+kill and restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from reconciler.sandbox.seed import ExecutionProfile, RunnerJob, RunnerSeed, Seed
+from reconciler.sandbox.server import BackgroundSandbox
+from tests.conftest import advance
+
+JOB = "1111505e-6773-494a-b2bf-d2cc2684710d"
+
+
+def login(server: BackgroundSandbox, user: str = "ops", password: str = "pw") -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/runner/v2/authentication/login",
+        json={"username": user, "password": password},
+    )
+
+
+def client(server: BackgroundSandbox) -> httpx.Client:
+    token = login(server).json()["bearerToken"]
+    return httpx.Client(
+        base_url=f"{server.url}/runner/jobs/ACME", headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+@pytest.fixture
+def api(sandbox: BackgroundSandbox) -> Iterator[httpx.Client]:
+    with client(sandbox) as c:
+        yield c
+
+
+def start(api: httpx.Client, job: str = JOB) -> dict[str, object]:
+    response = api.post(f"/{job}/start", json={"hosts": [{"id": "localhost"}]})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def status(api: httpx.Client, execution: dict[str, object], job: str = JOB) -> str:
+    return str(api.get(f"/{job}/executions/{execution['execution_id']}").json()["status"])
+
+
+def test_login_answers_like_clc_v2(sandbox: BackgroundSandbox) -> None:
+    body = login(sandbox).json()
+    assert set(body) == {"userName", "accountAlias", "locationAlias", "roles", "bearerToken"}
+    assert login(sandbox, password="").status_code == 400
+    assert httpx.get(f"{sandbox.url}/runner/jobs/ACME").status_code == 401
+
+
+def test_execution_moves_through_statuses_with_ms_timers(
+    api: httpx.Client, sandbox: BackgroundSandbox
+) -> None:
+    execution = start(api)
+    assert (execution["status"], execution["start"], execution["end"]) == ("PENDING", None, None)
+    assert set(execution) >= {
+        "execution_id",
+        "job_id",
+        "account_alias",
+        "timers",
+        "failed_hosts",
+        "is_vpn_established",
+    }
+    seen = [status(api, execution)]
+    for step in (1.5, 2, 40):  # queued 1s, initializing 2s, running 30s
+        advance(sandbox, step)
+        seen.append(status(api, execution))
+    assert seen == ["PENDING", "INITIALIZING", "RUNNING", "SUCCESS"]
+    done = api.get(f"/{JOB}/executions/{execution['execution_id']}").json()
+    assert isinstance(done["start"], int)
+    assert done["start"] > 10**12  # epoch milliseconds
+    assert done["end"] - done["start"] == 32_000
+    assert done["timers"] == [{"start": done["start"], "end": done["end"]}]
+
+
+def test_only_four_executions_run_at_once(api: httpx.Client, sandbox: BackgroundSandbox) -> None:
+    executions = [start(api) for _ in range(6)]
+    advance(sandbox, 5)
+    assert [status(api, e) for e in executions] == ["RUNNING"] * 4 + ["PENDING"] * 2
+    api.post(f"/{JOB}/executions/{executions[0]['execution_id']}/stop", json={})
+    advance(sandbox, 3)
+    assert [status(api, e) for e in executions] == ["STOPPED"] + ["RUNNING"] * 3 + [
+        "INITIALIZING",
+        "PENDING",
+    ]
+
+
+def test_executions_list_is_paged_newest_first(api: httpx.Client) -> None:
+    ids = [start(api)["execution_id"] for _ in range(5)]
+    page = api.get(f"/{JOB}/executions", params={"page": 1, "size": 2}).json()
+    assert (page["totalSize"], page["page"], page["size"]) == (5, 1, 2)
+    assert [e["execution_id"] for e in page["results"]] == list(reversed(ids))[2:4]
+    assert api.get(f"/{JOB}/executions", params={"size": 101}).status_code == 400
+
+
+def test_kill_and_stop_rules(api: httpx.Client, sandbox: BackgroundSandbox) -> None:
+    execution = start(api)
+    advance(sandbox, 3)
+    killed = api.post(f"/{JOB}/executions/{execution['execution_id']}/kill", json={})
+    assert killed.json()["status"] == "KILLING"
+    advance(sandbox, 2)
+    assert status(api, execution) == "KILLED"
+    again = api.post(f"/{JOB}/executions/{execution['execution_id']}/stop", json={})
+    assert (again.status_code, again.json()) == (
+        400,
+        {"message": f"Cannot stop execution {execution['execution_id']} in status KILLED"},
+    )
+
+
+def test_execution_ttl_stops_gracefully_and_restart_needs_a_failure() -> None:
+    seed = Seed(
+        runner=RunnerSeed(
+            jobs=[
+                RunnerJob(id="j-ttl", account_alias="SBOX", execution_ttl=1),
+                RunnerJob(id="j-fail", account_alias="SBOX"),
+            ],
+            job_executions={
+                "j-ttl": ExecutionProfile(running=600),
+                "j-fail": ExecutionProfile(outcome="FAILURE"),
+            },
+        )
+    )
+    with BackgroundSandbox(seed=seed) as server:
+        token = login(server).json()["bearerToken"]
+        api = httpx.Client(
+            base_url=f"{server.url}/runner/jobs/SBOX", headers={"Authorization": f"Bearer {token}"}
+        )
+        long_one = start(api, "j-ttl")
+        failing = start(api, "j-fail")
+        assert api.post("/unknown/start", json={}).status_code == 404
+        advance(server, 120)
+        assert status(api, long_one, "j-ttl") == "STOPPED"  # executionTtl of 1 minute
+        assert status(api, failing, "j-fail") == "FAILURE"
+        path = f"/j-fail/executions/{failing['execution_id']}/restart"
+        assert api.post(path, json={}).json()["status"] == "PENDING"
+        advance(server, 60)
+        restarted = api.get(f"/j-fail/executions/{failing['execution_id']}").json()
+        assert (restarted["status"], len(restarted["timers"])) == ("SUCCESS", 2)
+        assert api.post(path, json={}).status_code == 400
+        api.close()
+
+
+def test_job_definitions_crud(api: httpx.Client) -> None:
+    created = api.post(
+        "", json={"description": "patch", "executionTtl": 30, "properties": {"a": 1}}
+    )
+    assert created.status_code == 201
+    job = created.json()[0]  # documented as a list
+    assert (job["status"], job["executionTtl"], job["properties"]) == ("ACTIVE", 30, {"a": 1})
+    assert api.put(f"/{job['id']}", json={"description": "new"}).json()["description"] == "new"
+    assert api.get("", params={"size": 10}).json()["totalSize"] == 1
+    assert api.delete(f"/{job['id']}").status_code == 204
+    assert api.get(f"/{job['id']}").status_code == 404
