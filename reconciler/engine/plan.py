@@ -279,8 +279,13 @@ class _Planner:
         elif spec.concurrency is ConcurrencyPolicy.ALLOW and not spec.traits.exclusive_scope:
             reason = f"spec changed; run {previous.run_id} keeps running (concurrency: allow)"
             self._start(spec, attempt=1, failures=0, changes=changes, reason=reason)
-        elif spec.concurrency is ConcurrencyPolicy.FORBID or spec.prevent_stop:
-            why = "prevent_stop" if spec.prevent_stop else "concurrency: forbid"
+        elif spec.concurrency is not ConcurrencyPolicy.REPLACE or spec.prevent_stop:
+            if spec.prevent_stop:
+                why = "prevent_stop"
+            elif spec.concurrency is ConcurrencyPolicy.FORBID:
+                why = "concurrency: forbid"
+            else:
+                why = "concurrency: allow, but one run at a time here"
             reason = f"spec changed; waiting for run {previous.run_id} to end ({why})"
             self._emit(ActionKind.WAIT, spec, reason, changes=changes)
         elif spec.traits.exclusive_scope:

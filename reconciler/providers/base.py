@@ -6,7 +6,7 @@ A provider type is published through the ``reconciler.providers`` entry-point gr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel
 
+from reconciler.errors import ApiError
 from reconciler.spec.models import ProviderInstance, RateLimit
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
 
@@ -73,6 +74,22 @@ class ProviderContext:
     credentials: Mapping[str, str] = field(repr=False)
     transport: httpx.AsyncBaseTransport | None = None
     options: BaseModel | None = None  # the instance's options, validated by options_model
+
+
+async def stop_unless_ended(
+    request_stop: Callable[[], Awaitable[ObservedRun]],
+    read_back: Callable[[], Awaitable[ObservedRun]],
+    refused: type[ApiError],
+) -> ObservedRun:
+    """Ask for a stop; when the API refuses it because the run has already ended, return the
+    run as it is (stopping a finished run is not an error for a reconciler)."""
+    try:
+        return await request_stop()
+    except refused:
+        run = await read_back()
+        if run.status.is_terminal:
+            return run
+        raise
 
 
 def no_scope(job: Mapping[str, Any]) -> str | None:

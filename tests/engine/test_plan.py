@@ -496,3 +496,13 @@ def test_api_scheduled_window_is_not_stopped_by_us_at_its_end() -> None:
     desired = spec(traits=SCHEDULED, window=WINDOW, state="running")
     planned = plan([desired], [record(desired)], now=NOW + 4 * HOUR)
     assert only(planned) == (ActionKind.IN_PROGRESS, "run 7 is ending")
+
+
+def test_exclusive_scope_allow_waits_instead_of_stopping() -> None:
+    old = spec(job=OLD_JOB, traits=EXCLUSIVE, scope="p")
+    new = spec(job=NEW_JOB, traits=EXCLUSIVE, scope="p", concurrency="allow")
+    planned = plan([new], [record(old, run_id="j1")], [in_scope("j1", scope="p")])
+    assert only(planned) == (
+        ActionKind.WAIT,
+        "spec changed; waiting for run j1 to end (concurrency: allow, but one run at a time here)",
+    )

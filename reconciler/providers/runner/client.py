@@ -22,6 +22,7 @@ from reconciler.providers.base import (
     ProviderContext,
     RunStatus,
     StartRequest,
+    stop_unless_ended,
 )
 from reconciler.providers.http import ApiClient, json_message
 from reconciler.providers.runner.job import RunnerOptions
@@ -180,16 +181,13 @@ class RunnerProvider:
         job_id, execution_id = split_run_id(run_id)
         verb = (job or {}).get("stop_mode", "stop")
         body = {"expiryDuration": (job or {}).get("expiry_duration", 0)}
-        try:
-            response = await self._http.request(
-                "POST", f"/{job_id}/executions/{execution_id}/{verb}", json=body
-            )
-        except InvalidRequestError:
-            run = await self.get_run(run_id)
-            if run.status.is_terminal:
-                return run
-            raise
-        return to_observed(response.json())
+
+        async def stop() -> ObservedRun:
+            path = f"/{job_id}/executions/{execution_id}/{verb}"
+            response = await self._http.request("POST", path, json=body)
+            return to_observed(response.json())
+
+        return await stop_unless_ended(stop, lambda: self.get_run(run_id), InvalidRequestError)
 
     async def details(self, run_id: str) -> str | None:
         return None

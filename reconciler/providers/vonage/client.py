@@ -21,6 +21,7 @@ from reconciler.providers.base import (
     ProviderContext,
     RunStatus,
     StartRequest,
+    stop_unless_ended,
 )
 from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient
 from reconciler.spec.models import RateLimit
@@ -153,14 +154,11 @@ class VonageProvider:
         return to_observed(response.json())
 
     async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
-        try:
+        async def stop() -> ObservedRun:
             response = await self._http.request("POST", f"/runs/{run_id}/stop")
-        except ConflictError:
-            run = await self.get_run(run_id)
-            if run.status.is_terminal:
-                return run
-            raise
-        return to_observed(response.json())
+            return to_observed(response.json())
+
+        return await stop_unless_ended(stop, lambda: self.get_run(run_id), ConflictError)
 
     async def details(self, run_id: str) -> str | None:
         """The run summary, as ``reconciler show`` prints it."""

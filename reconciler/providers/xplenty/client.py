@@ -21,6 +21,7 @@ from reconciler.providers.base import (
     ProviderContext,
     RunStatus,
     StartRequest,
+    stop_unless_ended,
 )
 from reconciler.providers.http import ApiClient
 from reconciler.providers.xplenty.job import RUN_KEY_VARIABLE
@@ -160,14 +161,12 @@ class XplentyProvider:
 
     async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
         """Terminate: only triggers the stop (``pending_stoppage``); a finished job is returned."""
-        try:
+
+        async def terminate() -> ObservedRun:
             response = await self._http.request("DELETE", f"/jobs/{run_id}")
-        except InvalidRequestError:
-            run = await self.get_run(run_id)
-            if run.status.is_terminal:
-                return run
-            raise
-        return to_observed(response.json())
+            return to_observed(response.json())
+
+        return await stop_unless_ended(terminate, lambda: self.get_run(run_id), InvalidRequestError)
 
     async def rate_limit_status(self) -> tuple[int, int]:
         """``(limit, remaining)`` from the free ``GET /rate_limit_status``."""
