@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,6 +40,21 @@ from reconciler.state.lockfile import (
 
 # Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
 # {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
+T = TypeVar("T")
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, with the result passed outside the main task: at exit, asyncio's SIGINT
+    handling formats the task's repr, result included, and a 1,000-run plan is costly to format."""
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coroutine)
+
+    asyncio.run(main())
+    return box[0]
+
+
 SANDBOX_CREDENTIAL = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzYW5kYm94In0.sandbox"
 
 
@@ -191,7 +207,7 @@ def plan_command(ws: Workspace, env: Environment, *, targets: Sequence[str] = ()
     desired = load_desired(ws)
     _check_targets(desired, targets)
     lock = current_lockfile(ws)
-    return asyncio.run(_observe_and_plan(ws, env, lock, desired, targets))
+    return run_sync(_observe_and_plan(ws, env, lock, desired, targets))
 
 
 async def _observe_and_plan(
@@ -229,7 +245,7 @@ class ApplySession:
 
     def plan(self, *, targets: Sequence[str] = ()) -> Plan:
         _check_targets(self.desired, targets)
-        return asyncio.run(_observe_and_plan(self.ws, self.env, self.lock, self.desired, targets))
+        return run_sync(_observe_and_plan(self.ws, self.env, self.lock, self.desired, targets))
 
     def check_saved(self, plan: Plan) -> None:
         """A saved plan applies only to the state and specs it was made from."""
@@ -254,7 +270,7 @@ class ApplySession:
     def execute(self, plan: Plan) -> ApplyResult:
         journal = Journal(self.ws.journal)
         try:
-            result = asyncio.run(self._apply(plan, journal))
+            result = run_sync(self._apply(plan, journal))
         finally:
             journal.close()
         self._record(plan, result)
@@ -306,7 +322,7 @@ class ShowRow:
 
 def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
     """Each recorded run beside its live status (and the provider's account of it, if any)."""
-    return asyncio.run(_show(ws, env, current_lockfile(ws)))
+    return run_sync(_show(ws, env, current_lockfile(ws)))
 
 
 async def _show(ws: Workspace, env: Environment, lock: Lockfile) -> list[ShowRow]:

@@ -112,15 +112,26 @@ def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
 
 
 def read_json_document(path: Path, model: type[M], display: str) -> M:
-    """Parse, validate against the model's JSON Schema, then build the model."""
+    """Read a document reconciler wrote (lockfile, saved plan), strictly.
+
+    The gate is the model in strict JSON mode (fast, no lax coercions); its JSON Schema is
+    generated from the same model. When the gate fails, the document is checked against that
+    schema with jsonschema, whose key paths make the clearest report of a hand edit.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        rejected = exc
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             [Problem(display, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
     errors = sorted(_validator(model).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise InputError(
@@ -129,15 +140,12 @@ def read_json_document(path: Path, model: type[M], display: str) -> M:
                 for e in errors
             ]
         )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(
-            [
-                Problem(display, None, None, _json_path(e["loc"]), e["msg"])
-                for e in exc.errors(include_input=False, include_url=False)
-            ]
-        ) from None
+    raise InputError(
+        [
+            Problem(display, None, None, _json_path(e["loc"]), e["msg"])
+            for e in rejected.errors(include_input=False, include_url=False)
+        ]
+    )
 
 
 def _schema_reason(error: jsonschema.ValidationError) -> str:

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from reconciler.errors import InputError, LockHeldError
@@ -54,6 +55,23 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def test_what_we_write_passes_the_committed_json_schema(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    lock = new_lockfile().model_copy(update={"runs": {"a": record("a"), "b": record("b", None)}})
+    written = json.loads(dump_json(write_lockfile(path, lock)))
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "lockfile.v1.json").read_text())
+    jsonschema.validate(written, schema)
+
+
+def test_lax_coercions_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    data = json.loads(dump_json(new_lockfile().model_copy(update={"lineage": "l"})))
+    path.write_text(json.dumps({**data, "serial": "3"}))
+    with pytest.raises(InputError) as caught:
+        read_lockfile(path, "reconciler.lock")
+    assert caught.value.lines() == ["reconciler.lock: serial: '3' is not of type 'integer'"]
 
 
 def test_missing_lockfile_is_a_new_state(tmp_path: Path) -> None:
