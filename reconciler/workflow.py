@@ -242,6 +242,7 @@ class ApplySession:
     env: Environment
     lock: Lockfile
     desired: list[DesiredRun]
+    notices: list[str] = field(default_factory=list)
 
     def plan(self, *, targets: Sequence[str] = ()) -> Plan:
         _check_targets(self.desired, targets)
@@ -299,11 +300,22 @@ class ApplySession:
 
 
 @contextmanager
-def apply_session(ws: Workspace, env: Environment, command: str) -> Iterator[ApplySession]:
-    with StateLock(lock_path(ws.lockfile), command):
+def apply_session(
+    ws: Workspace, env: Environment, command: str, *, lock_timeout: float = 0.0
+) -> Iterator[ApplySession]:
+    with StateLock(lock_path(ws.lockfile), command, timeout=lock_timeout) as state_lock:
+        recovered = ws.journal.exists()
         recover_journal(ws)
         lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
-        yield ApplySession(ws=ws, env=env, lock=lock, desired=load_desired(ws))
+        session = ApplySession(ws=ws, env=env, lock=lock, desired=load_desired(ws))
+        if state_lock.taken_over is not None:
+            session.notices.append(
+                f"the state lock of {state_lock.taken_over} was stale: its holder is gone; "
+                "taken over"
+            )
+        if recovered:
+            session.notices.append("an interrupted apply left a journal: replayed first")
+        yield session
 
 
 @dataclass(frozen=True)

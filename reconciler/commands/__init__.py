@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.commands.apply import apply
+from reconciler.commands.force_unlock import force_unlock
 from reconciler.commands.init import init
 from reconciler.commands.plan import plan
 from reconciler.commands.sandbox import sandbox
@@ -10,4 +11,4 @@ from reconciler.commands.schema import schema
 from reconciler.commands.show import show
 from reconciler.commands.validate import validate
 
-COMMANDS = [init, validate, plan, apply, show, schema, sandbox]
+COMMANDS = [init, validate, plan, apply, show, force_unlock, schema, sandbox]

@@ -20,9 +20,21 @@ from reconciler.workflow import apply_session, read_plan
 @click.option(
     "--target", "targets", multiple=True, metavar="NAME", help="Apply only this spec (repeatable)."
 )
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another apply to release the state lock.",
+)
 @pass_options
 def apply(
-    options: Options, planfile: Path | None, auto_approve: bool, targets: tuple[str, ...]
+    options: Options,
+    planfile: Path | None,
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    lock_timeout: float,
 ) -> int:
     """Perform the plan's actions and record them in the lockfile.
 
@@ -39,7 +51,12 @@ def apply(
         )
     saved = read_plan(planfile) if planfile else None
     ws = options.workspace()
-    with options.environment(ws) as env, apply_session(ws, env, command_line()) as session:
+    with (
+        options.environment(ws) as env,
+        apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session,
+    ):
+        for notice in session.notices:
+            click.echo(f"Note: {notice}.", err=True)
         if saved is not None:
             session.check_saved(saved)
             plan = saved

@@ -10,12 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.engine.records import new_record, with_observation
-from reconciler.errors import ApiError, ReconcilerError
-from reconciler.providers.base import Provider, StartRequest
+from reconciler.errors import (
+    ApiError,
+    RateLimitedError,
+    ReconcilerError,
+    ServerError,
+    TransportError,
+)
+from reconciler.providers.base import ObservedRun, Provider, StartRequest
 from reconciler.state.journal import Journal
 from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
 
@@ -92,6 +98,14 @@ async def _snapshot(provider: Provider, scope: str | None) -> list[str]:
     return sorted(run.run_id for run in listing.runs if run.scope == scope)
 
 
+START_ATTEMPTS = 3
+LOOKUP_MARGIN = timedelta(minutes=5)
+
+
+class AmbiguousStartError(ReconcilerError):
+    """A start may have happened, and more than one new run could be it."""
+
+
 async def _start(
     action: Action,
     provider: Provider,
@@ -109,17 +123,16 @@ async def _start(
     previous = result.records.get(action.name)
     journal.intent(record)
     result.records[action.name] = record
+    request = StartRequest(
+        name=action.name,
+        run_key=record.run_key,
+        job=desired.job,
+        window_start=desired.window.start if desired.window else None,
+        window_end=desired.window.end if desired.window else None,
+        timeout=desired.timeout,
+    )
     try:
-        run = await provider.start(
-            StartRequest(
-                name=action.name,
-                run_key=record.run_key,
-                job=desired.job,
-                window_start=desired.window.start if desired.window else None,
-                window_end=desired.window.end if desired.window else None,
-                timeout=desired.timeout,
-            )
-        )
+        run = await _start_once(provider, request, record, result)
     except ApiError as exc:
         if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
             # Refused outright: no run exists, so the intent is void and the old record stays.
@@ -128,10 +141,55 @@ async def _start(
                 del result.records[action.name]
             else:
                 result.records[action.name] = previous
-        # Otherwise the run may exist: the intent stays, and the next plan adopts it by key.
+        # Otherwise the run may exist: the intent stays, and the next plan adopts it.
         raise
     journal.started(action.name, run.run_id, run.status, run.started_at)
     result.records[action.name] = with_observation(record, run)
+
+
+async def _start_once(
+    provider: Provider, request: StartRequest, record: RunRecord, result: ApplyResult
+) -> ObservedRun:
+    """Start, retrying only when the run surely does not exist.
+
+    A 429 means the API did not act: wait as told and try again. A 5xx or a lost connection
+    means it may have: look for the run (by key, or by the snapshot where runs carry none)
+    and retry only if it is not there.
+    """
+    since = datetime.now(UTC) - LOOKUP_MARGIN
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return await provider.start(request)
+        except RateLimitedError as exc:
+            if attempt == START_ATTEMPTS:
+                raise
+            await asyncio.sleep(exc.retry_after)
+        except (ServerError, TransportError):
+            found = await _find_started(provider, record, result, since)
+            if found is not None:
+                return found
+            if attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _find_started(
+    provider: Provider, record: RunRecord, result: ApplyResult, since: datetime
+) -> ObservedRun | None:
+    scopes = [record.scope] if record.scope else []
+    listing = await provider.list_runs(since=since, scopes=scopes)
+    if record.prior_runs is None:
+        return next((r for r in listing.runs if r.run_key == record.run_key), None)
+    claimed = {r.run_id for r in result.records.values() if r.instance == record.instance}
+    prior = set(record.prior_runs)
+    new = [r for r in listing.runs if r.scope == record.scope and r.run_id not in prior | claimed]
+    if len(new) > 1:
+        ids = ", ".join(sorted(r.run_id for r in new))
+        raise AmbiguousStartError(
+            f"a start on {record.scope} may have happened and {len(new)} new runs ({ids}) "
+            "could be it; not guessing"
+        )
+    return new[0] if new else None
 
 
 def fold_result(

@@ -39,17 +39,26 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     async def take(self) -> None:
-        if self.capacity == float("inf"):
-            return
         async with self._lock:
+            if self.capacity == float("inf"):
+                await asyncio.sleep(max(0.0, self.updated - time.monotonic()))
+                return
             while True:
                 now = time.monotonic()
+                if now < self.updated:  # paused by a 429
+                    await asyncio.sleep(self.updated - now)
+                    continue
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
                 if self.tokens >= 1:
                     self.tokens -= 1
                     return
                 await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """A 429: no call until ``seconds`` from now."""
+        self.tokens = min(self.tokens, 0.0)
+        self.updated = max(self.updated, time.monotonic() + seconds)
 
     def observe_remaining(self, remaining: int) -> None:
         """The server knows calls made by others with the same key: never exceed its count."""
@@ -154,7 +163,10 @@ class ApiClient:
             self._bucket.observe_remaining(int(remaining))
         if response.is_success:
             return response
-        raise error_for(self.label, response, self._error_message(response))
+        error = error_for(self.label, response, self._error_message(response))
+        if isinstance(error, RateLimitedError):
+            self._bucket.pause(error.retry_after)  # every caller of this instance waits
+        raise error
 
     async def aclose(self) -> None:
         await self._client.aclose()

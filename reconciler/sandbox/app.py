@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.sandbox.faults import FaultInjector
 from reconciler.sandbox.matatika import MatatikaEmulator
 from reconciler.sandbox.runner import RunnerEmulator
-from reconciler.sandbox.seed import Seed
+from reconciler.sandbox.seed import Faults, Seed
 from reconciler.sandbox.store import Store
 from reconciler.sandbox.vonage import VonageEmulator
 from reconciler.sandbox.xplenty import XplentyEmulator
@@ -44,7 +45,9 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
             matatika.mount(),
         ]
     )
-    return SandboxDate(app, store)
+    faults: dict[str, Faults] = {str(name): f for name, f in seed.faults.items()}
+    faulty: ASGIApp = FaultInjector(app, faults) if faults else app
+    return SandboxDate(faulty, store)
 
 
 class SandboxDate:

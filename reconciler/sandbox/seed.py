@@ -163,7 +163,31 @@ class MatatikaSeed(_Model):
     rate_limit: int | None = Field(default=None, gt=0, description="Calls per token per hour.")
 
 
+class Faults(_Model):
+    """Faults injected into one provider's API: shares are probabilities per request."""
+
+    latency: float = Field(default=0.0, ge=0, description="Seconds added to every answer.")
+    jitter: float = Field(default=0.0, ge=0, description="Up to this many seconds more, at random.")
+    server_errors: float = Field(default=0.0, ge=0, le=1, description="Share answered 503.")
+    rate_limited: float = Field(default=0.0, ge=0, le=1, description="Share answered 429.")
+    retry_after: int = Field(default=1, ge=0, description="Retry-After of injected 429s, seconds.")
+    drops: float = Field(
+        default=0.0, ge=0, le=1, description="Share whose connection drops before the API acts."
+    )
+    drops_after: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share the API acts on, then drops the connection: the client never "
+        "sees the answer (the worst case for a start).",
+    )
+    slow_stop: float = Field(default=0.0, ge=0, description="Seconds added to stop requests.")
+
+
 class Seed(_Model):
+    faults: dict[Literal["xplenty", "runner", "vonage", "matatika"], Faults] = Field(
+        default_factory=dict
+    )
     xplenty: XplentySeed = Field(default_factory=XplentySeed)
     vonage: VonageSeed = Field(default_factory=VonageSeed)
     runner: RunnerSeed = Field(default_factory=RunnerSeed)
@@ -191,3 +215,28 @@ def load_seed(path: Path | None) -> Seed:
                 for e in exc.errors(include_input=False, include_url=False)
             ]
         ) from None
+
+
+def with_faults(seed: Seed, settings: tuple[str, ...]) -> Seed:
+    """The seed with ``PROVIDER.KEY=VALUE`` fault settings added (``sandbox serve --fault``)."""
+    faults: dict[str, dict[str, object]] = {
+        name: f.model_dump(exclude_defaults=True) for name, f in seed.faults.items()
+    }
+    problems = []
+    for setting in settings:
+        target, _, value = setting.partition("=")
+        provider, _, key = target.partition(".")
+        if not (provider and key and value):
+            problems.append(Problem("--fault", None, None, setting, "expected PROVIDER.KEY=VALUE"))
+            continue
+        faults.setdefault(provider, {})[key] = value
+    try:
+        merged = Seed.model_validate({**seed.model_dump(), "faults": faults})
+    except ValidationError as exc:
+        problems += [
+            Problem("--fault", None, None, ".".join(map(str, e["loc"][1:])), e["msg"])
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+    if problems:
+        raise InputError(problems)
+    return merged

@@ -16,12 +16,14 @@ from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
 
 
-def _config(store: Store, seed: Seed, host: str, port: int) -> uvicorn.Config:
+def _config(
+    store: Store, seed: Seed, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(store, seed),
         host=host,
         port=port,
-        log_level="warning",
+        log_level=log_level,
         access_log=False,
         date_header=False,
         lifespan="off",
@@ -48,7 +50,10 @@ class BackgroundSandbox:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(_config(self.store, seed or Seed(), "127.0.0.1", self.port))
+        # In-process, the server's own logs would land in the user's terminal: injected
+        # faults (dropped connections) are logged by uvicorn as application errors.
+        config = _config(self.store, seed or Seed(), "127.0.0.1", self.port, "critical")
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="reconciler-sandbox", daemon=True)
 
     def _run(self) -> None:

@@ -1,5 +1,11 @@
-"""The exclusive state lock: an OS file lock (released by the kernel if the holder dies),
-plus a note naming the holder, so that a second applier fails fast with a useful message."""
+"""The exclusive state lock: an OS file lock, plus a note naming the holder.
+
+The kernel releases the file lock when its holder dies, however it dies, so on one machine a
+killed apply never leaves a lock that blocks the next one: a note found under a free lock is
+provably stale and is taken over. A note written by another host cannot be checked from here
+(its lock may not be visible across a network filesystem): it is reported as stale, with the
+command that clears it.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +14,98 @@ import json
 import os
 import socket
 import sys
+import time
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from reconciler.errors import LockHeldError
+from reconciler.errors import LockHeldError, StateError
+
+POLL_SECONDS = 0.1
 
 
 def lock_path(lockfile: Path) -> Path:
     return lockfile.with_name(lockfile.name + ".lck")
 
 
+@dataclass(frozen=True)
+class Holder:
+    id: str
+    pid: int
+    host: str
+    command: str
+    since: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host} ({self.command}, since {self.since}; lock {self.id})"
+
+
+class StaleLockError(StateError):
+    pass
+
+
+def _read_holder(fd: int) -> Holder | None:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        return Holder(**json.loads(raw)) if raw.strip() else None
+    except (ValueError, TypeError, OSError):
+        return None
+
+
 class StateLock:
-    def __init__(self, path: Path, command: str) -> None:
+    def __init__(self, path: Path, command: str, *, timeout: float = 0.0) -> None:
         self.path = path
         self.command = command
+        self.timeout = timeout
+        self.taken_over: Holder | None = None  # a dead holder's note, replaced by ours
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held_by = _read_holder(fd)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(POLL_SECONDS)
+                    continue
+                holder = _read_holder(fd)
+                os.close(fd)
+                held_by = str(holder) if holder else "another process"
+                waited = f" after waiting {self.timeout:g}s" if self.timeout else ""
+                raise LockHeldError(
+                    f"the state is locked by {held_by}{waited}; try again when it finishes "
+                    "(or pass --lock-timeout to wait)"
+                ) from None
+        previous = _read_holder(fd)
+        if previous is not None and previous.host != socket.gethostname():
+            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-            raise LockHeldError(
-                f"the state is locked by {held_by}; try again when it finishes"
-            ) from None
-        holder = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "command": self.command,
-            "since": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+            raise StaleLockError(
+                f"the state lock is noted as held by {previous}, which cannot be checked from "
+                f"this machine; if that process is gone, clear it with: "
+                f"reconciler force-unlock {previous.id}"
+            )
+        self.taken_over = previous  # same host and lock free: its holder is gone
+        holder = Holder(
+            id=uuid.uuid4().hex[:12],
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            command=self.command,
+            since=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.pwrite(fd, json.dumps(holder.__dict__).encode(), 0)
+        os.fsync(fd)
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, 0)  # an empty note: released cleanly
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -65,12 +123,30 @@ class StateLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def force_unlock(path: Path, lock_id: str) -> Holder:
+    """Clear the note of lock ``lock_id``; refused while a process on this machine holds it."""
+    if not path.exists():
+        raise StateError("there is no state lock to clear")
+    fd = os.open(path, os.O_RDWR)
     try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"pid {info['pid']} on {info['host']} ({info['command']}, since {info['since']})"
-    except (ValueError, KeyError, OSError):
-        return "another process"
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise StateError(
+                f"lock {lock_id} is held by a live process: {holder or 'unknown'}; "
+                "stop it rather than clearing its lock"
+            ) from None
+        holder = _read_holder(fd)
+        if holder is None:
+            raise StateError("the state is not locked")
+        if holder.id != lock_id:
+            raise StateError(f"the state lock is {holder.id}, not {lock_id}; nothing cleared")
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return holder
+    finally:
+        os.close(fd)
 
 
 def command_line() -> str:

@@ -3,15 +3,16 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from reconciler.errors import InputError, LockHeldError
+from reconciler.errors import InputError, LockHeldError, StateError
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.journal import Journal, fold, read_entries
-from reconciler.state.lock import StateLock
+from reconciler.state.lock import StaleLockError, StateLock, force_unlock
 from reconciler.state.lockfile import (
     Lockfile,
     RunRecord,
@@ -163,7 +164,7 @@ def test_second_locker_fails_fast_naming_the_holder(tmp_path: Path) -> None:
         pass
 
 
-def test_lock_of_a_killed_holder_is_released_by_the_kernel(tmp_path: Path) -> None:
+def test_lock_of_a_killed_holder_is_taken_over_with_a_notice(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock.lck"
     ready, done = multiprocessing.Event(), multiprocessing.Event()
     holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
@@ -171,5 +172,57 @@ def test_lock_of_a_killed_holder_is_released_by_the_kernel(tmp_path: Path) -> No
     assert ready.wait(10)
     holder.kill()
     holder.join(10)
-    with StateLock(path, "reconciler apply"):
+    with StateLock(path, "reconciler apply") as lock:
+        assert lock.taken_over is not None
+        assert lock.taken_over.pid == holder.pid
+    with StateLock(path, "reconciler apply") as lock:  # released cleanly: nothing to take over
+        assert lock.taken_over is None
+
+
+def test_lock_timeout_waits_for_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
+    holder.start()
+    assert ready.wait(10)
+    threading.Timer(0.5, done.set).start()
+    with StateLock(path, "reconciler apply", timeout=20) as lock:
+        assert lock.taken_over is None
+    holder.join(10)
+
+
+def _note(path: Path, **fields: object) -> None:
+    holder = {"id": "abc123", "pid": 4242, "host": "ci-runner-7", "command": "reconciler apply"}
+    path.write_text(json.dumps({**holder, "since": "2026-11-22T10:00:00+00:00", **fields}))
+
+
+def test_note_from_another_host_is_reported_stale_with_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    _note(path)
+    with pytest.raises(StaleLockError) as caught, StateLock(path, "reconciler apply"):
         pass
+    assert str(caught.value) == (
+        "the state lock is noted as held by pid 4242 on ci-runner-7 (reconciler apply, since "
+        "2026-11-22T10:00:00+00:00; lock abc123), which cannot be checked from this machine; "
+        "if that process is gone, clear it with: reconciler force-unlock abc123"
+    )
+    with pytest.raises(StateError, match="the state lock is abc123, not nope; nothing cleared"):
+        force_unlock(path, "nope")
+    assert force_unlock(path, "abc123").pid == 4242
+    with StateLock(path, "reconciler apply") as lock:
+        assert lock.taken_over is None
+
+
+def test_force_unlock_refuses_a_live_holder(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        lock_id = json.loads(path.read_text())["id"]
+        with pytest.raises(StateError, match=f"lock {lock_id} is held by a live process: pid "):
+            force_unlock(path, lock_id)
+    finally:
+        done.set()
+        holder.join(10)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import click
+
+from reconciler.commands.common import Options, pass_options
+from reconciler.state.lock import force_unlock as clear_lock
+from reconciler.state.lock import lock_path
+
+
+@click.command("force-unlock")
+@click.argument("lock_id")
+@pass_options
+def force_unlock(options: Options, lock_id: str) -> int:
+    """Clear a stale state lock, by the ID its error message names.
+
+    Refused while a process on this machine still holds the lock. A lock whose holder died on
+    this machine needs no clearing: the next apply takes it over by itself.
+    """
+    ws = options.workspace()
+    holder = clear_lock(lock_path(ws.lockfile), lock_id)
+    click.echo(f"Cleared lock {lock_id} (pid {holder.pid} on {holder.host}, {holder.command}).")
+    return 0
