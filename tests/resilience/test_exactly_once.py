@@ -1,0 +1,155 @@
+"""Exactly once, whatever happens: crashes, faults, concurrent appliers.
+
+Each spec has its own job/pipeline at the provider, so the sandbox's own tables tell how many
+runs were started per spec; every revision of a spec is owed exactly one run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconciler.state.lockfile import read_lockfile
+from tests.resilience.world import World
+
+TRIALS = 50
+
+FAULTS = """\
+faults:
+{providers}
+"""
+FAULT = (
+    "  {name}: {{server_errors: 0.2, rate_limited: 0.1, retry_after: 1, "
+    "drops: 0.025, drops_after: 0.025}}"
+)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    created = World(tmp_path)
+    yield created
+    created.close()
+
+
+# Latency makes an apply's execution span a few hundred milliseconds, so kills land in it.
+SLOW = "faults:\n" + "".join(
+    f"  {name}: {{latency: 0.03, jitter: 0.06}}\n"
+    for name in ("xplenty", "runner", "vonage", "matatika")
+)
+
+
+def _kill_at_random_moment(world: World, rng: random.Random, trial: int) -> None:
+    """Even trials: a uniformly random moment of the whole command. Odd trials: a random
+    moment after the journal appears, the window between an intent and its record."""
+    apply = subprocess.Popen(
+        world.command("apply", "--auto-approve"),
+        env=world.env,
+        cwd=world.repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if trial % 2:
+        deadline = time.monotonic() + 10
+        while not world.journal.exists() and apply.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.2))
+    else:
+        time.sleep(rng.uniform(0.2, 2.0))
+    apply.send_signal(signal.SIGKILL)
+    apply.wait(10)
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_at_random_moments_never_starts_a_run_twice(tmp_path: Path) -> None:
+    world = World(tmp_path, seed=SLOW)
+    rng = random.Random(20261122)
+    journals_left = unconfirmed = 0
+    try:
+        world.converge()
+        world.assert_exactly_once()
+        for trial in range(TRIALS):
+            for name in rng.sample(sorted(world.specs), 6):
+                world.bump(name)
+            _kill_at_random_moment(world, rng, trial)
+            # Whatever the moment, the lockfile on disk is complete and valid.
+            lockfile = world.repo / "reconciler.lock"
+            if lockfile.exists():
+                read_lockfile(lockfile, "reconciler.lock")
+            if world.journal.exists():
+                journals_left += 1
+                text = world.journal.read_text()
+                unconfirmed += text.count('"op":"intent"') - text.count('"op":"started"')
+            world.converge()
+            world.assert_exactly_once()
+    finally:
+        world.close()
+    print(  # figures for the CI log
+        f"\ncrash harness: {TRIALS} SIGKILL trials, {journals_left} left a journal, "
+        f"{unconfirmed} starts with no recorded answer, 0 duplicate starts"
+    )
+    # The harness must bite: kills inside applies, with starts whose answer was lost.
+    assert journals_left >= TRIALS // 4, journals_left
+    assert unconfirmed >= TRIALS // 5, unconfirmed
+
+
+@pytest.mark.timeout(900)
+def test_faults_converge_without_duplicate_starts(tmp_path: Path) -> None:
+    providers = "\n".join(FAULT.format(name=n) for n in ("xplenty", "runner", "vonage", "matatika"))
+    world = World(tmp_path, seed=FAULTS.format(providers=providers))
+    try:
+        outputs = world.converge(rounds=30)
+        world.assert_exactly_once()
+        for name in sorted(world.specs)[::3]:
+            world.bump(name)
+        outputs += world.converge(rounds=30)
+        world.assert_exactly_once()
+        text = "\n".join(outputs)
+        assert "Traceback" not in text
+    finally:
+        world.close()
+
+
+def _apply_together(world: World, *extra: str) -> list[subprocess.CompletedProcess[str]]:
+    processes = [
+        subprocess.Popen(
+            world.command("apply", "--auto-approve", *extra),
+            env=world.env,
+            cwd=world.repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+@pytest.mark.timeout(300)
+def test_four_concurrent_applies_start_each_key_once(world: World) -> None:
+    results = _apply_together(world, "--lock-timeout", "60")
+    assert [r.returncode for r in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    world.converge()
+    world.assert_exactly_once()
+
+    for name in sorted(world.specs)[::2]:
+        world.bump(name)
+    results = _apply_together(world)  # no waiting: the others fail with the lock message
+    assert sorted(r.returncode for r in results)[0] == 0
+    for refused in (r for r in results if r.returncode != 0):
+        assert refused.stderr.startswith("Error: the state is locked by pid "), refused.stderr
+        assert "try again when it finishes (or pass --lock-timeout to wait)" in refused.stderr
+    world.converge()
+    world.assert_exactly_once()
+    lock = json.loads((world.repo / "reconciler.lock").read_text())
+    assert len(lock["runs"]) == len(world.specs)

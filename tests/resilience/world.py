@@ -1,0 +1,209 @@
+"""A spec repository on a separately running sandbox, with what to check at the provider."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+CONFIG = """\
+apiVersion: reconciler/v1
+kind: Config
+providers:
+  etl:
+    type: xplenty
+    base_url: {url}/xplenty
+    account: acme
+    credentials:
+      api_key: env:XPLENTY_API_KEY
+    concurrency: 4
+  ctl:
+    type: runner
+    base_url: {url}/runner
+    account: ACME
+    credentials:
+      username: env:CLC_USERNAME
+      password: env:CLC_PASSWORD
+    options:
+      auth_url: {url}/runner
+  campaigns:
+    type: vonage
+    base_url: {url}/vonage/beta
+    credentials:
+      token: env:VONAGE_JWT
+  elt:
+    type: matatika
+    base_url: {url}/matatika/api
+    credentials:
+      token: env:MATATIKA_TOKEN
+"""
+
+ENV = {
+    "XPLENTY_API_KEY": "xk",
+    "CLC_USERNAME": "ops",
+    "CLC_PASSWORD": "pw",
+    # A well-formed JWT: {"alg":"none"}.{"sub":"world"}.x
+    "VONAGE_JWT": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ3b3JsZCJ9.x",
+    "MATATIKA_TOKEN": "mt",
+}
+
+JOBS = {
+    "etl": "{{cluster_id: 1, package_id: {n}}}",
+    "ctl": "{{job_id: job-{n}}}",
+    "campaigns": "{{job_id: vjob-{n}, duration: 2h}}",
+    "elt": "{{pipeline_id: pipe-{n}}}",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class World:
+    def __init__(self, root: Path, seed: str = "", per_provider: int = 6) -> None:
+        self.root = root
+        self.db = root / "sandbox.db"
+        (root / "repo" / "specs").mkdir(parents=True)
+        (root / "seed.yaml").write_text(seed or "{}\n")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **ENV}
+        self.server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "sandbox",
+                "serve",
+                "--port",
+                str(self.port),
+                "--seed",
+                str(root / "seed.yaml"),
+                "--state",
+                str(self.db),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_for_server()
+        (self.repo / "reconciler.yaml").write_text(CONFIG.format(url=self.url))
+        self.specs: dict[str, tuple[str, int]] = {}  # name -> (instance, scope number)
+        self.reruns: Counter[str] = Counter()
+        for instance in JOBS:
+            for i in range(per_provider):
+                self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
+                self.write_spec(f"{instance}-{i}")
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def journal(self) -> Path:
+        return self.repo / "reconciler.lock.journal"
+
+    def _wait_for_server(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{self.url}/_sandbox/health").raise_for_status()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.server.poll() is not None:
+                    raise RuntimeError("sandbox did not start") from None
+                time.sleep(0.05)
+
+    def write_spec(self, name: str) -> None:
+        instance, n = self.specs[name]
+        text = (
+            f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\nspec:\n"
+            f"  provider: {instance}\n  job: {JOBS[instance].format(n=n)}\n"
+            f"  rerun: {self.reruns[name]}\n"
+        )
+        (self.repo / "specs" / f"{name}.yaml").write_text(text)
+
+    def bump(self, name: str) -> None:
+        """A new revision: exactly one more run is owed for this spec."""
+        self.reruns[name] += 1
+        self.write_spec(name)
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--config",
+            str(self.repo / "reconciler.yaml"),
+            *args,
+        ]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            env=self.env,
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def advance(self, seconds: float) -> None:
+        httpx.post(f"{self.url}/_sandbox/clock", json={"advance": seconds}).raise_for_status()
+
+    def converge(self, rounds: int = 12) -> list[str]:
+        """Apply until an apply finds nothing to do; the outputs of each apply."""
+        outputs = []
+        for _ in range(rounds):
+            done = self.run("apply", "--auto-approve", "--lock-timeout", "30")
+            outputs.append(done.stdout + done.stderr)
+            assert "Traceback" not in outputs[-1], outputs[-1]
+            if done.returncode == 0 and "No changes." in done.stdout:
+                return outputs
+            self.advance(5)  # let stops finish, so one-at-a-time pipelines free up
+        raise AssertionError("did not converge:\n" + "\n---\n".join(outputs[-3:]))
+
+    def runs_per_spec(self) -> Counter[str]:
+        """How many runs the providers hold for each spec (each spec has its own scope)."""
+        by_scope = {(instance, n): name for name, (instance, n) in self.specs.items()}
+        counts: Counter[str] = Counter()
+        with sqlite3.connect(self.db) as db:
+            queries = {
+                "etl": "SELECT package_id FROM xplenty_jobs",
+                "ctl": "SELECT CAST(substr(job_id, 5) AS INTEGER) FROM runner_executions",
+                "campaigns": "SELECT CAST(substr(job_id, 6) AS INTEGER) FROM vonage_runs",
+                "elt": "SELECT CAST(substr(pipeline_id, 6) AS INTEGER) FROM matatika_jobs",
+            }
+            for instance, sql in queries.items():
+                for (n,) in db.execute(sql):
+                    counts[by_scope[(instance, n)]] += 1
+        return counts
+
+    def keys_started_twice(self) -> list[str]:
+        """Run keys (Xplenty variables, Vonage names) that appear on more than one run."""
+        with sqlite3.connect(self.db) as db:
+            keys = [
+                json.loads(v).get("RECONCILER_RUN_KEY")
+                for (v,) in db.execute("SELECT variables FROM xplenty_jobs")
+            ]
+            keys += [name for (name,) in db.execute("SELECT name FROM vonage_runs")]
+        return sorted(k for k, n in Counter(keys).items() if n > 1)
+
+    def assert_exactly_once(self) -> None:
+        expected = Counter({name: 1 + self.reruns[name] for name in self.specs})
+        assert self.keys_started_twice() == []
+        assert self.runs_per_spec() == expected
+
+    def close(self) -> None:
+        self.server.terminate()
+        self.server.wait(10)
