@@ -163,7 +163,8 @@ def provider_options(provider: ProviderType, instance: ProviderInstance) -> Base
     return provider.options_model.model_validate(instance.options)
 
 
-def spec_files(root: Path, directories: Sequence[str]) -> list[Path]:
+def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list[Problem]]:
+    """Spec files under the directories, and a Problem for each that leads outside ``root``."""
     files: set[Path] = set()
     for directory in directories:
         base = root / directory
@@ -171,8 +172,21 @@ def spec_files(root: Path, directories: Sequence[str]) -> list[Path]:
             files.add(base)
             continue
         for suffix in SPEC_SUFFIXES:
-            files.update(base.rglob(f"*{suffix}"))
-    return sorted(files)
+            files.update(p for p in base.rglob(f"*{suffix}") if p.is_file())
+    inside, problems = [], []
+    top = root.resolve()
+    seen: set[Path] = set()  # a file reached through links is read once
+    for path in sorted(files):
+        target = path.resolve()
+        if target in seen:
+            continue
+        seen.add(target)
+        if top in target.parents:
+            inside.append(path)
+        else:
+            reason = f"leads outside the repository (to {target}); not read"
+            problems.append(Problem(display_path(path), None, None, "", reason))
+    return inside, problems
 
 
 class _SpecReader:
@@ -219,7 +233,7 @@ class _SpecReader:
         checked = self._job(path, doc, run.spec.provider, run.spec.job)
         if checked is not None:
             job, provider = checked
-            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
+            relative = path.absolute().relative_to(self.root.absolute()).as_posix()
             scope = provider.scope(job)
             self.specs.append(LoadedSpec(run, job, provider, scope, relative, doc.index))
 
@@ -290,7 +304,9 @@ def load_specs(
             reader.problems.append(
                 Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
             )
-    for path in spec_files(root, config.specs):
+    paths, outside = spec_files(root, config.specs)
+    reader.problems.extend(outside)
+    for path in paths:
         reader.read(path)
     reader.check_duplicates()
     if reader.problems:

@@ -6,6 +6,7 @@ position-keeping loader only then (``Locator``), and at most once per file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,19 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from reconciler.errors import Problem
 
 PathPart = str | int
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
+PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
+MAX_VALUES = 100_000  # per document, aliases expanded
+MAX_DEPTH = 64
+MAX_INDENT = 256  # columns of block nesting (indentation plus "- " indicators)
+
+# For the nesting pre-check: strings and comments may hold brackets that nest nothing.
+_QUOTED_OR_COMMENT = re.compile(
+    r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\n]|\'\')*\'|(?:^|(?<=\s))#[^\n]*', re.MULTILINE
+)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BLOCK_LEAD = re.compile(r"^( *)((?:[-?:] +)*)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -36,29 +50,114 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     ``{start: 2026-12-01T02:00:00Z}`` (a colon inside a plain scalar in a flow mapping). On
     its syntax errors the text is parsed again by the pure YAML 1.2 parser, which decides.
     """
+    too_deep = _nesting_problem(text, display)
+    if too_deep is not None:
+        return [], [too_deep]
     try:
-        docs = list(YAML(typ="safe", pure=False).load_all(text))
-    except DuplicateKeyError as exc:
-        return [], [_duplicate_key_problem(exc, display)]
-    except YAMLError:
         try:
-            docs = list(YAML(typ="safe", pure=True).load_all(text))
+            docs = list(YAML(typ="safe", pure=False).load_all(text))
         except DuplicateKeyError as exc:
             return [], [_duplicate_key_problem(exc, display)]
-        except MarkedYAMLError as exc:
-            return [], [_syntax_problem(exc, display)]
-        except YAMLError as exc:  # unmarked errors
-            return [], [Problem(display, None, None, "", f"invalid YAML: {exc}")]
-    return [Document(display, i, d) for i, d in enumerate(docs)], []
+        except YAMLError as exc:
+            if len(text) > PURE_PARSER_MAX_BYTES:
+                return [], [_error_problem(exc, display)]
+            try:
+                docs = list(YAML(typ="safe", pure=True).load_all(text))
+            except DuplicateKeyError as again:
+                return [], [_duplicate_key_problem(again, display)]
+            except YAMLError as again:
+                return [], [_error_problem(again, display)]
+    except RecursionError:
+        return [], [Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    documents = [Document(display, i, d) for i, d in enumerate(docs)]
+    problems = [p for d in documents if (p := _shape_problem(d)) is not None]
+    return ([], problems) if problems else (documents, [])
+
+
+def _nesting_problem(text: str, display: str) -> Problem | None:
+    """A linear bound on nesting, checked before parsing: the C extension recurses on the C
+    stack, and a file of a hundred thousand nested brackets crashes the process."""
+    brackets = _NOT_BRACKET.sub("", _QUOTED_OR_COMMENT.sub("", text))
+    depth = deepest = 0
+    for char in brackets:
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        return Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")
+    indent = max((len(m[1]) + len(m[2]) for m in _BLOCK_LEAD.finditer(text)), default=0)
+    if indent > MAX_INDENT:
+        reason = f"nesting deeper than {MAX_INDENT} columns of indentation"
+        return Problem(display, None, None, "", reason)
+    return None
+
+
+def _error_problem(exc: YAMLError, display: str) -> Problem:
+    if isinstance(exc, MarkedYAMLError):
+        return _syntax_problem(exc, display)
+    return Problem(display, None, None, "", f"invalid YAML: {exc}")
+
+
+def _shape_problem(document: Document) -> Problem | None:
+    """Bounds on what a document expands to: aliases may share a node many times over
+    (an "alias bomb") or contain themselves; nesting may be absurdly deep."""
+    sizes: dict[int, int] = {}  # id -> values below and including it, aliases expanded
+    depth_of: dict[int, int] = {}
+    pending = [(document.data, False)]
+    on_path: set[int] = set()
+    while pending:
+        node, children_done = pending.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            on_path.discard(key)
+            inner = [c for c in children if isinstance(c, (dict, list))]
+            sizes[key] = 1 + len(children) + sum(sizes[id(c)] for c in inner)
+            depth_of[key] = 1 + max((depth_of[id(c)] for c in inner), default=0)
+            if sizes[key] > MAX_VALUES:
+                reason = f"expands to more than {MAX_VALUES:,} values (an alias bomb?)"
+                return Problem(
+                    document.file, None, None, "", f"document {document.index + 1} {reason}"
+                )
+            if depth_of[key] > MAX_DEPTH:
+                reason = f"nests deeper than {MAX_DEPTH} levels"
+                return Problem(
+                    document.file, None, None, "", f"document {document.index + 1} {reason}"
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            reason = "refers to itself through an alias"
+            return Problem(document.file, None, None, "", f"document {document.index + 1} {reason}")
+        on_path.add(key)
+        pending.append((node, True))
+        pending.extend(
+            (c, False) for c in children if isinstance(c, (dict, list)) and id(c) not in sizes
+        )
+    return None
 
 
 def read_text(path: Path, display: str) -> tuple[str | None, Problem | None]:
+    """The file's text, or why it is not a YAML text file we accept."""
     try:
-        return path.read_text(encoding="utf-8"), None
-    except UnicodeDecodeError:
-        return None, Problem(display, None, None, "", "not valid UTF-8 text")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            mb = size / 1024 / 1024
+            reason = (
+                f"file too large ({mb:.1f} MB; the limit is {MAX_FILE_BYTES // 1024 // 1024} MB)"
+            )
+            return None, Problem(display, None, None, "", reason)
+        raw = path.read_bytes()
     except OSError as exc:
         return None, Problem(display, None, None, "", f"cannot read: {exc.strerror}")
+    if b"\0" in raw[:8192]:
+        return None, Problem(display, None, None, "", "binary file, not YAML text")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, Problem(display, None, None, "", f"not valid UTF-8 text (byte {exc.start})")
 
 
 def _mark_position(exc: MarkedYAMLError) -> tuple[int | None, int | None]:

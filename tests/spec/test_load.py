@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -131,8 +132,8 @@ def test_missing_config_and_invalid_utf8(tmp_path: Path) -> None:
         load_config(tmp_path / "reconciler.yaml", provider_types())
     assert caught.value.lines() == ["reconciler.yaml: no such file; run `reconciler init`"]
     (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
-    assert problems(tmp_path, {}) == ["specs/bin.yaml: not valid UTF-8 text"]
+    (tmp_path / "specs" / "latin1.yaml").write_bytes("name: café".encode("latin-1"))
+    assert problems(tmp_path, {}) == ["specs/latin1.yaml: not valid UTF-8 text (byte 9)"]
 
 
 def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
@@ -152,3 +153,64 @@ def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
 def test_yaml_1_2_flow_mappings_with_colons_are_accepted(tmp_path: Path) -> None:
     window = "window: {start: 2026-12-01T02:00:00Z, end: 2026-12-01T04:00:00Z}\n"
     assert load(tmp_path, {"w.yaml": jobrun("windowed", extra=window)}) == ["windowed"]
+
+
+# -- hostile input: a clear error in bounded time and memory ---------------------------------
+
+
+def hostile(tmp_path: Path, name: str, content: bytes) -> tuple[list[str], float]:
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    (tmp_path / "specs").mkdir(exist_ok=True)
+    (tmp_path / "specs" / name).write_bytes(content)
+    began = time.perf_counter()
+    lines = problems(tmp_path, {})
+    return lines, time.perf_counter() - began
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    lines, seconds = hostile(tmp_path, "bomb.yaml", "\n".join(levels).encode())
+    assert lines == [
+        "specs/bomb.yaml: document 1 expands to more than 100,000 values (an alias bomb?)"
+    ]
+    assert seconds < 2
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    lines, _ = hostile(tmp_path, "loop.yaml", b"a: &a [1, *a]\n")
+    assert lines == ["specs/loop.yaml: document 1 refers to itself through an alias"]
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    # A hundred thousand brackets once crashed the C parser (its recursion is on the C stack).
+    lines, seconds = hostile(tmp_path, "deep.yaml", b"a: " + b"[" * 100_000 + b"]" * 100_000)
+    assert lines == ["specs/deep.yaml: nesting deeper than 64 levels"]
+    assert seconds < 2
+    block = "".join(" " * (2 * i) + f"k{i}:\n" for i in range(100)) + " " * 200 + "v: 1\n"
+    lines, _ = hostile(tmp_path, "deep.yaml", block.encode())
+    assert lines == ["specs/deep.yaml: document 1 nests deeper than 64 levels"]
+    lines, _ = hostile(tmp_path, "deep.yaml", b"- " * 300 + b"x\n")
+    assert lines == ["specs/deep.yaml: nesting deeper than 256 columns of indentation"]
+
+
+def test_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    lines, seconds = hostile(tmp_path, "huge.yaml", b"# padding\n" * 5_200_000)
+    assert lines == ["specs/huge.yaml: file too large (49.6 MB; the limit is 4 MB)"]
+    assert seconds < 1
+
+
+def test_binary_file_is_refused(tmp_path: Path) -> None:
+    lines, _ = hostile(tmp_path, "image.yaml", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert lines == ["specs/image.yaml: binary file, not YAML text"]
+
+
+def test_symlink_leaving_the_repository_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.yaml"
+    outside.write_text(jobrun("outside"))
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "link.yaml").symlink_to(outside)
+    (tmp_path / "specs" / "real.yaml").write_text(jobrun("inside"))
+    (tmp_path / "specs" / "alias.yaml").symlink_to(tmp_path / "specs" / "real.yaml")
+    lines = problems(tmp_path, {})
+    assert lines == [f"specs/link.yaml: leads outside the repository (to {outside}); not read"]
