@@ -171,7 +171,14 @@ async def make_plan(
     observation = await observe(providers, lock, _scopes(lock, desired))
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
-    planned = plan_actions(chosen, lock, observation.runs, now=now, prune=ws.config.prune)
+    planned = plan_actions(
+        chosen,
+        lock,
+        observation.runs,
+        now=now,
+        prune=ws.config.prune,
+        unreachable=observation.errors,
+    )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
         created_at=now,
@@ -230,6 +237,19 @@ def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> Non
         )
 
 
+def refresh_failures(plan: Plan) -> list[str]:
+    """One line per instance that could not be observed (its specs were left as they are)."""
+    by_instance: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for action in plan.errors:
+        by_instance.setdefault(action.instance, []).append(action.name)
+        reasons[action.instance] = action.reason
+    return [
+        f"refresh of {instance} failed, {len(names)} spec(s) left as they are: {reasons[instance]}"
+        for instance, names in sorted(by_instance.items())
+    ]
+
+
 def read_plan(path: Path) -> Plan:
     return read_json_document(path, Plan, display_path(path))
 
@@ -275,10 +295,10 @@ class ApplySession:
         finally:
             journal.close()
         self._record(plan, result)
-        if result.failures:
-            raise ApplyError(
-                [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
-            )
+        failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+        failures += refresh_failures(plan)
+        if failures:
+            raise ApplyError(failures)
         return result
 
     async def _apply(self, plan: Plan, journal: Journal) -> ApplyResult:

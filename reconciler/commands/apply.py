@@ -6,10 +6,10 @@ from pathlib import Path
 import click
 
 from reconciler.commands.common import Options, pass_options
-from reconciler.errors import UsageError
+from reconciler.errors import ApplyError, UsageError
 from reconciler.render import text
 from reconciler.state.lock import command_line
-from reconciler.workflow import apply_session, read_plan
+from reconciler.workflow import apply_session, read_plan, refresh_failures
 
 
 @click.command()
@@ -65,6 +65,9 @@ def apply(
         click.echo(text.render_plan(plan))
         if not plan.changes:
             session.record_refresh(plan)
+            failures = refresh_failures(plan)
+            if failures:
+                raise ApplyError(failures)
             return 0
         if saved is None and not auto_approve and not _confirm():
             click.echo("Apply cancelled; nothing was done.")

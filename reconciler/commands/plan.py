@@ -6,9 +6,10 @@ import click
 
 from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_options
 from reconciler.engine.plan import Plan
+from reconciler.errors import ApplyError
 from reconciler.render import markdown, text
 from reconciler.state.lockfile import dump_json, write_atomic
-from reconciler.workflow import plan_command
+from reconciler.workflow import plan_command, refresh_failures
 
 
 def render(plan: Plan, output_format: str) -> str:
@@ -56,4 +57,7 @@ def plan(
     click.echo(render(result, output_format))
     if out is not None and output_format == "text":
         click.echo(f"\nSaved the plan to {out}; apply it with: reconciler apply {out}")
+    failures = refresh_failures(result)
+    if failures:
+        raise ApplyError(failures)  # printed after the plan of what could be observed
     return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK

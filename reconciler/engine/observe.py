@@ -11,7 +11,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.providers.base import Provider
+from reconciler.errors import ReconcilerError
+from reconciler.providers.base import Listing, Provider
 from reconciler.spec.runs import ObservedRun
 from reconciler.state.lockfile import Lockfile
 
@@ -22,6 +23,7 @@ SINCE_MARGIN = timedelta(minutes=5)
 class Observation:
     runs: dict[str, list[ObservedRun]]
     server_time: dict[str, datetime | None]
+    errors: dict[str, str]  # instances whose refresh failed, and why
 
 
 async def observe(
@@ -31,16 +33,21 @@ async def observe(
 ) -> Observation:
     """``scopes``: per instance, the job definitions or pipelines that specs or records use."""
 
-    async def one(
-        instance: str, provider: Provider
-    ) -> tuple[str, list[ObservedRun], datetime | None]:
+    async def one(instance: str, provider: Provider) -> Listing | ReconcilerError:
         state = lock.providers.get(instance)
         since = state.observed_at - SINCE_MARGIN if state and state.observed_at else None
-        listing = await provider.list_runs(since=since, scopes=sorted(scopes.get(instance, ())))
-        return instance, listing.runs, listing.server_time
+        try:
+            return await provider.list_runs(since=since, scopes=sorted(scopes.get(instance, ())))
+        except ReconcilerError as exc:  # one provider down must not stop the others
+            return exc
 
-    results = await asyncio.gather(*(one(i, p) for i, p in providers.items()))
-    return Observation(
-        runs={instance: runs for instance, runs, _ in results},
-        server_time={instance: time for instance, _, time in results},
-    )
+    names = list(providers)
+    results = await asyncio.gather(*(one(name, providers[name]) for name in names))
+    observation = Observation(runs={}, server_time={}, errors={})
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, ReconcilerError):
+            observation.errors[name] = str(result)
+        else:
+            observation.runs[name] = result.runs
+            observation.server_time[name] = result.server_time
+    return observation

@@ -34,6 +34,7 @@ class ActionKind(enum.StrEnum):
     FAILED = "failed"  # retries exhausted
     ORPHAN = "orphan"  # spec removed, run active, prune off (or prevent_stop)
     DRIFT = "drift"  # changed outside reconciler
+    ERROR = "error"  # the provider could not be observed: nothing decided for this spec
 
     @property
     def is_change(self) -> bool:
@@ -102,6 +103,10 @@ class Plan(_Frozen):
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.kind.is_change]
 
+    @property
+    def errors(self) -> list[Action]:
+        return [a for a in self.actions if a.kind is ActionKind.ERROR]
+
 
 @dataclass(frozen=True)
 class Planned:
@@ -116,15 +121,31 @@ def plan_actions(
     *,
     now: datetime,
     prune: bool,
+    unreachable: Mapping[str, str] | None = None,
 ) -> Planned:
-    """Decide, for every spec and every recorded run, what should happen now."""
+    """Decide, for every spec and every recorded run, what should happen now.
+
+    ``unreachable``: instances whose runs could not be observed, and why; their specs and
+    records get an ``error`` action and keep their records as they are.
+    """
+    down = unreachable or {}
     planner = _Planner(_Facts.index(observed, lock), now)
     planner.refresh(lock)
     for spec in desired:
-        planner.plan_spec(spec)
+        if spec.instance in down:
+            planner.actions.append(_action(ActionKind.ERROR, spec, down[spec.instance]))
+        else:
+            planner.plan_spec(spec)
     wanted = {d.name for d in desired}
     for name in sorted(set(planner.records) - wanted):
-        planner.actions.append(_plan_orphan(planner.records[name], prune))
+        record = planner.records[name]
+        if record.instance in down:
+            reason = down[record.instance]
+            planner.actions.append(
+                Action(kind=ActionKind.ERROR, name=name, instance=record.instance, reason=reason)
+            )
+        else:
+            planner.actions.append(_plan_orphan(record, prune))
     return Planned(records=planner.records, actions=planner.actions)
 
 

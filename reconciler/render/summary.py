@@ -15,6 +15,7 @@ SYMBOL = {
     ActionKind.STOP: "-",
     ActionKind.ADOPT: "<=",
     ActionKind.FORGET: "x",
+    ActionKind.ERROR: "!",
 }
 
 ORDER = [

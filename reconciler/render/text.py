@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.engine.plan import Plan
+from reconciler.engine.plan import ActionKind, Plan
 from reconciler.render.summary import SYMBOL, change_lines, refresh_cost, summary_line
 from reconciler.workflow import ShowRow
 
@@ -13,7 +13,7 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
     width = max((len(a.name) for a in plan.actions), default=4)
     for action in plan.actions:
-        if not action.kind.is_change and not verbose:
+        if not action.kind.is_change and action.kind is not ActionKind.ERROR and not verbose:
             continue
         symbol = SYMBOL.get(action.kind, "=")
         lines.append(
@@ -21,7 +21,7 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             f"{action.instance}: {action.reason}"
         )
         lines.extend(f"{'':>18}{line}" for line in change_lines(action))
-    quiet = [a for a in plan.actions if not a.kind.is_change]
+    quiet = [a for a in plan.actions if not a.kind.is_change and a.kind is not ActionKind.ERROR]
     if quiet and not verbose:
         kinds: dict[str, int] = {}
         for a in quiet:

@@ -70,14 +70,20 @@ def free_port() -> int:
 
 
 class World:
-    def __init__(self, root: Path, seed: str = "", per_provider: int = 6) -> None:
+    def __init__(
+        self,
+        root: Path,
+        seed: str = "",
+        per_provider: int = 6,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.db = root / "sandbox.db"
         (root / "repo" / "specs").mkdir(parents=True)
         (root / "seed.yaml").write_text(seed or "{}\n")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **ENV}
+        self.env = {**os.environ, **ENV, **(credentials or {})}
         self.server = subprocess.Popen(
             [
                 sys.executable,

@@ -3,6 +3,7 @@ pagination, errors as {"message": ...}, rate-limit headers."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -169,3 +170,29 @@ def test_seed_profiles_layer_over_the_built_in_defaults() -> None:
     seed = XplentySeed(runs=runs)
     assert seed.profile(1) == RunProfile(idle=1, pending=2, running=5, outcome="failed")
     assert seed.profile(7) == RunProfile(idle=4, pending=2, running=5, outcome="failed")
+
+
+def test_faults_drop_after_acting_and_slow_stops() -> None:
+    from reconciler.sandbox.seed import Faults
+
+    lost = Seed(faults={"xplenty": Faults(drops_after=1.0)})
+    with BackgroundSandbox(seed=lost) as server:
+        with pytest.raises(httpx.TransportError):
+            httpx.post(
+                f"{server.url}/xplenty/a/api/jobs",
+                auth=("k", ""),
+                json={"cluster_id": 1, "package_id": 2},
+            )
+        acted = server.store.query("SELECT COUNT(*) AS n FROM xplenty_jobs")[0]["n"]
+        assert acted == 1  # the job exists; the client never saw the answer
+    slow = Seed(faults={"xplenty": Faults(slow_stop=0.5)})
+    with BackgroundSandbox(seed=slow) as server:
+        api = httpx.Client(base_url=f"{server.url}/xplenty/a/api", auth=("k", ""))
+        job = api.post("/jobs", json={"cluster_id": 1, "package_id": 2}).json()
+        began = time.monotonic()
+        assert api.get(f"/jobs/{job['id']}").status_code == 200
+        assert time.monotonic() - began < 0.4
+        began = time.monotonic()
+        assert api.delete(f"/jobs/{job['id']}").status_code == 200
+        assert time.monotonic() - began >= 0.5
+        api.close()

@@ -24,7 +24,7 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient, json_message
+from reconciler.providers.http import ApiClient, error_for, json_message
 from reconciler.providers.runner.job import RunnerOptions
 
 PAGE_SIZE = 100
@@ -68,9 +68,10 @@ class LoginAuth(httpx.Auth):
     async def _keep(self, response: httpx.Response) -> None:
         await response.aread()  # async flows read bodies themselves
         if not response.is_success:
-            raise AuthError(
-                self._label, f"login refused: {json_message(response)}", status=response.status_code
-            )
+            error = error_for(self._label, response, f"login: {json_message(response)}")
+            if response.status_code == 400:  # the login's answer to wrong credentials
+                error = AuthError(self._label, error.api_message, status=400)
+            raise error
         self._token = str(response.json()["bearerToken"])
 
     async def async_auth_flow(

@@ -1,0 +1,47 @@
+"""One provider failing does not stop the others; each failure is reported; exit code 1."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.test_four_providers import CONFIG, write_specs
+from tests.conftest import Repo
+
+
+def test_unreachable_provider_leaves_its_specs_and_the_rest_proceeds(repo: Repo) -> None:
+    (repo.root / "reconciler.yaml").write_text(CONFIG)
+    write_specs(repo, "completed")
+    seed = repo.root / "seed.yaml"
+    seed.write_text("faults:\n  runner: {server_errors: 1.0}\n")  # every Runner call fails
+    code, out, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "plan")
+    assert code == 1
+    assert out.count(" + start ") == 3
+    assert "    ! error       runner-run    ctl: ctl (runner): login: Service Unavailable" in out
+    assert err.startswith(
+        "Error: refresh of ctl failed, 1 spec(s) left as they are: ctl (runner): "
+    )
+
+    code, out, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "apply", "--auto-approve")
+    assert code == 1
+    assert "Apply complete" not in out
+    lock = json.loads((repo.root / "reconciler.lock").read_text())
+    assert sorted(lock["runs"]) == ["matatika-run", "vonage-run", "xplenty-run"]
+    assert "refresh of ctl failed" in err
+
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")  # the provider is back
+    assert (code, out.count(" + start ")) == (0, 1)
+
+
+def test_a_refused_start_is_reported_and_the_others_are_recorded(repo: Repo) -> None:
+    (repo.root / "reconciler.yaml").write_text(CONFIG)
+    write_specs(repo, "completed")
+    seed = repo.root / "seed.yaml"
+    seed.write_text("vonage:\n  jobs: {other-job: {}}\n")  # job-1 is unknown: 404 on start
+    code, _, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "apply", "--auto-approve")
+    assert code == 1
+    assert err == (
+        "Error: start vonage-run: campaigns (vonage): Job job-1 was not found (HTTP 404)\n"
+    )
+    lock = json.loads((repo.root / "reconciler.lock").read_text())
+    assert sorted(lock["runs"]) == ["matatika-run", "runner-run", "xplenty-run"]
+    assert all(r["run_id"] for r in lock["runs"].values())
