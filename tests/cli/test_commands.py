@@ -94,7 +94,10 @@ def test_unreachable_provider_is_an_error_not_a_traceback(repo: Repo) -> None:
     repo.spec("a.yaml", jobrun("a"))
     code, _, err = repo.run("plan")
     assert code == 1
-    assert err.startswith("Error: etl (xplenty): GET /jobs: ConnectError")
+    assert err == (
+        "Error: refresh of etl failed, 1 spec(s) left as they are: "
+        "etl (xplenty): GET /jobs: ConnectError\n"
+    )
     assert "Traceback" not in err
 
 
