@@ -37,6 +37,7 @@ from reconciler.state.lockfile import (
     read_lockfile,
     write_lockfile,
 )
+from reconciler.state.provenance import read_source
 
 # Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
 # {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
@@ -181,6 +182,7 @@ async def make_plan(
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
+        source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
         created_at=now,
         lineage=lock.lineage,
         serial=lock.serial,
@@ -311,7 +313,7 @@ class ApplySession:
             self._record(plan, ApplyResult(records=dict(plan.records)))
 
     def _record(self, plan: Plan, result: ApplyResult) -> None:
-        updated = fold_result(self.lock, result.records, plan.observed_at)
+        updated = fold_result(self.lock, result.records, plan.observed_at, plan.source)
         self.lock = write_lockfile(self.ws.lockfile, updated)
         self.ws.journal.unlink(missing_ok=True)
 
@@ -350,6 +352,10 @@ class ShowRow:
     started_at: datetime | None
     spec_file: str | None
     details: str | None = None
+    commit: str | None = None
+    revision: str = ""
+    run_key: str = ""
+    stop_reason: str | None = None
 
 
 def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
@@ -380,6 +386,10 @@ async def _show(ws: Workspace, env: Environment, lock: Lockfile) -> list[ShowRow
                 started_at=live.started_at,
                 spec_file=recorded.spec_file,
                 details=detail,
+                commit=live.commit,
+                revision=live.revision,
+                run_key=live.run_key,
+                stop_reason=live.stop_reason.value if live.stop_reason else None,
             )
         )
     return rows

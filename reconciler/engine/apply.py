@@ -24,6 +24,7 @@ from reconciler.errors import (
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
 from reconciler.state.journal import Journal
 from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
+from reconciler.state.provenance import Source
 
 
 @dataclass
@@ -45,11 +46,12 @@ async def apply_plan(
         elif action.kind is ActionKind.ADOPT:
             result.done.append(action)
     calls = [a for a in plan.actions if a.kind.calls_api]
+    commits = plan.source.files if plan.source else {}
     for action in calls:
         if action.desired is not None and not action.desired.traits.keyed:
             scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
     await asyncio.gather(
-        *(_perform(a, providers[a.instance], journal, result, scope_locks) for a in calls)
+        *(_perform(a, providers[a.instance], journal, result, scope_locks, commits) for a in calls)
     )
     return result
 
@@ -60,7 +62,9 @@ async def _perform(
     journal: Journal,
     result: ApplyResult,
     scope_locks: Mapping[tuple[str, str | None], asyncio.Lock],
+    commits: Mapping[str, str],
 ) -> None:
+    commit = commits.get(action.desired.spec_file) if action.desired else None
     try:
         if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
             await _stop(action, provider, journal, result)
@@ -68,13 +72,13 @@ async def _perform(
             assert action.desired is not None
             lock = scope_locks.get((action.instance, action.desired.scope))
             if lock is None:
-                await _start(action, provider, journal, result, prior_runs=None)
+                await _start(action, provider, journal, result, prior_runs=None, commit=commit)
             else:
                 # Runs here cannot carry our key: snapshot the scope first, one start at a
                 # time, so that after a crash exactly one new run can be ours.
                 async with lock:
                     prior = await _snapshot(provider, action.desired.scope)
-                    await _start(action, provider, journal, result, prior_runs=prior)
+                    await _start(action, provider, journal, result, prior_runs=prior, commit=commit)
     except ReconcilerError as exc:
         result.failures.append((action, str(exc)))
     else:
@@ -113,12 +117,17 @@ async def _start(
     result: ApplyResult,
     *,
     prior_runs: list[str] | None,
+    commit: str | None,
 ) -> None:
     desired = action.desired
     assert desired is not None
     assert action.attempt is not None
     record = new_record(
-        desired, attempt=action.attempt, failures=action.failures, prior_runs=prior_runs
+        desired,
+        attempt=action.attempt,
+        failures=action.failures,
+        prior_runs=prior_runs,
+        commit=commit,
     )
     previous = result.records.get(action.name)
     journal.intent(record)
@@ -196,11 +205,13 @@ def fold_result(
     lock: Lockfile,
     records: Mapping[str, RunRecord],
     observed_at: Mapping[str, datetime | None],
+    source: Source | None = None,
 ) -> Lockfile:
     providers = dict(lock.providers)
     for instance, at in observed_at.items():
         if at is not None:
             providers[instance] = ProviderState(observed_at=at)
-    return lock.model_copy(
-        update={"runs": dict(sorted(records.items())), "providers": dict(sorted(providers.items()))}
-    )
+    update = {"runs": dict(sorted(records.items())), "providers": dict(sorted(providers.items()))}
+    if source is not None:
+        update["source"] = source.model_copy(update={"files": {}})  # per-run commits suffice
+    return lock.model_copy(update=update)

@@ -19,6 +19,7 @@ from reconciler.engine.records import new_record, with_observation
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
 from reconciler.state.lockfile import Lockfile, RunRecord, parse_run_key
+from reconciler.state.provenance import Source
 
 
 class ActionKind(enum.StrEnum):
@@ -97,6 +98,7 @@ class Plan(_Frozen):
     records: dict[str, RunRecord]  # the state after refresh and adoption, before actions
     actions: tuple[Action, ...]
     observed_at: dict[str, datetime | None]  # provider clocks at refresh
+    source: Source | None = None  # the git commit the specs were read at
     refresh_calls: dict[str, int]  # API calls the refresh made, per instance
 
     @property

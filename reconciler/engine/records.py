@@ -8,7 +8,12 @@ from reconciler.state.lockfile import RunRecord
 
 
 def new_record(
-    desired: DesiredRun, *, attempt: int, failures: int, prior_runs: list[str] | None = None
+    desired: DesiredRun,
+    *,
+    attempt: int,
+    failures: int,
+    prior_runs: list[str] | None = None,
+    commit: str | None = None,
 ) -> RunRecord:
     """A record for a run about to start: no run id until the provider confirms it."""
     return RunRecord(
@@ -26,6 +31,7 @@ def new_record(
         rerun=desired.rerun,
         window=desired.window,
         spec_file=desired.spec_file,
+        commit=commit,
         scope=desired.scope,
         prior_runs=prior_runs,
     )

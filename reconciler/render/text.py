@@ -53,3 +53,26 @@ def render_show(rows: Sequence[ShowRow]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
     )
+
+
+def render_run(row: ShowRow) -> str:
+    """One recorded run in full (``reconciler show NAME``)."""
+    started = row.started_at.isoformat() if row.started_at else "-"
+    fields = [
+        ("spec", row.name),
+        ("spec file", row.spec_file or "-"),
+        ("started by commit", row.commit or "- (not in a git repository)"),
+        ("instance", row.instance),
+        ("run", row.run_id or "- (start not confirmed)"),
+        ("run key", row.run_key),
+        ("revision", row.revision),
+        ("attempt", str(row.attempt)),
+        ("status", f"{row.live} (API: {row.api_status or '-'}; recorded: {row.recorded})"),
+        ("started", started),
+    ]
+    if row.stop_reason:
+        fields.append(("stopped because", row.stop_reason))
+    if row.details:
+        fields.append(("details", row.details))
+    width = max(len(k) for k, _ in fields)
+    return "\n".join(f"{key:<{width}}  {value}" for key, value in fields)

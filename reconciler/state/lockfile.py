@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import InputError, Problem
 from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.provenance import Source
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,6 +55,9 @@ class RunRecord(_Model):
     rerun: int = 0
     window: Window | None = None
     spec_file: str | None = None
+    commit: str | None = Field(
+        default=None, description="The commit that last changed the spec file when it started."
+    )
     scope: str | None = Field(default=None, description="Job definition or pipeline, if any.")
     prior_runs: list[str] | None = Field(
         default=None,
@@ -93,6 +97,9 @@ class Lockfile(_Model):
     version: Literal[1] = 1
     lineage: str = Field(description="Identifies this state's history; set once.")
     serial: int = Field(ge=0, description="Incremented on every write.")
+    source: Source | None = Field(
+        default=None, description="The git commit the specs were read at, at the last apply."
+    )
     providers: dict[str, ProviderState] = Field(default_factory=dict)
     runs: dict[str, RunRecord] = Field(default_factory=dict)
 
