@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.engine.plan import Plan
-from reconciler.render.summary import change_lines, refresh_cost, summary_line
+from reconciler.render.summary import change_lines, change_summary, refresh_cost
 
 
 def _cell(text: str) -> str:
@@ -11,7 +11,7 @@ def _cell(text: str) -> str:
 
 
 def render_plan(plan: Plan) -> str:
-    lines = [f"### reconciler plan: {summary_line(plan)}", ""]
+    lines = [f"### reconciler plan: {change_summary(plan)}", ""]
     changes = plan.changes
     if changes:
         lines += ["| action | spec | instance | why | changed fields |", "|---|---|---|---|---|"]
@@ -21,8 +21,12 @@ def render_plan(plan: Plan) -> str:
                 f"| **{a.kind.value}** | `{a.name}` | {a.instance} | {_cell(a.reason)} | {fields} |"
             )
         lines.append("")
+    if plan.errors:
+        lines += ["**Not refreshed** (these specs were left as they are):", ""]
+        lines += [f"- `{a.name}` ({a.instance}): {_cell(a.reason)}" for a in plan.errors]
+        lines.append("")
     lines.append(f"_{refresh_cost(plan)}_")
-    quiet = [a for a in plan.actions if not a.kind.is_change]
+    quiet = [a for a in plan.actions if not a.kind.is_change and a not in plan.errors]
     if quiet:
         lines += ["", "<details><summary>Unchanged specs and records</summary>", ""]
         lines += [f"- `{a.name}`: {a.kind.value}: {_cell(a.reason)}" for a in quiet]

@@ -32,12 +32,23 @@ def counts(plan: Plan) -> Counter[ActionKind]:
     return Counter(a.kind for a in plan.actions)
 
 
-def summary_line(plan: Plan) -> str:
+def change_summary(plan: Plan) -> str:
+    """``1 to start, 2 to stop``, or ``no changes``; and how many specs went unrefreshed."""
     counted = counts(plan)
+    parts = [f"{counted[k]} to {k.value}" for k in ORDER if counted[k]] or ["no changes"]
+    if plan.errors:
+        parts.append(f"{len(plan.errors)} not refreshed")
+    return ", ".join(parts)
+
+
+def summary_line(plan: Plan) -> str:
+    unrefreshed = f" {len(plan.errors)} spec(s) not refreshed." if plan.errors else ""
     if not plan.changes:
-        return f"No changes. {len(plan.actions)} spec(s) and records checked."
+        checked = len(plan.actions) - len(plan.errors)
+        return f"No changes. {checked} spec(s) and records checked.{unrefreshed}"
+    counted = counts(plan)
     parts = [f"{counted[k]} to {k.value}" for k in ORDER if counted[k]]
-    return "Plan: " + ", ".join(parts) + "."
+    return "Plan: " + ", ".join(parts) + "." + unrefreshed
 
 
 def refresh_cost(plan: Plan) -> str:

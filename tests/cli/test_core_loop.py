@@ -207,5 +207,5 @@ def test_json_plan_matches_its_schema_and_markdown_renders(repo: Repo) -> None:
     jsonschema.validate(document, schema)
     assert [a["kind"] for a in document["actions"]] == ["start"] * 3
     _, out, _ = repo.run("--sandbox", "plan", "--format", "markdown")
-    assert out.startswith("### reconciler plan: Plan: 3 to start.\n")
+    assert out.startswith("### reconciler plan: 3 to start\n")
     assert "| **start** | `alpha` | etl | new spec |  |" in out
