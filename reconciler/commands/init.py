@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -45,11 +46,24 @@ spec:
 IGNORED = ["reconciler.lock.lck", "reconciler.lock.journal", ".reconciler/"]
 
 
+CI_TEMPLATES = {
+    "github": ("github-actions.yml", Path(".github") / "workflows" / "reconciler.yml"),
+    "gitlab": ("gitlab-ci.yml", Path(".gitlab-ci.yml")),
+}
+
+
 @click.command()
+@click.option(
+    "--ci",
+    type=click.Choice(sorted(CI_TEMPLATES)),
+    help="Also write a CI pipeline: plan on pull requests, apply on the main branch.",
+)
 @pass_options
-def init(options: Options) -> int:
+def init(options: Options, ci: str | None) -> int:
     """Start a spec repository here: reconciler.yaml, an example spec, .gitignore entries."""
     root = options.config.parent
+    if ci is not None and options.config.exists():
+        return _write_ci(root, ci)  # an existing repository that only wants the pipeline
     example = root / "specs" / "example.yaml"
     existing = [p for p in (options.config, example) if p.exists()]
     if existing:
@@ -59,6 +73,18 @@ def init(options: Options) -> int:
     example.write_text(EXAMPLE, encoding="utf-8")
     _ignore(root / ".gitignore")
     click.echo(f"Wrote {options.config} and {example}. Next: reconciler --sandbox plan")
+    return _write_ci(root, ci) if ci is not None else 0
+
+
+def _write_ci(root: Path, ci: str) -> int:
+    template, target = CI_TEMPLATES[ci]
+    path = root / target
+    if path.exists():
+        raise UsageError(f"{path} already exists; nothing was written")
+    text = resources.files("reconciler.templates").joinpath("ci", template).read_text("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {path}: set the provider credentials as CI secrets.")
     return 0
 
 
