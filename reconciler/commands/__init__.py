@@ -10,5 +10,6 @@ from reconciler.commands.sandbox import sandbox
 from reconciler.commands.schema import schema
 from reconciler.commands.show import show
 from reconciler.commands.validate import validate
+from reconciler.commands.watch import watch
 
-COMMANDS = [init, validate, plan, apply, show, force_unlock, schema, sandbox]
+COMMANDS = [init, validate, plan, apply, show, watch, force_unlock, schema, sandbox]

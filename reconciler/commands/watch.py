@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import click
+
+from reconciler.commands.common import EXIT_OK, Options, pass_options
+from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.state.lock import command_line
+from reconciler.workflow import Environment, apply_session, refresh_failures
+
+
+@click.command()
+@click.option(
+    "--interval",
+    type=float,
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between the starts of two cycles.",
+)
+@click.option("--pull", is_flag=True, help="git pull --ff-only before each cycle.")
+@click.option("--lock-timeout", type=float, default=30.0, show_default=True, metavar="SECONDS")
+@pass_options
+def watch(options: Options, interval: float, pull: bool, lock_timeout: float) -> int:
+    """Reconcile continuously: plan and apply every interval, without asking.
+
+    Keeps `running` specs running, starts and stops runs as windows open and close, stops runs
+    past their timeout. One JSON line per cycle on stdout; a failed cycle is logged and the
+    loop goes on. SIGTERM or SIGINT ends it after the current cycle, with exit code 0.
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    ws = options.workspace()
+    try:
+        with options.environment(ws) as env:
+            cycle = 0
+            while not stop.is_set():
+                cycle += 1
+                began = time.monotonic()
+                click.echo(json.dumps(_cycle(options, env, cycle, pull, lock_timeout)))
+                stop.wait(max(0.0, interval - (time.monotonic() - began)))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return EXIT_OK
+
+
+def _cycle(
+    options: Options, env: Environment, cycle: int, pull: bool, lock_timeout: float
+) -> dict[str, Any]:
+    began = time.monotonic()
+    line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
+    try:
+        if pull:
+            _git_pull(options)
+        ws = options.workspace()  # specs may have changed since the last cycle
+        with apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session:
+            plan = session.plan()
+            line["actions"] = dict(Counter(a.kind.value for a in plan.actions))
+            line["api_calls"] = plan.refresh_calls
+            failures = refresh_failures(plan)
+            if plan.changes:
+                try:
+                    session.execute(plan)
+                except ApplyError as exc:
+                    failures = exc.failures
+            else:
+                session.record_refresh(plan)
+            if failures:
+                line["errors"] = failures
+        line["status"] = "error" if failures else "ok"
+    except ReconcilerError as exc:
+        line.update(status="error", errors=exc.lines())
+    line["seconds"] = round(time.monotonic() - began, 3)
+    return line
+
+
+def _git_pull(options: Options) -> None:
+    root = options.config.resolve().parent
+    done = subprocess.run(
+        ["git", "-C", str(root), "pull", "--ff-only", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ReconcilerError(f"git pull: {message}")
