@@ -7,6 +7,7 @@ import click
 
 from reconciler.commands.common import Options, pass_options
 from reconciler.errors import ApplyError, UsageError
+from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.render import text
 from reconciler.state.lock import command_line
 from reconciler.workflow import apply_session, read_plan, refresh_failures
@@ -28,6 +29,9 @@ from reconciler.workflow import apply_session, read_plan, refresh_failures
     metavar="SECONDS",
     help="Wait this long for another apply to release the state lock.",
 )
+@click.option(
+    "--commit", "commit", is_flag=True, help="Commit the updated lockfile (and only it) to git."
+)
 @pass_options
 def apply(
     options: Options,
@@ -35,6 +39,7 @@ def apply(
     auto_approve: bool,
     targets: tuple[str, ...],
     lock_timeout: float,
+    commit: bool,
 ) -> int:
     """Perform the plan's actions and record them in the lockfile.
 
@@ -65,6 +70,8 @@ def apply(
         click.echo(text.render_plan(plan))
         if not plan.changes:
             session.record_refresh(plan)
+            if commit:
+                _commit(ws.root, ws.lockfile, commit_message(plan, []))
             failures = refresh_failures(plan)
             if failures:
                 raise ApplyError(failures)
@@ -72,10 +79,24 @@ def apply(
         if saved is None and not auto_approve and not _confirm():
             click.echo("Apply cancelled; nothing was done.")
             return 1
-        result = session.execute(plan)
+        try:
+            result = session.execute(plan)
+        except ApplyError:
+            if commit:  # what did happen is recorded, and committed, before reporting
+                _commit(ws.root, ws.lockfile, commit_message(plan, []))
+            raise
     done = len([a for a in result.done if a.kind.is_change])
     click.echo(f"\nApply complete: {done} action(s) done; lockfile serial {session.lock.serial}.")
+    if commit:
+        _commit(ws.root, ws.lockfile, commit_message(plan, result.done))
     return 0
+
+
+def _commit(root: Path, lockfile: Path, message: str) -> None:
+    made = commit_lockfile(root, lockfile, message)
+    click.echo(
+        f"Committed the lockfile: {made[:12]}." if made else "Lockfile unchanged: no commit."
+    )
 
 
 def _confirm() -> bool:

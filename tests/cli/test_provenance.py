@@ -55,3 +55,29 @@ def test_outside_git_there_is_no_provenance(repo: Repo) -> None:
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert lock["source"] is None
     assert lock["runs"]["alpha"]["commit"] is None
+
+
+def test_apply_commit_commits_only_the_lockfile_naming_runs_and_commits(repo: Repo) -> None:
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "dev@example.com")
+    git(repo, "config", "user.name", "Dev")
+    repo.spec("a.yaml", jobrun("alpha"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "add alpha")
+    spec_commit = git(repo, "rev-parse", "HEAD")
+    (repo.root / "notes.txt").write_text("not mine to commit")
+    git(repo, "add", "notes.txt")  # staged by the user: must stay out of our commit
+
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve", "--commit")
+    assert code == 0
+    assert "Committed the lockfile: " in out
+    assert git(repo, "show", "--name-only", "--format=", "HEAD") == "reconciler.lock"
+    message = git(repo, "log", "-1", "--format=%B")
+    assert message.splitlines()[0] == "reconciler: apply (1 start)"
+    assert f"Specs read at {spec_commit}." in message
+    assert f"- start alpha: new spec (spec changed in {spec_commit[:12]})" in message
+    assert git(repo, "diff", "--cached", "--name-only") == "notes.txt"
+
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve", "--commit")
+    assert (code, "Lockfile unchanged: no commit." in out) == (0, True)
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"
