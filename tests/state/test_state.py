@@ -4,7 +4,10 @@ import json
 import multiprocessing
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -145,33 +148,37 @@ def _hold(
         done.wait(10)
 
 
-def test_second_locker_fails_fast_naming_the_holder(tmp_path: Path) -> None:
-    path = tmp_path / "reconciler.lock.lck"
+@contextmanager
+def another_holder(path: Path) -> Iterator[tuple[multiprocessing.Process, Any]]:
+    """A separate process holding the lock until the yielded event is set (or it is killed)."""
     ready, done = multiprocessing.Event(), multiprocessing.Event()
     holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
     holder.start()
     try:
         assert ready.wait(10)
+        yield holder, done
+    finally:
+        done.set()
+        holder.join(10)
+
+
+def test_second_locker_fails_fast_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock.lck"
+    with another_holder(path) as (holder, _):
         with pytest.raises(LockHeldError) as caught, StateLock(path, "reconciler apply"):
             pass
         message = str(caught.value)
         assert f"pid {holder.pid} on " in message
         assert "(reconciler apply --auto-approve, since " in message
-    finally:
-        done.set()
-        holder.join(10)
     with StateLock(path, "reconciler apply"):  # released when the holder ended
         pass
 
 
 def test_lock_of_a_killed_holder_is_taken_over_with_a_notice(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock.lck"
-    ready, done = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
-    holder.start()
-    assert ready.wait(10)
-    holder.kill()
-    holder.join(10)
+    with another_holder(path) as (holder, _):
+        holder.kill()
+        holder.join(10)
     with StateLock(path, "reconciler apply") as lock:
         assert lock.taken_over is not None
         assert lock.taken_over.pid == holder.pid
@@ -181,14 +188,10 @@ def test_lock_of_a_killed_holder_is_taken_over_with_a_notice(tmp_path: Path) -> 
 
 def test_lock_timeout_waits_for_the_holder(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock.lck"
-    ready, done = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
-    holder.start()
-    assert ready.wait(10)
-    threading.Timer(0.5, done.set).start()
-    with StateLock(path, "reconciler apply", timeout=20) as lock:
-        assert lock.taken_over is None
-    holder.join(10)
+    with another_holder(path) as (_, done):
+        threading.Timer(0.5, done.set).start()
+        with StateLock(path, "reconciler apply", timeout=20) as lock:
+            assert lock.taken_over is None
 
 
 def _note(path: Path, **fields: object) -> None:
@@ -215,14 +218,7 @@ def test_note_from_another_host_is_reported_stale_with_the_command(tmp_path: Pat
 
 def test_force_unlock_refuses_a_live_holder(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock.lck"
-    ready, done = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(str(path), ready, done))
-    holder.start()
-    try:
-        assert ready.wait(10)
+    with another_holder(path):
         lock_id = json.loads(path.read_text())["id"]
         with pytest.raises(StateError, match=f"lock {lock_id} is held by a live process: pid "):
             force_unlock(path, lock_id)
-    finally:
-        done.set()
-        holder.join(10)
