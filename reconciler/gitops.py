@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.engine.plan import Action, Plan
 from reconciler.errors import ReconcilerError
+from reconciler.state.lockfile import Lockfile, RunRecord
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -15,7 +17,9 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def commit_message(plan: Plan, done: list[Action]) -> str:
+def commit_message(
+    plan: Plan, done: list[Action], records: Mapping[str, RunRecord] | None = None
+) -> str:
     changes = [a for a in done if a.kind.is_change]
     counted: dict[str, int] = {}
     for action in changes:
@@ -33,7 +37,9 @@ def commit_message(plan: Plan, done: list[Action]) -> str:
             else None
         )
         by = f" (spec changed in {commit[:12]})" if commit else ""
-        lines.append(f"- {action.kind.value} {action.name}: {action.reason}{by}")
+        record = (records or {}).get(action.name)
+        run = f"; run {record.run_id}" if record and record.run_id and action.desired else ""
+        lines.append(f"- {action.kind.value} {action.name}: {action.reason}{run}{by}")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -51,3 +57,50 @@ def commit_lockfile(root: Path, lockfile: Path, message: str) -> str | None:
     if done.returncode != 0:
         raise ReconcilerError(f"git commit: {done.stderr.strip() or done.stdout.strip()}")
     return _git(root, "rev-parse", "HEAD").stdout.strip()
+
+
+def require_upstream(root: Path) -> None:
+    """--push moves the checkout to the remote's commit: refuse if that would lose work."""
+    if _git(root, "rev-parse", "--abbrev-ref", "@{u}").returncode != 0:
+        raise ReconcilerError("--push needs a branch with an upstream (git push -u …)")
+    if _git(root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        raise ReconcilerError("--push needs a clean work tree: commit or stash your changes")
+    ahead = _git(root, "rev-list", "--count", "@{u}..HEAD").stdout.strip()
+    if ahead not in ("", "0"):
+        raise ReconcilerError(f"--push: {ahead} local commit(s) are not on the remote; push them")
+
+
+def sync(root: Path) -> None:
+    """Fetch, and move to the upstream's commit (our own unpushed commits are dropped: they
+    only ever hold the lockfile, which is planned again)."""
+    fetched = _git(root, "fetch", "--quiet")
+    if fetched.returncode != 0:
+        raise ReconcilerError(f"git fetch: {fetched.stderr.strip()}")
+    reset = _git(root, "reset", "--hard", "--quiet", "@{u}")
+    if reset.returncode != 0:
+        raise ReconcilerError(f"git reset: {reset.stderr.strip()}")
+
+
+def push(root: Path) -> bool:
+    """Push; False when the remote moved (rejected as not a fast-forward)."""
+    done = _git(root, "push", "--quiet")
+    if done.returncode == 0:
+        return True
+    message = done.stderr
+    if "rejected" in message or "fetch first" in message or "non-fast-forward" in message:
+        return False
+    raise ReconcilerError(f"git push: {message.strip()}")
+
+
+def merged_lockfile(upstream: Lockfile, ours: Lockfile, touched: set[str]) -> Lockfile:
+    """The upstream lockfile with our records for the runs this apply acted on."""
+    runs = dict(upstream.runs)
+    for name in touched:
+        if name in ours.runs:
+            runs[name] = ours.runs[name]
+        else:
+            runs.pop(name, None)
+    providers = {**upstream.providers, **ours.providers}
+    return upstream.model_copy(
+        update={"runs": dict(sorted(runs.items())), "providers": providers, "source": ours.source}
+    )

@@ -21,7 +21,8 @@ from reconciler.engine.apply import ApplyResult, apply_plan, fold_result
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
-from reconciler.engine.plan import Plan, plan_actions
+from reconciler.engine.plan import Action, Plan, plan_actions
+from reconciler.engine.records import new_record
 from reconciler.errors import ApplyError, InputError, Problem, ReconcilerError, StalePlanError
 from reconciler.providers.base import Provider, ProviderContext
 from reconciler.providers.credentials import resolve
@@ -303,6 +304,47 @@ class ApplySession:
             raise ApplyError(failures)
         return result
 
+    def claim(self, plan: Plan) -> int:
+        """Write the plan's starts into the lockfile as claims (no run id yet), so that other
+        appliers who see them wait instead of starting the same runs. The number claimed."""
+        starts = [a for a in plan.actions if a.desired is not None and a.attempt is not None]
+        if not starts:
+            return 0
+        snapshots = run_sync(self._snapshots(starts))
+        now = datetime.now(UTC)
+        runs = dict(plan.records)
+        for action in starts:
+            assert action.desired is not None
+            assert action.attempt is not None
+            record = new_record(
+                action.desired,
+                attempt=action.attempt,
+                failures=action.failures,
+                prior_runs=snapshots.get(action.name),
+            )
+            runs[action.name] = record.model_copy(update={"claimed_at": now})
+        self._write(self.lock.model_copy(update={"runs": dict(sorted(runs.items()))}))
+        return len(starts)
+
+    async def _snapshots(self, starts: Sequence[Action]) -> dict[str, list[str]]:
+        """Run ids of each keyless start's scope, as a start would snapshot them."""
+        keyless = [a for a in starts if a.desired is not None and not a.desired.traits.keyed]
+        if not keyless:
+            return {}
+        async with open_providers(self.ws, self.env, self._instances()) as providers:
+            snapshots = {}
+            for action in keyless:
+                assert action.desired is not None
+                scope = action.desired.scope
+                listing = await providers[action.instance].list_runs(
+                    since=None, scopes=[scope] if scope else []
+                )
+                snapshots[action.name] = sorted(r.run_id for r in listing.runs if r.scope == scope)
+            return snapshots
+
+    def _write(self, lock: Lockfile) -> None:
+        self.lock = write_lockfile(self.ws.lockfile, lock)
+
     async def _apply(self, plan: Plan, journal: Journal) -> ApplyResult:
         async with open_providers(self.ws, self.env, self._instances()) as providers:
             return await apply_plan(plan, providers, journal)
@@ -313,8 +355,7 @@ class ApplySession:
             self._record(plan, ApplyResult(records=dict(plan.records)))
 
     def _record(self, plan: Plan, result: ApplyResult) -> None:
-        updated = fold_result(self.lock, result.records, plan.observed_at, plan.source)
-        self.lock = write_lockfile(self.ws.lockfile, updated)
+        self._write(fold_result(self.lock, result.records, plan.observed_at, plan.source))
         self.ws.journal.unlink(missing_ok=True)
 
     def _instances(self) -> list[str]:

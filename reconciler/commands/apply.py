@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.common import Options, pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
@@ -32,6 +33,13 @@ from reconciler.workflow import apply_session, read_plan, refresh_failures
 @click.option(
     "--commit", "commit", is_flag=True, help="Commit the updated lockfile (and only it) to git."
 )
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Implies --commit. Claim the starts in git (push) before making them, then push the "
+    "lockfile; when the remote moved, sync, plan again and retry. For merge jobs: needs an "
+    "upstream branch and a clean tree.",
+)
 @pass_options
 def apply(
     options: Options,
@@ -40,6 +48,7 @@ def apply(
     targets: tuple[str, ...],
     lock_timeout: float,
     commit: bool,
+    push: bool,
 ) -> int:
     """Perform the plan's actions and record them in the lockfile.
 
@@ -48,6 +57,10 @@ def apply(
     """
     if planfile and targets:
         raise UsageError("--target cannot be combined with a saved plan")
+    if push:
+        if planfile or not auto_approve:
+            raise UsageError("--push plans for itself: use it with --auto-approve, without a plan")
+        return apply_and_push(options, targets, lock_timeout)
     interactive = sys.stdin.isatty()
     if planfile is None and not auto_approve and not interactive:
         raise UsageError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -45,6 +45,8 @@ class ActionKind(enum.StrEnum):
     def calls_api(self) -> bool:
         return self in (ActionKind.START, ActionKind.STOP, ActionKind.REPLACE, ActionKind.RETRY)
 
+
+CLAIM_LEASE = timedelta(minutes=15)  # how long another applier's pushed claim is honoured
 
 CHANGES = frozenset(
     {
@@ -375,6 +377,12 @@ class _Planner:
 
     def _unconfirmed(self, spec: DesiredRun, record: RunRecord) -> None:
         """An intent with no confirmed start, and no run found that is surely ours."""
+        claimed = record.claimed_at
+        if claimed is not None and self.now - claimed < CLAIM_LEASE:
+            until = (claimed + CLAIM_LEASE).isoformat(timespec="seconds")
+            reason = f"claimed by another applier at {claimed.isoformat(timespec='seconds')}; "
+            self._emit(ActionKind.WAIT, spec, reason + f"its start is awaited until {until}")
+            return
         if record.prior_runs is not None:
             found = self.facts.new_runs(record)
             if len(found) > 1:

@@ -41,6 +41,7 @@ def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
     return record.model_copy(
         update={
             "prior_runs": None,  # confirmed: the snapshot has served its purpose
+            "claimed_at": None,
             "run_id": run.run_id,
             "status": run.status,
             "api_status": run.api_status,

@@ -59,6 +59,11 @@ class RunRecord(_Model):
         default=None, description="The commit that last changed the spec file when it started."
     )
     scope: str | None = Field(default=None, description="Job definition or pipeline, if any.")
+    claimed_at: datetime | None = Field(
+        default=None,
+        description="Set by `apply --push` when it pushed its intent to start this run: others "
+        "wait for it instead of starting it too.",
+    )
     prior_runs: list[str] | None = Field(
         default=None,
         description="For APIs whose runs cannot carry our key: the runs of the scope just "

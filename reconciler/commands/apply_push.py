@@ -1,0 +1,100 @@
+"""``apply --push``: apply on a merge, with the lockfile pushed back, racing appliers included.
+
+Starts are claimed in git before they are made: the claim (the planned starts, recorded with no
+run id) is committed and pushed, and git's refusal of a non-fast-forward push is the lock
+between machines. Only the applier whose claim landed starts runs; one whose claim was refused
+syncs to the remote, plans again — where the other's fresh claims make it wait, not start — and
+retries. The final lockfile is pushed, merged by run name if the remote moved meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from reconciler.commands.common import Options
+from reconciler.engine.plan import Plan
+from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.gitops import (
+    commit_lockfile,
+    commit_message,
+    merged_lockfile,
+    push,
+    require_upstream,
+    sync,
+)
+from reconciler.render import text
+from reconciler.source.load import display_path
+from reconciler.state.lock import command_line
+from reconciler.state.lockfile import Lockfile, read_lockfile, write_lockfile
+from reconciler.workflow import apply_session, refresh_failures
+
+ROUNDS = 5
+
+
+def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float) -> int:
+    root = options.config.resolve().parent
+    require_upstream(root)
+    for _ in range(ROUNDS):
+        sync(root)
+        ws = options.workspace()  # the specs may have moved on the remote
+        with (
+            options.environment(ws) as env,
+            apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session,
+        ):
+            plan = session.plan(targets=targets)
+            click.echo(text.render_plan(plan))
+            if not plan.changes:
+                session.record_refresh(plan)
+                if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
+                    return _report(plan, None)
+                continue
+            claimed = session.claim(plan)
+            if claimed:
+                names = "\n".join(f"- {a.name}" for a in plan.changes if a.attempt is not None)
+                message = f"reconciler: claim {claimed} start(s)\n\n{names}\n"
+                commit_lockfile(root, ws.lockfile, message)
+                if not push(root):
+                    click.echo(
+                        "The remote moved before the claim landed: planning again.", err=True
+                    )
+                    continue
+            failure: ApplyError | None = None
+            done = []
+            try:
+                done = session.execute(plan).done
+            except ApplyError as exc:
+                failure = exc
+            touched = {a.name for a in plan.changes}
+            message = commit_message(plan, done, session.lock.runs)
+            if not _publish(root, ws.lockfile, session.lock, touched, message):
+                raise ReconcilerError(
+                    "the remote kept moving: the lockfile could not be pushed; "
+                    "the runs are recorded in the local lockfile"
+                )
+            return _report(plan, failure)
+    raise ReconcilerError(
+        f"the remote kept moving: no claim landed in {ROUNDS} rounds; nothing was started"
+    )
+
+
+def _publish(root: Path, lockfile: Path, ours: Lockfile, touched: set[str], message: str) -> bool:
+    """Commit and push the lockfile; when the remote moved, merge ours onto it and retry."""
+    for _ in range(ROUNDS):
+        commit_lockfile(root, lockfile, message)
+        if push(root):
+            return True
+        sync(root)
+        upstream = read_lockfile(lockfile, display_path(lockfile))
+        write_lockfile(lockfile, merged_lockfile(upstream, ours, touched))
+    return False
+
+
+def _report(plan: Plan, failure: ApplyError | None) -> int:
+    failures = refresh_failures(plan) + (failure.failures if failure else [])
+    if failures:
+        raise ApplyError(failures)
+    click.echo("\nApply complete; the lockfile is pushed.")
+    return 0
