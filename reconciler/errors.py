@@ -23,6 +23,7 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -43,6 +44,14 @@ class Problem:
             if self.column is not None:
                 place += f":{self.column}"
         return f"{place}: {self.path}: {self.reason}" if self.path else f"{place}: {self.reason}"
+
+
+def key_path(parts: Iterable[str | int]) -> str:
+    """``spec.job.hosts[0].id`` from ``("spec", "job", "hosts", 0, "id")``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 class ReconcilerError(Exception):

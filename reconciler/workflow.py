@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconciler.engine.apply import ApplyResult, apply_plan, fold_result
+from reconciler.engine.apply import ApplyResult, apply_plan, fold_result, snapshot_scope
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
@@ -332,15 +332,11 @@ class ApplySession:
         if not keyless:
             return {}
         async with open_providers(self.ws, self.env, self._instances()) as providers:
-            snapshots = {}
-            for action in keyless:
-                assert action.desired is not None
-                scope = action.desired.scope
-                listing = await providers[action.instance].list_runs(
-                    since=None, scopes=[scope] if scope else []
-                )
-                snapshots[action.name] = sorted(r.run_id for r in listing.runs if r.scope == scope)
-            return snapshots
+            return {
+                a.name: await snapshot_scope(providers[a.instance], a.desired.scope)
+                for a in keyless
+                if a.desired is not None
+            }
 
     def _write(self, lock: Lockfile) -> None:
         self.lock = write_lockfile(self.ws.lockfile, lock)

@@ -77,7 +77,7 @@ async def _perform(
                 # Runs here cannot carry our key: snapshot the scope first, one start at a
                 # time, so that after a crash exactly one new run can be ours.
                 async with lock:
-                    prior = await _snapshot(provider, action.desired.scope)
+                    prior = await snapshot_scope(provider, action.desired.scope)
                     await _start(action, provider, journal, result, prior_runs=prior, commit=commit)
     except ReconcilerError as exc:
         result.failures.append((action, str(exc)))
@@ -97,7 +97,8 @@ async def _stop(action: Action, provider: Provider, journal: Journal, result: Ap
         )
 
 
-async def _snapshot(provider: Provider, scope: str | None) -> list[str]:
+async def snapshot_scope(provider: Provider, scope: str | None) -> list[str]:
+    """Ids of the runs a scope holds now: what an intent records before a keyless start."""
     listing = await provider.list_runs(since=None, scopes=[scope] if scope else [])
     return sorted(run.run_id for run in listing.runs if run.scope == scope)
 

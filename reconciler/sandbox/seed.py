@@ -8,7 +8,7 @@ so ``--sandbox`` works on any spec repository.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,6 +18,17 @@ from reconciler.spec.durations import Duration
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def overlay(base: P, *layers: P | None) -> P:
+    """``base`` with each layer's set fields laid over it, in order."""
+    for layer in layers:
+        if layer is not None:
+            base = base.model_copy(update=layer.model_dump(exclude_none=True))
+    return base
 
 
 class Named(_Model):
@@ -64,11 +75,7 @@ class XplentySeed(_Model):
 
     def profile(self, package_id: int) -> RunProfile:
         """Built-in defaults, overlaid by the seed's ``default``, then by the package's own."""
-        merged = DEFAULT_PROFILE
-        for layer in (self.runs.default, self.runs.packages.get(package_id)):
-            if layer is not None:
-                merged = merged.model_copy(update=layer.model_dump(exclude_none=True))
-        return merged
+        return overlay(DEFAULT_PROFILE, self.runs.default, self.runs.packages.get(package_id))
 
 
 class VonageJob(_Model):
@@ -128,11 +135,7 @@ class RunnerSeed(_Model):
     rate_limit: int | None = Field(default=None, gt=0, description="Calls per token per hour.")
 
     def profile(self, job_id: str) -> ExecutionProfile:
-        merged = DEFAULT_EXECUTION
-        for layer in (self.executions, self.job_executions.get(job_id)):
-            if layer is not None:
-                merged = merged.model_copy(update=layer.model_dump(exclude_none=True))
-        return merged
+        return overlay(DEFAULT_EXECUTION, self.executions, self.job_executions.get(job_id))
 
 
 class MatatikaPipeline(_Model):

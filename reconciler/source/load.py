@@ -7,14 +7,14 @@ this module sees raw YAML data or a pydantic ValidationError.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import InputError, Problem
+from reconciler.errors import InputError, Problem, key_path
 from reconciler.providers.base import ProviderType
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
 from reconciler.spec.models import Config, JobRun, ProviderInstance
@@ -40,13 +40,6 @@ def display_path(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return str(path)
-
-
-def format_path(parts: Iterable[PathPart]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 _REASONS = {
@@ -76,7 +69,7 @@ def validation_problems(
     for error in exc.errors(include_input=False, include_url=False):
         parts = [*prefix, *(p for p in error["loc"] if isinstance(p, (str, int)))]
         line, column = locator.locate(path, document.index, parts)
-        problems.append(Problem(document.file, line, column, format_path(parts), _reason(error)))
+        problems.append(Problem(document.file, line, column, key_path(parts), _reason(error)))
     return problems
 
 
@@ -124,20 +117,18 @@ def _instance_problems(
         parts: list[PathPart] = ["providers", name, "type"]
         line, column = locator.locate(path, 0, parts)
         reason = f"unknown provider type {instance.type!r} (known: {', '.join(sorted(providers))})"
-        return [Problem(document.file, line, column, format_path(parts), reason)]
+        return [Problem(document.file, line, column, key_path(parts), reason)]
     problems = []
     if provider.requires_account and not instance.account:
         parts = ["providers", name]
         line, column = locator.locate(path, 0, parts)
         reason = f"account is required for {instance.type}"
-        problems.append(
-            Problem(document.file, line, column, f"{format_path(parts)}.account", reason)
-        )
+        problems.append(Problem(document.file, line, column, f"{key_path(parts)}.account", reason))
     for key in sorted(set(provider.credential_keys) - set(instance.credentials)):
         parts = ["providers", name, "credentials"]
         line, column = locator.locate(path, 0, parts)
         reason = f"missing credential {key!r} for {instance.type}"
-        problems.append(Problem(document.file, line, column, format_path(parts), reason))
+        problems.append(Problem(document.file, line, column, key_path(parts), reason))
     try:
         provider_options(provider, instance)
     except ValidationError as exc:
@@ -216,7 +207,7 @@ class _SpecReader:
 
     def _problem(self, path: Path, doc: Document, parts: list[PathPart], reason: str) -> Problem:
         line, column = self.locator.locate(path, doc.index, parts)
-        return Problem(doc.file, line, column, format_path(parts), reason)
+        return Problem(doc.file, line, column, key_path(parts), reason)
 
     def _document(self, path: Path, doc: Document) -> None:
         if not isinstance(doc.data, dict):

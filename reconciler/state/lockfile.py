@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Literal, TypeVar
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from reconciler.errors import InputError, Problem
+from reconciler.errors import InputError, Problem, key_path
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.provenance import Source
 
@@ -166,11 +167,8 @@ def _schema_reason(error: jsonschema.ValidationError) -> str:
     return message if len(message) <= 160 else message[:157] + "..."
 
 
-def _json_path(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
+def _json_path(parts: Iterable[str | int]) -> str:
+    return key_path(parts) or "(document)"
 
 
 def read_lockfile(path: Path, display: str) -> Lockfile:
