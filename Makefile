@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELHOUSE := $(VENV)/wheelhouse
 
-.PHONY: demo test lint schemas bench clean
+.PHONY: demo test lint schemas bench clean wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,12 +13,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Wheels of reconciler's dependencies and build backend (setuptools, as in pyproject.toml), so
+# the pre-commit test can build the hook's environment with pip offline.
+$(WHEELHOUSE)/.complete: $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(BIN)/pip wheel --quiet --wheel-dir $(WHEELHOUSE) . 'setuptools>=77'
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/.complete
+
 ## demo: plan, apply, then plan again, against the embedded sandbox
 demo: $(STAMP)
 	bash scripts/demo.sh
 
 ## test: every gate - ruff, mypy --strict, import contracts, pytest
-test: $(STAMP) lint
+test: $(STAMP) $(WHEELHOUSE)/.complete lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
