@@ -24,6 +24,9 @@ from types import TracebackType
 from reconciler.errors import LockHeldError, StateError
 
 POLL_SECONDS = 0.1
+# A new holder writes its note just after taking the lock; a contender that finds no note, or
+# the note of a holder that is gone, gives it this long to appear before naming no one.
+NOTE_WAIT_SECONDS = 1.0
 
 
 def lock_path(lockfile: Path) -> Path:
@@ -54,6 +57,30 @@ def _read_holder(fd: int) -> Holder | None:
         return None
 
 
+def _may_be_alive(holder: Holder) -> bool:
+    if holder.host != socket.gethostname():
+        return True  # cannot be checked from here
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _current_holder(fd: int) -> Holder | None:
+    """The note of the process that holds the lock now, or None if it wrote none in time."""
+    deadline = time.monotonic() + NOTE_WAIT_SECONDS
+    while True:
+        holder = _read_holder(fd)
+        if holder is not None and _may_be_alive(holder):
+            return holder
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS / 5)
+
+
 class StateLock:
     def __init__(self, path: Path, command: str, *, timeout: float = 0.0) -> None:
         self.path = path
@@ -73,7 +100,7 @@ class StateLock:
                 if time.monotonic() < deadline:
                     time.sleep(POLL_SECONDS)
                     continue
-                holder = _read_holder(fd)
+                holder = _current_holder(fd)
                 os.close(fd)
                 held_by = str(holder) if holder else "another process"
                 waited = f" after waiting {self.timeout:g}s" if self.timeout else ""
@@ -98,8 +125,9 @@ class StateLock:
             command=self.command,
             since=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder.__dict__).encode(), 0)
+        note = json.dumps(holder.__dict__).encode()
+        os.pwrite(fd, note, 0)  # overwrite, then cut: never an empty note while held
+        os.ftruncate(fd, len(note))
         os.fsync(fd)
         self._fd = fd
 
@@ -132,7 +160,7 @@ def force_unlock(path: Path, lock_id: str) -> Holder:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = _current_holder(fd)
             raise StateError(
                 f"lock {lock_id} is held by a live process: {holder or 'unknown'}; "
                 "stop it rather than clearing its lock"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -215,6 +217,30 @@ def test_note_from_another_host_is_reported_stale_with_the_command(tmp_path: Pat
     assert force_unlock(path, "abc123").pid == 4242
     with StateLock(path, "reconciler apply") as lock:
         assert lock.taken_over is None
+
+
+def test_contender_names_a_new_holder_whose_note_is_not_yet_written(tmp_path: Path) -> None:
+    # The new holder has the OS lock; the note on disk is still its dead predecessor's.
+    path = tmp_path / "reconciler.lock.lck"
+    gone = multiprocessing.Process(target=os.getpid)
+    gone.start()
+    gone.join(10)
+    _note(path, id="dead01", pid=gone.pid, host=socket.gethostname())
+    fd = os.open(path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        write_note = threading.Timer(
+            0.3,
+            _note,
+            args=(path,),
+            kwargs={"id": "live01", "pid": os.getpid(), "host": socket.gethostname()},
+        )
+        write_note.start()
+        with pytest.raises(LockHeldError, match="lock live01"), StateLock(path, "reconciler plan"):
+            pass
+        write_note.join()
+    finally:
+        os.close(fd)
 
 
 def test_force_unlock_refuses_a_live_holder(tmp_path: Path) -> None:
