@@ -23,6 +23,7 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,12 @@ def key_path(parts: Iterable[str | int]) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A suffix suggesting the closest known name, or nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class ReconcilerError(Exception):

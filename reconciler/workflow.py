@@ -17,13 +17,21 @@ from typing import Any, TypeVar
 
 import httpx
 
+from reconciler import __version__
 from reconciler.engine.apply import ApplyResult, apply_plan, fold_result, snapshot_scope
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
 from reconciler.engine.plan import Action, Plan, plan_actions
 from reconciler.engine.records import new_record
-from reconciler.errors import ApplyError, InputError, Problem, ReconcilerError, StalePlanError
+from reconciler.errors import (
+    ApplyError,
+    InputError,
+    Problem,
+    ReconcilerError,
+    StalePlanError,
+    did_you_mean,
+)
 from reconciler.providers.base import Provider, ProviderContext
 from reconciler.providers.credentials import resolve
 from reconciler.providers.registry import provider_types
@@ -183,6 +191,7 @@ async def make_plan(
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
+        reconciler_version=__version__,
         source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
         created_at=now,
         lineage=lock.lineage,
@@ -236,7 +245,10 @@ def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> Non
     unknown = [t for t in targets if t not in names]
     if unknown:
         raise InputError(
-            [Problem("--target", None, None, "", f"no spec named {t!r}") for t in unknown]
+            [
+                Problem("--target", None, None, "", f"no spec named {t!r}{did_you_mean(t, names)}")
+                for t in unknown
+            ]
         )
 
 
@@ -254,7 +266,7 @@ def refresh_failures(plan: Plan) -> list[str]:
 
 
 def read_plan(path: Path) -> Plan:
-    return read_json_document(path, Plan, display_path(path))
+    return read_json_document(path, Plan, display_path(path), version_field="format_version")
 
 
 @dataclass
@@ -273,6 +285,12 @@ class ApplySession:
 
     def check_saved(self, plan: Plan) -> None:
         """A saved plan applies only to the state and specs it was made from."""
+        if plan.reconciler_version != __version__:
+            raise StalePlanError(
+                f"the saved plan was made by reconciler {plan.reconciler_version}, and this is "
+                f"{__version__}: a plan applies only with the release that made it; "
+                "run `reconciler plan` again"
+            )
         reasons = []
         if plan.lineage != self.lock.lineage or plan.serial != self.lock.serial:
             reasons.append(self._lockfile_change(plan))

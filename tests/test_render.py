@@ -50,6 +50,7 @@ def make_plan(case: str) -> Plan:
         desired, lock, {"etl": runs}, now=NOW, prune=False, unreachable=unreachable
     )
     return Plan(
+        reconciler_version="0.1.0",
         created_at=datetime(2026, 11, 22, 12, tzinfo=UTC),
         lineage="l",
         serial=3,

@@ -53,7 +53,8 @@ def apply(
     """Perform the plan's actions and record them in the lockfile.
 
     With PLANFILE (from `plan -o`), apply exactly that plan, refused if the lockfile or the
-    specs changed since. Without it, plan now and ask for confirmation on a terminal.
+    specs changed since, or if another release of reconciler made it. Without it, plan now
+    and ask for confirmation on a terminal.
     """
     if planfile and targets:
         raise UsageError("--target cannot be combined with a saved plan")

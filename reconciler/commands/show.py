@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from reconciler.commands.common import Options, pass_options
-from reconciler.errors import UsageError
+from reconciler.errors import UsageError, did_you_mean
 from reconciler.render import text
 from reconciler.workflow import show_command
 
@@ -24,6 +24,7 @@ def show(options: Options, name: str | None) -> int:
         return 0
     row = next((r for r in rows if r.name == name), None)
     if row is None:
-        raise UsageError(f"the lockfile records no run for {name!r}")
+        suggestion = did_you_mean(name, (r.name for r in rows))
+        raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
     click.echo(text.render_run(row))
     return 0

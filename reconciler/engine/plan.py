@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.records import new_record, with_observation
@@ -91,6 +91,7 @@ class Plan(_Frozen):
     )
 
     format_version: Literal[1] = 1
+    reconciler_version: str = Field(description="The reconciler release that made the plan.")
     created_at: datetime
     lineage: str
     serial: int

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from reconciler import __version__
 from reconciler.errors import InputError, Problem, key_path
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.provenance import Source
@@ -101,6 +102,9 @@ class Lockfile(_Model):
     )
 
     version: Literal[1] = 1
+    reconciler_version: str | None = Field(
+        default=None, description="The reconciler release that last wrote this file."
+    )
     lineage: str = Field(description="Identifies this state's history; set once.")
     serial: int = Field(ge=0, description="Incremented on every write.")
     source: Source | None = Field(
@@ -124,12 +128,13 @@ def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
     return validator
 
 
-def read_json_document(path: Path, model: type[M], display: str) -> M:
+def read_json_document(path: Path, model: type[M], display: str, *, version_field: str) -> M:
     """Read a document reconciler wrote (lockfile, saved plan), strictly.
 
     The gate is the model in strict JSON mode (fast, no lax coercions); its JSON Schema is
-    generated from the same model. When the gate fails, the document is checked against that
-    schema with jsonschema, whose key paths make the clearest report of a hand edit.
+    generated from the same model. When the gate fails, a format version newer than the model's
+    is reported alone (an older reconciler meeting a newer file); otherwise the document is
+    checked against the schema with jsonschema, whose key paths best report a hand edit.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -145,6 +150,9 @@ def read_json_document(path: Path, model: type[M], display: str) -> M:
         raise InputError(
             [Problem(display, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]
         ) from None
+    newer = _newer_format(data, model, version_field)
+    if newer:
+        raise InputError([Problem(display, None, None, version_field, newer)])
     errors = sorted(_validator(model).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise InputError(
@@ -158,6 +166,19 @@ def read_json_document(path: Path, model: type[M], display: str) -> M:
             Problem(display, None, None, _json_path(e["loc"]), e["msg"])
             for e in rejected.errors(include_input=False, include_url=False)
         ]
+    )
+
+
+def _newer_format(data: object, model: type[BaseModel], version_field: str) -> str | None:
+    supported = model.model_fields[version_field].default
+    found = data.get(version_field) if isinstance(data, dict) else None
+    if not isinstance(found, int) or isinstance(found, bool) or found <= supported:
+        return None
+    writer = data.get("reconciler_version") if isinstance(data, dict) else None
+    by = f"reconciler {writer}" if isinstance(writer, str) else "a newer reconciler"
+    return (
+        f"format version {found} was written by {by}; this is reconciler {__version__}, "
+        f"which reads up to version {supported}: upgrade reconciler"
     )
 
 
@@ -175,7 +196,7 @@ def read_lockfile(path: Path, display: str) -> Lockfile:
     """The lockfile at ``path``; a new, empty one when there is none yet."""
     if not path.exists():
         return new_lockfile()
-    return read_json_document(path, Lockfile, display)
+    return read_json_document(path, Lockfile, display, version_field="version")
 
 
 def dump_json(model: BaseModel) -> str:
@@ -212,7 +233,11 @@ def _umask() -> int:
 def write_lockfile(path: Path, lock: Lockfile) -> Lockfile:
     """Write ``lock`` with its serial incremented; returns what was written."""
     written = lock.model_copy(
-        update={"serial": lock.serial + 1, "lineage": lock.lineage or str(uuid.uuid4())}
+        update={
+            "serial": lock.serial + 1,
+            "lineage": lock.lineage or str(uuid.uuid4()),
+            "reconciler_version": __version__,
+        }
     )
     write_atomic(path, dump_json(written))
     return written

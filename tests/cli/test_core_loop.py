@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 
+from reconciler import __version__
 from reconciler.engine.identity import revision, spec_key
 from reconciler.sandbox.server import BackgroundSandbox
 from tests.conftest import Repo, jobrun
@@ -88,6 +89,22 @@ def test_saved_plan_is_refused_when_the_lockfile_changed(repo: Repo) -> None:
     assert err == (
         "Error: saved plan is stale: the lockfile changed since the plan was made "
         "(no lockfile -> serial 7); run `reconciler plan` again\n"
+    )
+    assert started_keys(repo) == []
+
+
+def test_saved_plan_of_another_release_is_refused(repo: Repo) -> None:
+    three_specs(repo)
+    plan_file = repo.root / "p.json"
+    assert repo.run("--sandbox", "plan", "-o", str(plan_file))[0] == 0
+    saved = json.loads(plan_file.read_text())
+    assert saved["reconciler_version"] == __version__
+    plan_file.write_text(json.dumps({**saved, "reconciler_version": "0.0.9"}))
+    code, _, err = repo.run("--sandbox", "apply", str(plan_file))
+    assert (code, err) == (
+        1,
+        f"Error: the saved plan was made by reconciler 0.0.9, and this is {__version__}: a plan "
+        "applies only with the release that made it; run `reconciler plan` again\n",
     )
     assert started_keys(repo) == []
 
@@ -197,6 +214,8 @@ def test_target_limits_the_plan(repo: Repo) -> None:
     assert "alpha" not in out
     code, _, err = repo.run("--sandbox", "plan", "--target", "nope")
     assert (code, err) == (1, "Error: --target: no spec named 'nope'\n")
+    code, _, err = repo.run("--sandbox", "plan", "--target", "btea")
+    assert (code, err) == (1, "Error: --target: no spec named 'btea'; did you mean 'beta'?\n")
 
 
 def test_json_plan_matches_its_schema_and_markdown_renders(repo: Repo) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from reconciler import __version__
 from reconciler.errors import InputError, LockHeldError, StateError
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.journal import Journal, fold, read_entries
@@ -93,6 +94,26 @@ def test_corrupt_lockfile_reports_json_position(tmp_path: Path) -> None:
     assert caught.value.lines() == [
         "reconciler.lock:3:3: invalid JSON: Expecting property name enclosed in double quotes"
     ]
+
+
+def test_lockfile_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    data = json.loads(dump_json(new_lockfile()))
+    path.write_text(
+        json.dumps({**data, "version": 2, "reconciler_version": "0.4.0", "new_field": {}})
+    )
+    with pytest.raises(InputError) as caught:
+        read_lockfile(path, "reconciler.lock")
+    assert caught.value.lines() == [
+        "reconciler.lock: version: format version 2 was written by reconciler 0.4.0; this is "
+        f"reconciler {__version__}, which reads up to version 1: upgrade reconciler"
+    ]
+
+
+def test_written_lockfile_names_the_release_that_wrote_it(tmp_path: Path) -> None:
+    path = tmp_path / "reconciler.lock"
+    write_lockfile(path, new_lockfile())
+    assert json.loads(path.read_text())["reconciler_version"] == __version__
 
 
 def test_hand_edited_lockfile_fails_schema_with_key_path(tmp_path: Path) -> None:
