@@ -90,7 +90,7 @@ async def _stop(action: Action, provider: Provider, journal: Journal, result: Ap
     assert action.stop_reason is not None
     record = result.records.get(action.name)
     run = await provider.stop_run(action.run_id, record.job if record else {})
-    journal.stop_requested(action.name, action.run_id, action.stop_reason, run.status)
+    await journal.stop_requested(action.name, action.run_id, action.stop_reason, run.status)
     if record is not None and record.run_id == action.run_id:
         result.records[action.name] = with_observation(record, run).model_copy(
             update={"stop_reason": action.stop_reason}
@@ -131,7 +131,7 @@ async def _start(
         commit=commit,
     )
     previous = result.records.get(action.name)
-    journal.intent(record)
+    await journal.intent(record)
     result.records[action.name] = record
     request = StartRequest(
         name=action.name,
@@ -146,14 +146,14 @@ async def _start(
     except ApiError as exc:
         if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
             # Refused outright: no run exists, so the intent is void and the old record stays.
-            journal.start_failed(action.name)
+            await journal.start_failed(action.name)
             if previous is None:
                 del result.records[action.name]
             else:
                 result.records[action.name] = previous
         # Otherwise the run may exist: the intent stays, and the next plan adopts it.
         raise
-    journal.started(action.name, run.run_id, run.status, run.started_at)
+    await journal.started(action.name, run.run_id, run.status, run.started_at)
     result.records[action.name] = with_observation(record, run)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import multiprocessing
@@ -132,10 +133,14 @@ def test_hand_edited_lockfile_fails_schema_with_key_path(tmp_path: Path) -> None
 def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = Journal(path)
-    journal.intent(record("a", run_id=None, status=RunStatus.UNKNOWN))
-    journal.started("a", "41", RunStatus.PENDING, None)
-    journal.intent(record("b", run_id=None, status=RunStatus.UNKNOWN))  # crash before answer
-    journal.stop_requested("c", "9", StopReason.SPEC, RunStatus.STOPPING)
+
+    async def write() -> None:
+        await journal.intent(record("a", run_id=None, status=RunStatus.UNKNOWN))
+        await journal.started("a", "41", RunStatus.PENDING, None)
+        await journal.intent(record("b", run_id=None, status=RunStatus.UNKNOWN))  # no answer
+        await journal.stop_requested("c", "9", StopReason.SPEC, RunStatus.STOPPING)
+
+    asyncio.run(write())
     journal.close()
     with path.open("a") as handle:
         handle.write('{"op": "started", "name": "b", "run')  # torn last line
@@ -153,14 +158,34 @@ def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
 def test_refused_start_restores_the_displaced_record(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = Journal(path)
-    journal.intent(record("a", run_id=None))
-    journal.start_failed("a")
-    journal.intent(record("new", run_id=None))
-    journal.start_failed("new")
+
+    async def write() -> None:
+        await journal.intent(record("a", run_id=None))
+        await journal.start_failed("a")
+        await journal.intent(record("new", run_id=None))
+        await journal.start_failed("new")
+
+    asyncio.run(write())
     journal.close()
     old = record("a", run_id="5", status=RunStatus.SUCCEEDED)
     folded = fold(Lockfile(lineage="l", serial=1, runs={"a": old}), read_entries(path))
     assert folded.runs == {"a": old}
+
+
+def test_concurrent_journal_entries_share_fsyncs(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = Journal(path)
+
+    async def write() -> None:
+        names = [f"r{i:02d}" for i in range(50)]
+        await asyncio.gather(*(journal.intent(record(n, run_id=None)) for n in names))
+
+    asyncio.run(write())
+    journal.close()
+    assert sorted(e["record"]["name"] for e in read_entries(path)) == [
+        f"r{i:02d}" for i in range(50)
+    ]
+    assert 1 <= journal.syncs < 50  # the first entry's fsync, then one for all the others
 
 
 def _hold(
