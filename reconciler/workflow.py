@@ -32,10 +32,17 @@ from reconciler.errors import (
     StalePlanError,
     did_you_mean,
 )
-from reconciler.providers.base import Provider, ProviderContext
+from reconciler.providers.base import Provider, ProviderContext, ProviderType
 from reconciler.providers.credentials import resolve
 from reconciler.providers.registry import provider_types
-from reconciler.source.load import display_path, load_config, load_specs, provider_options
+from reconciler.source.load import (
+    config_problem,
+    display_path,
+    load_config,
+    load_specs,
+    provider_options,
+)
+from reconciler.source.yaml import Locator
 from reconciler.spec.models import Config
 from reconciler.state.journal import Journal, fold, journal_path, read_entries
 from reconciler.state.lock import StateLock, lock_path
@@ -146,23 +153,31 @@ async def open_providers(
 ) -> AsyncIterator[dict[str, Provider]]:
     """Adapters for the configured instances; credentials resolved here, kept in memory."""
     types = provider_types()
-    providers: dict[str, Provider] = {}
+    contexts: list[tuple[ProviderType, ProviderContext]] = []
     problems = []
+    locator = Locator()
     for name, instance in ws.config.providers.items():
         if instances is not None and name not in instances:
             continue
         provider_type = types[instance.type]
-        values, missing = resolve(name, instance.credentials, root=ws.root, environ=env.environ)
+        values, failures = resolve(instance.credentials, root=ws.root, environ=env.environ)
         if env.sandbox_url is not None:
             values.update({k: SANDBOX_CREDENTIAL for k in instance.credentials if k not in values})
             instance = provider_type.for_sandbox(instance, env.sandbox_url)
         else:
-            problems.extend(missing)
+            problems += [
+                config_problem(
+                    ws.config_path, locator, ["providers", name, "credentials", key], why
+                )
+                for key, why in failures.items()
+            ]
         options = provider_options(provider_type, instance)
-        context = ProviderContext(name, instance, values, env.transport, options)
-        providers[name] = provider_type.create(context)
+        contexts.append(
+            (provider_type, ProviderContext(name, instance, values, env.transport, options))
+        )
     if problems:
         raise InputError(problems)
+    providers = {context.instance: kind.create(context) for kind, context in contexts}
     try:
         yield providers
     finally:

@@ -73,6 +73,12 @@ def validation_problems(
     return problems
 
 
+def config_problem(path: Path, locator: Locator, parts: Sequence[PathPart], reason: str) -> Problem:
+    """A problem of ``reconciler.yaml`` at the deepest existing node of ``parts``."""
+    line, column = locator.locate(path, 0, parts)
+    return Problem(display_path(path), line, column, key_path(parts), reason)
+
+
 def load_config(path: Path, providers: Mapping[str, ProviderType]) -> Config:
     """Read ``reconciler.yaml``; unknown provider types and bad options are errors."""
     display = display_path(path)
@@ -114,21 +120,16 @@ def _instance_problems(
 ) -> list[Problem]:
     provider = providers.get(instance.type)
     if provider is None:
-        parts: list[PathPart] = ["providers", name, "type"]
-        line, column = locator.locate(path, 0, parts)
-        reason = f"unknown provider type {instance.type!r} (known: {', '.join(sorted(providers))})"
-        return [Problem(document.file, line, column, key_path(parts), reason)]
+        known = ", ".join(sorted(providers))
+        reason = f"unknown provider type {instance.type!r} (known: {known})"
+        return [config_problem(path, locator, ["providers", name, "type"], reason)]
     problems = []
     if provider.requires_account and not instance.account:
-        parts = ["providers", name]
-        line, column = locator.locate(path, 0, parts)
         reason = f"account is required for {instance.type}"
-        problems.append(Problem(document.file, line, column, f"{key_path(parts)}.account", reason))
+        problems.append(config_problem(path, locator, ["providers", name, "account"], reason))
     for key in sorted(set(provider.credential_keys) - set(instance.credentials)):
-        parts = ["providers", name, "credentials"]
-        line, column = locator.locate(path, 0, parts)
         reason = f"missing credential {key!r} for {instance.type}"
-        problems.append(Problem(document.file, line, column, key_path(parts), reason))
+        problems.append(config_problem(path, locator, ["providers", name, "credentials"], reason))
     try:
         provider_options(provider, instance)
     except ValidationError as exc:

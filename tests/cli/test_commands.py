@@ -84,7 +84,42 @@ def test_unset_credential_is_named_when_not_in_the_sandbox(
     code, _, err = repo.run("plan")
     assert (code, err) == (
         1,
-        "Error: reconciler.yaml: providers.etl.credentials.api_key: $XPLENTY_API_KEY is not set\n",
+        "Error: reconciler.yaml:9:7: providers.etl.credentials.api_key: "
+        "$XPLENTY_API_KEY is not set\n",
+    )
+
+
+def test_every_unresolvable_credential_is_reported_at_its_line(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo.root / "prod.yaml").write_text(
+        "apiVersion: reconciler/v1\n"
+        "kind: Config\n"
+        "providers:\n"
+        "  etl:\n"
+        "    type: xplenty\n"
+        "    base_url: https://api.xplenty.com\n"
+        "    account: acme\n"
+        "    credentials: {api_key: env:XPLENTY_API_KEY}\n"
+        "  etl-eu:\n"
+        "    type: xplenty\n"
+        "    base_url: https://api.xplenty.com\n"
+        "    account: acme-eu\n"
+        "    credentials:\n"
+        "      api_key: file:keys/xplenty-eu.txt\n"
+        "specs: [specs]\n"
+    )
+    repo.spec("a.yaml", jobrun("a"))
+    repo.spec("b.yaml", jobrun("b").replace("provider: etl", "provider: etl-eu"))
+    monkeypatch.delenv("XPLENTY_API_KEY")
+    repo.capsys.readouterr()
+    code = main(["--config", str(repo.root / "prod.yaml"), "plan"])
+    _, err = repo.capsys.readouterr()
+    assert (code, err) == (
+        1,
+        "Error: prod.yaml:8:19: providers.etl.credentials.api_key: $XPLENTY_API_KEY is not set\n"
+        "Error: prod.yaml:14:7: providers.etl-eu.credentials.api_key: "
+        "cannot read file keys/xplenty-eu.txt\n",
     )
 
 
