@@ -162,7 +162,9 @@ async def open_providers(
         provider_type = types[instance.type]
         values, failures = resolve(instance.credentials, root=ws.root, environ=env.environ)
         if env.sandbox_url is not None:
-            values.update({k: SANDBOX_CREDENTIAL for k in instance.credentials if k not in values})
+            if failures:  # the type's primary credentials, all from the sandbox: no half sets
+                keys = provider_type.credential_keys or tuple(instance.credentials)
+                values = dict.fromkeys(keys, SANDBOX_CREDENTIAL)
             instance = provider_type.for_sandbox(instance, env.sandbox_url)
         else:
             problems += [

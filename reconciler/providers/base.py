@@ -109,6 +109,8 @@ class ProviderType:
     default_rate_limit: RateLimit | None
     create: Callable[[ProviderContext], Provider]
     credential_keys: tuple[str, ...] = ()
+    # Other complete sets of credentials the type accepts instead of ``credential_keys``.
+    credential_alternatives: tuple[tuple[str, ...], ...] = ()
     traits: RunTraits = field(default_factory=RunTraits)
     options_model: type[BaseModel] | None = None
     scope: Callable[[Mapping[str, Any]], str | None] = no_scope  # of a validated job

@@ -84,7 +84,14 @@ class VonageJob(_Model):
 
 class VonageSeed(_Model):
     tokens: list[str] | None = Field(
-        default=None, description="Accepted bearer JWTs; None: any well-formed JWT."
+        default=None,
+        description="Accepted bearer JWTs. With neither tokens nor applications: any well-formed "
+        "JWT.",
+    )
+    applications: dict[str, str] | None = Field(
+        default=None,
+        description="Application id -> its PEM public key: JWTs claiming that application_id "
+        "are accepted when RS256-signed by its private key and not expired.",
     )
     jobs: dict[str, VonageJob] | None = Field(
         default=None, description="Known job ids and how their runs end; None: any job id."

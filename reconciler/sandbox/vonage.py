@@ -8,12 +8,18 @@ prefixes (``/beta/runs``, ``/beta/jobs/runs``, ``/runs``) are all served.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import sqlite3
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -63,6 +69,39 @@ def run_status(row: sqlite3.Row, now: float) -> tuple[str, float]:
     return row["outcome"], row["end_at"]
 
 
+def _decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def application_jwt_problem(token: str, applications: dict[str, str], now: float) -> str | None:
+    """Why an application JWT is refused (RS256 signature, ``nbf``, ``exp``), or None."""
+    header_part, claims_part, signature_part = token.split(".")
+    header, claims = json.loads(_decode(header_part)), json.loads(_decode(claims_part))
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return "The JWT is malformed"
+    public_pem = applications.get(str(claims.get("application_id")))
+    if public_pem is None:
+        return "The JWT is not valid for this application"
+    if header.get("alg") != "RS256":
+        return "The JWT must be signed with RS256"
+    try:
+        key = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(key, rsa.RSAPublicKey):
+            return "The application's key is not an RSA key"
+        signed = f"{header_part}.{claims_part}".encode("ascii")
+        key.verify(_decode(signature_part), signed, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm):
+        return "The JWT signature does not match the application's public key"
+    expires, not_before = claims.get("exp"), claims.get("nbf", 0)
+    if not isinstance(expires, int) or not isinstance(not_before, int):
+        return "The JWT needs numeric exp and nbf claims"
+    if now >= expires:
+        return "The JWT has expired"
+    if now < not_before:
+        return "The JWT is not valid yet"
+    return None
+
+
 class VonageEmulator:
     def __init__(self, store: Store, seed: VonageSeed) -> None:
         self.store = store
@@ -73,9 +112,17 @@ class VonageEmulator:
         token = bearer_token(request.headers.get("authorization", ""))
         if not token or not is_jwt(token):
             raise ApiProblem(401, "Invalid or missing bearer JWT")
-        if self.seed.tokens is not None and token not in self.seed.tokens:
-            raise ApiProblem(401, "The JWT is not valid for this application")
-        return token
+        tokens, applications = self.seed.tokens, self.seed.applications
+        if tokens is None and applications is None:
+            return token
+        if tokens is not None and token in tokens:
+            return token
+        if applications is not None:
+            refused = application_jwt_problem(token, applications, time.time())
+            if refused is None:
+                return token
+            raise ApiProblem(401, refused)
+        raise ApiProblem(401, "The JWT is not valid for this application")
 
     def _run(self, row: sqlite3.Row, now: float) -> dict[str, Any]:
         status, updated = run_status(row, now)

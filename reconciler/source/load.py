@@ -127,9 +127,14 @@ def _instance_problems(
     if provider.requires_account and not instance.account:
         reason = f"account is required for {instance.type}"
         problems.append(config_problem(path, locator, ["providers", name, "account"], reason))
-    for key in sorted(set(provider.credential_keys) - set(instance.credentials)):
-        reason = f"missing credential {key!r} for {instance.type}"
-        problems.append(config_problem(path, locator, ["providers", name, "credentials"], reason))
+    given = set(instance.credentials)
+    alternatives = [set(keys) for keys in provider.credential_alternatives]
+    if not any(keys <= given for keys in alternatives):
+        instead = "".join(f" (or {' and '.join(map(repr, sorted(keys)))})" for keys in alternatives)
+        for key in sorted(set(provider.credential_keys) - given):
+            reason = f"missing credential {key!r} for {instance.type}{instead}"
+            parts = ["providers", name, "credentials"]
+            problems.append(config_problem(path, locator, parts, reason))
     try:
         provider_options(provider, instance)
     except ValidationError as exc:

@@ -89,3 +89,26 @@ def test_example_repository_validates(repo: Repo) -> None:
     code, out, err = repo.run("--config", str(root / "reconciler.yaml"), "validate")
     assert (code, err) == (0, "")
     assert out == "6 spec(s) valid.\n"  # specs/orders.yaml holds two
+
+
+def test_vonage_application_key_credentials_work_unresolved_under_the_sandbox(repo: Repo) -> None:
+    # With no key in the environment, --sandbox stands in for the whole credential set.
+    config = CONFIG.replace(
+        "      token: env:VONAGE_JWT\n",
+        "      application_id: env:VONAGE_APPLICATION_ID\n      private_key: file:vonage.key\n",
+    )
+    assert "private_key: file:vonage.key" in config
+    (repo.root / "reconciler.yaml").write_text(config)
+    instance, job = SPECS["vonage"]
+    repo.spec(
+        "vonage.yaml",
+        f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: vonage-run}}\n"
+        f"spec:\n  provider: {instance}\n  job: {job}\n",
+    )
+    assert repo.run("--sandbox", "apply", "--auto-approve")[:2] == (
+        0,
+        "reconciler plan (refresh: campaigns 1 call)\n\n"
+        "    + start       vonage-run  campaigns: new spec\n\n"
+        "Plan: 1 to start.\n\n"
+        "Apply complete: 1 action(s) done; lockfile serial 1.\n",
+    )

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from reconciler.errors import AuthError
 from reconciler.providers.base import ProviderContext, RunStatus, StartRequest
 from reconciler.providers.vonage import PROVIDER
+from reconciler.providers.vonage.application_jwt import ApplicationJwtAuth
 from reconciler.providers.vonage.client import VonageProvider, problem_message
+from reconciler.sandbox.seed import Seed, VonageSeed
 from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.vonage import application_jwt_problem
 from reconciler.spec.models import ProviderInstance
 from tests.conftest import advance
 from tests.sandbox.test_vonage_emulator import jwt
@@ -102,3 +110,84 @@ def test_problem_message_prefers_detail_then_title() -> None:
     }
     assert problem_message(httpx.Response(400, json=doc)) == "endAt must be after startAt (x)"
     assert problem_message(httpx.Response(404, json={"title": "Gone"})) == "Gone"
+
+
+def _application_key() -> tuple[str, str]:
+    """A fresh RSA key pair as (private PEM, public PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+def with_application(url: str, application_id: str, private_pem: str) -> VonageProvider:
+    references = {"application_id": "env:APP", "private_key": "file:app.key"}
+    instance = PROVIDER.for_sandbox(
+        ProviderInstance(type="vonage", base_url="https://x", credentials=references), url
+    )
+    values = {"application_id": application_id, "private_key": private_pem}
+    return VonageProvider(ProviderContext("campaigns", instance, values))
+
+
+def test_application_key_signs_jwts_the_sandbox_verifies() -> None:
+    private, public = _application_key()
+    stranger, _ = _application_key()
+    seed = Seed(vonage=VonageSeed(applications={"app-1": public}))
+
+    async def body(url: str) -> None:
+        provider = with_application(url, "app-1", private)
+        run = await provider.start(StartRequest("promo", "k-1", {"job_id": "job-1"}))
+        assert [r.run_id for r in (await provider.list_runs(since=None)).runs] == [run.run_id]
+        await provider.aclose()
+        for application_id, key, reason in [
+            ("app-1", stranger, "The JWT signature does not match the application's public key"),
+            ("app-2", private, "The JWT is not valid for this application"),
+        ]:
+            impostor = with_application(url, application_id, key)
+            with pytest.raises(AuthError) as refused:
+                await impostor.list_runs(since=None)
+            await impostor.aclose()
+            assert (refused.value.status, refused.value.api_message) == (401, reason)
+
+    with BackgroundSandbox(seed=seed) as server:
+        asyncio.run(body(server.url))
+
+
+def test_application_jwt_claims_and_renewal_before_expiry() -> None:
+    private, public = _application_key()
+    now = [1_800_000_000.0]
+    auth = ApplicationJwtAuth("campaigns (vonage)", "app-1", private, clock=lambda: now[0])
+    first = auth.token()
+    header, claims = (
+        json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        for part in first.split(".")[:2]
+    )
+    assert header == {"alg": "RS256", "typ": "JWT"}
+    assert {k: claims[k] for k in ("application_id", "iat", "nbf", "exp")} == {
+        "application_id": "app-1",
+        "iat": 1_800_000_000,
+        "nbf": 1_800_000_000,
+        "exp": 1_800_000_900,
+    }
+    assert application_jwt_problem(first, {"app-1": public}, now[0] + 1) is None
+    now[0] += 800  # still 100 s to go: kept
+    assert auth.token() == first
+    now[0] += 50  # under a minute left: a new one
+    second = auth.token()
+    assert second != first
+    assert application_jwt_problem(first, {"app-1": public}, now[0] + 60) == "The JWT has expired"
+    assert application_jwt_problem(second, {"app-1": public}, now[0] + 60) is None
+
+
+def test_a_private_key_that_is_not_pem_is_refused_without_quoting_it() -> None:
+    with pytest.raises(AuthError) as refused:
+        ApplicationJwtAuth("campaigns (vonage)", "app-1", "not-a-key-SECRET-CANARY")
+    assert str(refused.value) == (
+        "campaigns (vonage): credentials.private_key is not an unencrypted PEM RSA private key"
+    )

@@ -150,6 +150,22 @@ def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
     ]
 
 
+def test_vonage_takes_a_token_or_an_application_key(tmp_path: Path) -> None:
+    def vonage(credentials: str) -> str:
+        return CONFIG.replace("type: xplenty", "type: vonage").replace(
+            "      api_key: env:XPLENTY_API_KEY\n", credentials
+        )
+
+    token = "      token: env:VONAGE_JWT\n"
+    key_pair = "      application_id: env:VONAGE_APP\n      private_key: file:vonage.key\n"
+    assert load(tmp_path, {}, vonage(token)) == []
+    assert load(tmp_path, {}, vonage(key_pair)) == []
+    assert problems(tmp_path, {}, vonage("      application_id: env:VONAGE_APP\n")) == [
+        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'token' for vonage "
+        "(or 'application_id' and 'private_key')"
+    ]
+
+
 def test_yaml_1_2_flow_mappings_with_colons_are_accepted(tmp_path: Path) -> None:
     window = "window: {start: 2026-12-01T02:00:00Z, end: 2026-12-01T04:00:00Z}\n"
     assert load(tmp_path, {"w.yaml": jobrun("windowed", extra=window)}) == ["windowed"]

@@ -22,6 +22,7 @@ PROVIDER = ProviderType(
     default_rate_limit=None,  # none documented
     create=_create,
     credential_keys=("token",),
+    credential_alternatives=(("application_id", "private_key"),),
     traits=RunTraits(keyed=True, schedules_window=True),
     for_sandbox=_for_sandbox,
 )

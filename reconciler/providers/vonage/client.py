@@ -24,6 +24,7 @@ from reconciler.providers.base import (
     stop_unless_ended,
 )
 from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient
+from reconciler.providers.vonage.application_jwt import ApplicationJwtAuth
 from reconciler.spec.models import RateLimit
 
 PAGE_SIZE = 100
@@ -98,14 +99,21 @@ class VonageProvider:
     ) -> None:
         config = context.config
         self.instance = context.instance
+        label = f"{context.instance} (vonage)"
+        credentials = context.credentials
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        auth: httpx.Auth | None = None
+        if "application_id" in credentials and "private_key" in credentials:
+            auth = ApplicationJwtAuth(
+                label, credentials["application_id"], credentials["private_key"]
+            )
+        else:
+            headers["Authorization"] = f"Bearer {credentials.get('token', '')}"
         self._http = ApiClient(
-            label=f"{context.instance} (vonage)",
+            label=label,
             base_url=config.base_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {context.credentials.get('token', '')}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
+            headers=headers,
+            auth=auth,
             concurrency=config.concurrency,
             rate_limit=config.rate_limit or rate_limit_default,
             transport=context.transport,
