@@ -83,9 +83,12 @@ def apply(
             plan = session.plan(targets=targets)
         click.echo(text.render_plan(plan))
         if not plan.changes:
-            session.record_refresh(plan)
             if commit:
+                # Statuses alone are not committed, so a merge job re-run with nothing to do
+                # leaves git as it was (`show` gives live statuses). A replayed journal is.
                 _commit(ws.root, ws.lockfile, commit_message(plan, []))
+            else:
+                session.record_refresh(plan)
             failures = refresh_failures(plan)
             if failures:
                 raise ApplyError(failures)

@@ -47,7 +47,8 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
             plan = session.plan(targets=targets)
             click.echo(text.render_plan(plan))
             if not plan.changes:
-                session.record_refresh(plan)
+                # Statuses alone are not pushed, so a re-run with nothing to do leaves git as it
+                # was. A replayed journal is.
                 if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
                     return _report(plan, None)
                 continue

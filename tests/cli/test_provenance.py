@@ -80,6 +80,10 @@ def test_apply_commit_commits_only_the_lockfile_naming_runs_and_commits(repo: Re
     assert f"- start alpha: new spec (spec changed in {spec_commit[:12]})" in message
     assert git(repo, "diff", "--cached", "--name-only") == "notes.txt"
 
+    repo.advance(5)  # the run moves on: a status alone is neither written nor committed
     code, out, _ = repo.run("--sandbox", "apply", "--auto-approve", "--commit")
     assert (code, "Lockfile unchanged: no commit." in out) == (0, True)
     assert git(repo, "rev-list", "--count", "HEAD") == "2"
+    assert git(repo, "status", "--porcelain", "reconciler.lock") == ""
+    code, out, _ = repo.run("--sandbox", "show")
+    assert out.splitlines()[1].split()[4:6] == ["pending", "running"]  # recorded, live

@@ -106,10 +106,12 @@ def test_merge_job_lands_a_lockfile_commit_naming_runs_and_spec_commit(remote: R
     remote.world.assert_exactly_once()
 
     before = git(remote.bare, "rev-parse", "main")
+    remote.world.advance(5)  # runs move on: statuses alone are not committed
     code, out, _ = finish(remote.apply(merge_job))
     assert code == 0
     assert "No changes." in out
     assert git(remote.bare, "rev-parse", "main") == before  # running it again changes nothing
+    assert not git(merge_job, "status", "--porcelain", "--untracked-files=no")
 
 
 def test_two_racing_merge_jobs_start_each_run_once(remote: Remote) -> None:
