@@ -42,6 +42,11 @@ def stamp(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def issued_token(client_id: str, secret: str) -> str:
+    """The token the grant issues to a client: derived, so separate processes agree."""
+    return "mt-" + hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()[:32]
+
+
 class MatatikaEmulator:
     def __init__(self, store: Store, seed: MatatikaSeed) -> None:
         self.store = store
@@ -60,7 +65,10 @@ class MatatikaEmulator:
 
     def _authenticate(self, request: Request) -> str:
         token = bearer_token(request.headers.get("authorization", ""))
-        if not token or (self.seed.tokens is not None and token not in self.seed.tokens):
+        accepted = self.seed.tokens
+        if accepted is not None and self.seed.clients is not None:
+            accepted = [*accepted, *(issued_token(c, s) for c, s in self.seed.clients.items())]
+        if not token or (accepted is not None and token not in accepted):
             raise ApiProblem(401, "Full authentication is required to access this resource")
         return token
 
@@ -289,17 +297,23 @@ class MatatikaEmulator:
         body: dict[str, Any] = dict(parse_qsl(raw))
         if not body and raw.strip().startswith("{"):
             body = json.loads(raw)
-        if not body.get("client_id") or not body.get("client_secret"):
+        client_id, secret = str(body.get("client_id") or ""), str(body.get("client_secret") or "")
+        clients = self.seed.clients
+        if (
+            not client_id
+            or not secret
+            or (clients is not None and clients.get(client_id) != secret)
+        ):
             return JSONResponse(
                 {"error": "access_denied", "error_description": "Unauthorized"}, 401
             )
-        token = (
-            "mt-"
-            + hashlib.sha256(f"{body['client_id']}:{body['client_secret']}".encode()).hexdigest()[
-                :32
-            ]
+        return JSONResponse(
+            {
+                "access_token": issued_token(client_id, secret),
+                "token_type": "Bearer",
+                "expires_in": 7200,
+            }
         )
-        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": 7200})
 
     async def _endpoint(self, request: Request) -> Response:
         headers: dict[str, str] = {}

@@ -158,6 +158,11 @@ class MatatikaSeed(_Model):
     tokens: list[str] | None = Field(
         default=None, description="Accepted bearer tokens; None: any non-empty token."
     )
+    clients: dict[str, str] | None = Field(
+        default=None,
+        description="Client id -> secret for the client-credentials grant; None: any pair. "
+        "Tokens it issues are accepted beside `tokens`.",
+    )
     pipelines: list[MatatikaPipeline] | None = Field(
         default=None, description="Pipelines; None: unknown pipeline ids are created on use."
     )

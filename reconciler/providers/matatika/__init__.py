@@ -20,7 +20,9 @@ def _scope(job: Mapping[str, Any]) -> str | None:
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
-    return instance.model_copy(update={"base_url": f"{sandbox_url}/matatika/api"})
+    base_url = f"{sandbox_url}/matatika/api"
+    options = {**instance.options, "auth_url": f"{base_url}/oauth/token"}
+    return instance.model_copy(update={"base_url": base_url, "options": options})
 
 
 PROVIDER = ProviderType(
@@ -29,6 +31,7 @@ PROVIDER = ProviderType(
     default_rate_limit=None,  # none documented
     create=_create,
     credential_keys=("token",),
+    credential_alternatives=(("client_id", "client_secret"),),
     traits=RunTraits(keyed=False, exclusive_scope=True),
     options_model=MatatikaOptions,
     scope=_scope,

@@ -1,8 +1,9 @@
 """Matatika pipeline-jobs adapter.
 
-Bearer token; Spring HAL collections (``page``/``size``, 0-based); zone-less timestamps (UTC);
-Spring error bodies. A pipeline runs one job at a time and a job cannot carry our key: the
-planner waits while a pipeline is busy and adopts by the journal's snapshot after a crash.
+Bearer token (a ready one, or from the client-credentials grant); Spring HAL collections
+(``page``/``size``, 0-based); zone-less timestamps (UTC); Spring error bodies. A pipeline runs
+one job at a time and a job cannot carry our key: the planner waits while a pipeline is busy
+and adopts by the journal's snapshot after a crash.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+import httpx
+
 from reconciler.errors import ConflictError
 from reconciler.providers.base import (
     Listing,
@@ -20,8 +23,9 @@ from reconciler.providers.base import (
     RunStatus,
     StartRequest,
 )
-from reconciler.providers.http import ApiClient
+from reconciler.providers.http import ApiClient, json_message
 from reconciler.providers.matatika.job import MatatikaOptions
+from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
 PAGE_SIZE = 100
 
@@ -67,6 +71,39 @@ def to_observed(job: JobPayload, pipeline_id: str | None = None) -> ObservedRun:
     )
 
 
+def oauth_message(response: httpx.Response) -> str:
+    """An OAuth error answer: ``error_description``, else ``error``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and (body.get("error_description") or body.get("error")):
+        return str(body.get("error_description") or body.get("error"))
+    return json_message(response)
+
+
+def client_credentials(url: str, client_id: str, client_secret: str, audience: str) -> Exchange:
+    """The Auth0 client-credentials grant Matatika uses for API clients."""
+    body = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "audience": audience,
+    }
+
+    def read(response: httpx.Response) -> tuple[str, float | None]:
+        answer = response.json()
+        lifetime = answer.get("expires_in")
+        return str(answer["access_token"]), float(lifetime) if lifetime is not None else None
+
+    return Exchange(
+        request=lambda: httpx.Request("POST", url, json=body),
+        read=read,
+        name="token",
+        message=oauth_message,
+    )
+
+
 class MatatikaProvider:
     def __init__(self, context: ProviderContext) -> None:
         config = context.config
@@ -74,13 +111,26 @@ class MatatikaProvider:
         self._options = (
             context.options if isinstance(context.options, MatatikaOptions) else MatatikaOptions()
         )
+        label = f"{context.instance} (matatika)"
+        base_url = config.base_url.rstrip("/")
+        credentials = context.credentials
+        headers = {"Accept": "application/hal+json, application/json"}
+        auth: httpx.Auth | None = None
+        if "client_id" in credentials and "client_secret" in credentials:
+            grant = client_credentials(
+                self._options.auth_url,
+                credentials["client_id"],
+                credentials["client_secret"],
+                self._options.audience or base_url,
+            )
+            auth = TokenExchangeAuth(label, grant)
+        else:
+            headers["Authorization"] = f"Bearer {credentials.get('token', '')}"
         self._http = ApiClient(
-            label=f"{context.instance} (matatika)",
-            base_url=config.base_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {context.credentials.get('token', '')}",
-                "Accept": "application/hal+json, application/json",
-            },
+            label=label,
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
             concurrency=config.concurrency,
             rate_limit=config.rate_limit,
             transport=context.transport,

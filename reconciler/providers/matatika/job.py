@@ -23,6 +23,14 @@ class MatatikaOptions(BaseModel):
         description="Workspace id: observe all its jobs in one paged listing instead of one "
         "listing per pipeline.",
     )
+    auth_url: str = Field(
+        default="https://identity.matatika.com/oauth/token",
+        description="Token endpoint of the client-credentials grant (with client_id and "
+        "client_secret credentials).",
+    )
+    audience: str | None = Field(
+        default=None, description="Audience of the client-credentials grant; default base_url."
+    )
     api: Literal["current", "seed"] = Field(
         default="current",
         description="current: stop by PUT /jobs/{id}/stopped; seed (the 2021 API): start on "

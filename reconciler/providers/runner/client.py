@@ -9,13 +9,13 @@ crash adopts by the journal's snapshot (see docs/providers/runner.md). Run ids a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import httpx
 
-from reconciler.errors import AuthError, InvalidRequestError, NotFoundError
+from reconciler.errors import InvalidRequestError, NotFoundError
 from reconciler.providers.base import (
     Listing,
     ObservedRun,
@@ -24,8 +24,9 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient, error_for, json_message
+from reconciler.providers.http import ApiClient
 from reconciler.providers.runner.job import RunnerOptions
+from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
 PAGE_SIZE = 100
 
@@ -52,44 +53,15 @@ class ExecutionPayload(TypedDict, total=False):
     timers: list[dict[str, int | None]]
 
 
-class LoginAuth(httpx.Auth):
-    """Bearer token from ``POST {auth_url}/v2/authentication/login``, renewed once on 401."""
-
-    def __init__(self, label: str, login_url: str, username: str, password: str) -> None:
-        self._label = label
-        self._login_url = login_url
-        self._credentials = {"username": username, "password": password}
-        self._token: str | None = None
-        self._lock = asyncio.Lock()
-
-    def _login_request(self) -> httpx.Request:
-        return httpx.Request("POST", self._login_url, json=self._credentials)
-
-    async def _keep(self, response: httpx.Response) -> None:
-        await response.aread()  # async flows read bodies themselves
-        if not response.is_success:
-            error = error_for(self._label, response, f"login: {json_message(response)}")
-            if response.status_code == 400:  # the login's answer to wrong credentials
-                error = AuthError(self._label, error.api_message, status=400)
-            raise error
-        self._token = str(response.json()["bearerToken"])
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if self._token is None:
-            async with self._lock:  # one login for the requests that arrive together
-                if self._token is None:
-                    await self._keep((yield self._login_request()))
-        used = self._token
-        request.headers["Authorization"] = f"Bearer {used}"
-        response = yield request
-        if response.status_code == 401:
-            async with self._lock:
-                if self._token == used:  # nobody renewed it meanwhile
-                    await self._keep((yield self._login_request()))
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
+def login(url: str, username: str, password: str) -> Exchange:
+    """``POST {auth_url}/v2/authentication/login``; the token lasts until a 401 (up to 2 weeks)."""
+    return Exchange(
+        request=lambda: httpx.Request(
+            "POST", url, json={"username": username, "password": password}
+        ),
+        read=lambda response: (str(response.json()["bearerToken"]), None),
+        refusals=(400,),  # the login's answer to wrong credentials
+    )
 
 
 def epoch_ms(value: int | None) -> datetime | None:
@@ -130,11 +102,13 @@ class RunnerProvider:
             label=label,
             base_url=f"{config.base_url.rstrip('/')}/jobs/{self._alias}",
             headers={"Content-Type": "application/json", "Accept": "application/json"},
-            auth=LoginAuth(
+            auth=TokenExchangeAuth(
                 label,
-                f"{options.auth_url.rstrip('/')}/v2/authentication/login",
-                context.credentials.get("username", ""),
-                context.credentials.get("password", ""),
+                login(
+                    f"{options.auth_url.rstrip('/')}/v2/authentication/login",
+                    context.credentials.get("username", ""),
+                    context.credentials.get("password", ""),
+                ),
             ),
             concurrency=config.concurrency,
             rate_limit=config.rate_limit,
