@@ -68,13 +68,19 @@ class TokenBucket:
 ErrorMessage = Callable[[httpx.Response], str]
 
 
-def json_message(response: httpx.Response) -> str:
-    """The server's ``{"message": ...}``, else the start of the body."""
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one (an error page, say)."""
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def json_message(response: httpx.Response) -> str:
+    """The server's ``{"message": ...}``, else the start of the body."""
+    body = json_object(response)
+    if body is not None and isinstance(body.get("message"), str):
         return str(body["message"])
     text = response.text.strip()
     return text[:MAX_BODY_IN_MESSAGE] or response.reason_phrase

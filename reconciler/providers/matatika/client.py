@@ -23,7 +23,7 @@ from reconciler.providers.base import (
     RunStatus,
     StartRequest,
 )
-from reconciler.providers.http import ApiClient, json_message
+from reconciler.providers.http import ApiClient, json_message, json_object
 from reconciler.providers.matatika.job import MatatikaOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -73,11 +73,8 @@ def to_observed(job: JobPayload, pipeline_id: str | None = None) -> ObservedRun:
 
 def oauth_message(response: httpx.Response) -> str:
     """An OAuth error answer: ``error_description``, else ``error``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and (body.get("error_description") or body.get("error")):
+    body = json_object(response)
+    if body is not None and (body.get("error_description") or body.get("error")):
         return str(body.get("error_description") or body.get("error"))
     return json_message(response)
 

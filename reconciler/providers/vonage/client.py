@@ -23,7 +23,7 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient
+from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient, json_object
 from reconciler.providers.vonage.application_jwt import ApplicationJwtAuth
 from reconciler.spec.models import RateLimit
 
@@ -52,11 +52,8 @@ class RunPayload(TypedDict, total=False):
 
 def problem_message(response: httpx.Response) -> str:
     """RFC 7807: ``detail``, else ``title``, plus any ``errors``."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and (body.get("detail") or body.get("title")):
+    body = json_object(response)
+    if body is not None and (body.get("detail") or body.get("title")):
         message = str(body.get("detail") or body.get("title"))
         errors = body.get("errors")
         if isinstance(errors, list) and errors and errors != [message]:
