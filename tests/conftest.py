@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import socket
+import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +90,25 @@ def repo(
 def sandbox() -> Iterator[BackgroundSandbox]:
     with BackgroundSandbox(seed=Seed()) as server:
         yield server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_sandbox(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until a sandbox started as a separate process answers its health check."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(f"{url}/_sandbox/health").raise_for_status()
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("sandbox did not start") from None
+            time.sleep(0.05)
 
 
 def advance(server: BackgroundSandbox, seconds: float) -> None:

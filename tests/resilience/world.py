@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+
+from tests.conftest import free_port, wait_for_sandbox
 
 CONFIG = """\
 apiVersion: reconciler/v1
@@ -63,12 +63,6 @@ JOBS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class World:
     def __init__(
         self,
@@ -101,7 +95,7 @@ class World:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self._wait_for_server()
+        wait_for_sandbox(self.url, self.server)
         (self.repo / "reconciler.yaml").write_text(CONFIG.format(url=self.url))
         self.specs: dict[str, tuple[str, int]] = {}  # name -> (instance, scope number)
         self.reruns: Counter[str] = Counter()
@@ -117,17 +111,6 @@ class World:
     @property
     def journal(self) -> Path:
         return self.repo / "reconciler.lock.journal"
-
-    def _wait_for_server(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{self.url}/_sandbox/health").raise_for_status()
-                return
-            except httpx.TransportError:
-                if time.monotonic() > deadline or self.server.poll() is not None:
-                    raise RuntimeError("sandbox did not start") from None
-                time.sleep(0.05)
 
     def write_spec(self, name: str) -> None:
         instance, n = self.specs[name]

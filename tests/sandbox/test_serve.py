@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port, wait_for_sandbox
 
 
 def test_sandbox_serve_with_seed_and_state(tmp_path: Path) -> None:
@@ -37,14 +31,7 @@ def test_sandbox_serve_with_seed_and_state(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/_sandbox/health").raise_for_status()
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "sandbox did not start"
-                time.sleep(0.1)
+        wait_for_sandbox(base, server)
         jobs = f"{base}/xplenty/acme/api/jobs"
         assert httpx.get(jobs, auth=("wrong", "")).status_code == 401
         created = httpx.post(jobs, auth=("demo-key", ""), json={"cluster_id": 1, "package_id": 2})
