@@ -94,7 +94,8 @@ def _publish(root: Path, lockfile: Path, ours: Lockfile, touched: set[str], mess
 
 
 def _report(plan: Plan, failure: ApplyError | None) -> int:
-    failures = refresh_failures(plan) + (failure.failures if failure else [])
+    # An apply's failures already include the refresh's (ApplySession.execute).
+    failures = failure.failures if failure else refresh_failures(plan)
     if failures:
         raise ApplyError(failures)
     click.echo("\nApply complete; the lockfile is pushed.")
