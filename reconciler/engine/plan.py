@@ -145,10 +145,7 @@ def plan_actions(
     for name in sorted(set(planner.records) - wanted):
         record = planner.records[name]
         if record.instance in down:
-            reason = down[record.instance]
-            planner.actions.append(
-                Action(kind=ActionKind.ERROR, name=name, instance=record.instance, reason=reason)
-            )
+            planner.actions.append(_record_action(ActionKind.ERROR, record, down[record.instance]))
         else:
             planner.actions.append(_plan_orphan(record, prune))
     return Planned(records=planner.records, actions=planner.actions)
@@ -452,11 +449,13 @@ def _is_active(record: RunRecord) -> bool:
     return record.run_id is not None and record.status.is_active
 
 
+def _record_action(kind: ActionKind, record: RunRecord, reason: str, **fields: Any) -> Action:
+    return Action(kind=kind, name=record.name, instance=record.instance, reason=reason, **fields)
+
+
 def _plan_orphan(record: RunRecord, prune: bool) -> Action:
     def act(kind: ActionKind, reason: str, **fields: Any) -> Action:
-        return Action(
-            kind=kind, name=record.name, instance=record.instance, reason=reason, **fields
-        )
+        return _record_action(kind, record, reason, **fields)
 
     if not _is_active(record):
         return act(ActionKind.FORGET, "spec removed and its run has ended", run_id=record.run_id)
@@ -475,19 +474,12 @@ def _plan_orphan(record: RunRecord, prune: bool) -> Action:
 
 def diff_record(record: RunRecord, spec: DesiredRun) -> tuple[FieldChange, ...]:
     """The fields of ``spec`` that differ from what started the recorded run."""
-    old = {
-        "instance": record.instance,
-        "job": record.job,
-        "rerun": record.rerun,
-        "window": record.window.model_dump(mode="json") if record.window else None,
-    }
-    new = {
-        "instance": spec.instance,
-        "job": spec.job,
-        "rerun": spec.rerun,
-        "window": spec.window.model_dump(mode="json") if spec.window else None,
-    }
-    return tuple(_diff(old, new, ""))
+    return tuple(_diff(_revision_fields(record), _revision_fields(spec), ""))
+
+
+def _revision_fields(source: RunRecord | DesiredRun) -> dict[str, Any]:
+    window = source.window.model_dump(mode="json") if source.window else None
+    return {"instance": source.instance, "job": source.job, "rerun": source.rerun, "window": window}
 
 
 def _diff(old: Any, new: Any, path: str) -> Iterator[FieldChange]:

@@ -50,6 +50,11 @@ def bearer_token(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def b64url_decode(segment: str) -> bytes:
+    """A JWT segment: base64url with its padding stripped."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def is_jwt(token: str) -> bool:
     """Three base64url segments, the first two JSON: a well-formed JWT (signature unchecked)."""
     parts = token.split(".")
@@ -57,7 +62,7 @@ def is_jwt(token: str) -> bool:
         return False
     try:
         for part in parts[:2]:
-            json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            json.loads(b64url_decode(part))
     except ValueError:
         return False
     return True

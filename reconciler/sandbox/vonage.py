@@ -8,7 +8,6 @@ prefixes (``/beta/runs``, ``/beta/jobs/runs``, ``/runs``) are all served.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import sqlite3
@@ -24,7 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from reconciler.sandbox.common import ApiProblem, HourlyRate, bearer_token, is_jwt
+from reconciler.sandbox.common import (
+    ApiProblem,
+    HourlyRate,
+    b64url_decode,
+    bearer_token,
+    is_jwt,
+)
 from reconciler.sandbox.seed import VonageSeed
 from reconciler.sandbox.store import Store
 
@@ -69,14 +74,10 @@ def run_status(row: sqlite3.Row, now: float) -> tuple[str, float]:
     return row["outcome"], row["end_at"]
 
 
-def _decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
 def application_jwt_problem(token: str, applications: dict[str, str], now: float) -> str | None:
     """Why an application JWT is refused (RS256 signature, ``nbf``, ``exp``), or None."""
     header_part, claims_part, signature_part = token.split(".")
-    header, claims = json.loads(_decode(header_part)), json.loads(_decode(claims_part))
+    header, claims = json.loads(b64url_decode(header_part)), json.loads(b64url_decode(claims_part))
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return "The JWT is malformed"
     public_pem = applications.get(str(claims.get("application_id")))
@@ -89,7 +90,7 @@ def application_jwt_problem(token: str, applications: dict[str, str], now: float
         if not isinstance(key, rsa.RSAPublicKey):
             return "The application's key is not an RSA key"
         signed = f"{header_part}.{claims_part}".encode("ascii")
-        key.verify(_decode(signature_part), signed, padding.PKCS1v15(), hashes.SHA256())
+        key.verify(b64url_decode(signature_part), signed, padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, ValueError, UnsupportedAlgorithm):
         return "The JWT signature does not match the application's public key"
     expires, not_before = claims.get("exp"), claims.get("nbf", 0)

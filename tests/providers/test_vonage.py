@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from reconciler.providers.base import ProviderContext, RunStatus, StartRequest
 from reconciler.providers.vonage import PROVIDER
 from reconciler.providers.vonage.application_jwt import ApplicationJwtAuth
 from reconciler.providers.vonage.client import VonageProvider, problem_message
+from reconciler.sandbox.common import b64url_decode
 from reconciler.sandbox.seed import Seed, VonageSeed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.sandbox.vonage import application_jwt_problem
@@ -164,10 +164,7 @@ def test_application_jwt_claims_and_renewal_before_expiry() -> None:
     now = [1_800_000_000.0]
     auth = ApplicationJwtAuth("campaigns (vonage)", "app-1", private, clock=lambda: now[0])
     first = auth.token()
-    header, claims = (
-        json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-        for part in first.split(".")[:2]
-    )
+    header, claims = (json.loads(b64url_decode(part)) for part in first.split(".")[:2])
     assert header == {"alg": "RS256", "typ": "JWT"}
     assert {k: claims[k] for k in ("application_id", "iat", "nbf", "exp")} == {
         "application_id": "app-1",
