@@ -81,6 +81,14 @@ def sync(root: Path) -> None:
         raise ReconcilerError(f"git reset: {reset.stderr.strip()}")
 
 
+def pull(root: Path) -> None:
+    """Fast-forward to the upstream (``watch --pull``); local work is never overwritten."""
+    done = _git(root, "pull", "--ff-only", "--quiet")
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ReconcilerError(f"git pull: {message}")
+
+
 def push(root: Path) -> bool:
     """Push; False when the remote moved (rejected as not a fast-forward)."""
     done = _git(root, "push", "--quiet")

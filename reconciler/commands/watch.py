@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -12,6 +11,7 @@ from typing import Any
 
 import click
 
+from reconciler import gitops
 from reconciler.commands.common import EXIT_OK, Options, pass_options
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.state.lock import command_line
@@ -65,7 +65,7 @@ def _cycle(
     line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
     try:
         if pull:
-            _git_pull(options)
+            gitops.pull(options.config.resolve().parent)
         ws = options.workspace()  # specs may have changed since the last cycle
         with apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session:
             plan = session.plan()
@@ -86,17 +86,3 @@ def _cycle(
         line.update(status="error", errors=exc.lines())
     line["seconds"] = round(time.monotonic() - began, 3)
     return line
-
-
-def _git_pull(options: Options) -> None:
-    root = options.config.resolve().parent
-    done = subprocess.run(
-        ["git", "-C", str(root), "pull", "--ff-only", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        message = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise ReconcilerError(f"git pull: {message}")
