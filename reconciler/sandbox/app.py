@@ -35,10 +35,18 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
             store.advance(float(body.get("advance", 0)))
         return JSONResponse({"now": store.now()})
 
+    async def injected_faults(request: Request) -> Response:
+        """What the fault injector did so far: ``{provider: {fault: count}}``."""
+        counts: dict[str, dict[str, int]] = {}
+        for (provider, kind), n in sorted(injector.injected.items()) if injector else ():
+            counts.setdefault(provider, {})[kind] = n
+        return JSONResponse(counts)
+
     app = Starlette(
         routes=[
             Route("/_sandbox/health", health),
             Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
+            Route("/_sandbox/faults", injected_faults),
             xplenty.mount(),
             vonage.mount(),
             runner.mount(),
@@ -46,8 +54,8 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
         ]
     )
     faults: dict[str, Faults] = {str(name): f for name, f in seed.faults.items()}
-    faulty: ASGIApp = FaultInjector(app, faults) if faults else app
-    return SandboxDate(faulty, store)
+    injector = FaultInjector(app, faults) if faults else None
+    return SandboxDate(injector or app, store)
 
 
 class SandboxDate:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import Counter
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,19 +25,17 @@ class DroppedConnection(Exception):
 
 
 class FaultInjector:
+    """Injects the seed's faults; ``injected`` counts them by (provider, seed field name)."""
+
     def __init__(self, app: ASGIApp, faults: Mapping[str, Faults], seed: int | None = None) -> None:
         self.app = app
         self.faults = dict(faults)
         self.random = random.Random(seed)
-
-    def _faults_for(self, scope: Scope) -> Faults | None:
-        if scope["type"] != "http":
-            return None
-        provider = scope["path"].strip("/").split("/", 1)[0]
-        return self.faults.get(provider)
+        self.injected: Counter[tuple[str, str]] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        faults = self._faults_for(scope)
+        provider = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
+        faults = self.faults.get(provider)
         if faults is None:
             await self.app(scope, receive, send)
             return
@@ -47,16 +46,18 @@ class FaultInjector:
             await asyncio.sleep(delay)
         draw = self.random.random()
         bands = [
-            (faults.server_errors, self._server_error),
-            (faults.rate_limited, self._rate_limited),
-            (faults.drops, self._drop),
+            ("server_errors", faults.server_errors, self._server_error),
+            ("rate_limited", faults.rate_limited, self._rate_limited),
+            ("drops", faults.drops, self._drop),
         ]
-        for share, answer in bands:
+        for kind, share, answer in bands:
             if draw < share:
+                self.injected[provider, kind] += 1
                 await answer(send, faults)
                 return
             draw -= share
         if draw < faults.drops_after:
+            self.injected[provider, "drops_after"] += 1
             await self.app(scope, receive, _swallow)  # the API acts; its answer is lost
             await self._drop(send, faults)
             return

@@ -11,9 +11,11 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.state.lockfile import read_lockfile
@@ -115,8 +117,17 @@ def test_faults_converge_without_duplicate_starts(tmp_path: Path) -> None:
         world.assert_exactly_once()
         text = "\n".join(outputs)
         assert "Traceback" not in text
+        injected = httpx.get(f"{world.url}/_sandbox/faults").json()
     finally:
         world.close()
+    print(f"\nfault run: {len(outputs)} applies, faults injected: {json.dumps(injected)}")
+    # The run must bite: faults of every kind were met (drops are rarer: counted together).
+    total: Counter[str] = Counter()
+    for counts in injected.values():
+        total.update(counts)
+    assert total["server_errors"] > 0
+    assert total["rate_limited"] > 0
+    assert total["drops"] + total["drops_after"] > 0
 
 
 def _apply_together(world: World, *extra: str) -> list[subprocess.CompletedProcess[str]]:
