@@ -112,7 +112,7 @@ def test_problem_message_prefers_detail_then_title() -> None:
     assert problem_message(httpx.Response(404, json={"title": "Gone"})) == "Gone"
 
 
-def _application_key() -> tuple[str, str]:
+def application_key() -> tuple[str, str]:
     """A fresh RSA key pair as (private PEM, public PEM)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
@@ -136,8 +136,8 @@ def with_application(url: str, application_id: str, private_pem: str) -> VonageP
 
 
 def test_application_key_signs_jwts_the_sandbox_verifies() -> None:
-    private, public = _application_key()
-    stranger, _ = _application_key()
+    private, public = application_key()
+    stranger, _ = application_key()
     seed = Seed(vonage=VonageSeed(applications={"app-1": public}))
 
     async def body(url: str) -> None:
@@ -160,7 +160,7 @@ def test_application_key_signs_jwts_the_sandbox_verifies() -> None:
 
 
 def test_application_jwt_claims_and_renewal_before_expiry() -> None:
-    private, public = _application_key()
+    private, public = application_key()
     now = [1_800_000_000.0]
     auth = ApplicationJwtAuth("campaigns (vonage)", "app-1", private, clock=lambda: now[0])
     first = auth.token()
