@@ -97,17 +97,49 @@ def load_config(path: Path, providers: Mapping[str, ProviderType]) -> Config:
     try:
         config = Config.model_validate(docs[0].data)
     except ValidationError as exc:
-        raise InputError(
-            validation_problems(exc, path=path, document=docs[0], locator=locator)
-        ) from None
+        bad = validation_problems(exc, path=path, document=docs[0], locator=locator)
+        raise InputError(bad + _spec_problems(path, docs[0].data, providers)) from None
     bad = [
         problem
         for name, instance in config.providers.items()
         for problem in _instance_problems(path, docs[0], locator, name, instance, providers)
     ]
     if bad:
-        raise InputError(bad)
+        raise InputError(bad + _spec_problems(path, docs[0].data, providers))
     return config
+
+
+def _spec_problems(
+    path: Path, data: dict[Any, Any], providers: Mapping[str, ProviderType]
+) -> list[Problem]:
+    """The specs' problems, when ``reconciler.yaml`` has some too: every problem in one run.
+
+    The specs are checked against what can be read of the config: its spec directories and
+    each instance's type. When even that is unclear, only the config's problems are reported.
+    """
+    directories = data.get("specs", ["specs"])
+    raw_instances = data.get("providers", {})
+    if not isinstance(directories, list) or not all(isinstance(d, str) for d in directories):
+        return []
+    if not isinstance(raw_instances, dict):
+        return []
+    instances = {}
+    for name, raw in raw_instances.items():
+        kind = raw.get("type") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not isinstance(kind, str) or kind not in providers:
+            return []
+        instances[name] = ProviderInstance.model_construct(type=kind, base_url="")
+    readable = Config.model_construct(
+        api_version="reconciler/v1",
+        kind="Config",
+        providers=instances,
+        specs=directories or ["specs"],
+    )
+    try:
+        load_specs(path.resolve().parent, readable, providers)
+    except InputError as exc:
+        return exc.problems
+    return []
 
 
 def _instance_problems(

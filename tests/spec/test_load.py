@@ -115,6 +115,22 @@ def test_literal_secret_in_config_is_refused_without_echoing_it(tmp_path: Path) 
     assert "sk-live" not in "\n".join(lines)
 
 
+def test_config_and_spec_problems_are_reported_together(tmp_path: Path) -> None:
+    bad_spec = {"a.yaml": jobrun("alpha").replace("package_id: 103", "package_id: many")}
+    config = CONFIG.replace("env:XPLENTY_API_KEY", "sk-live-9f8e7d")
+    assert problems(tmp_path, bad_spec, config) == [
+        "reconciler.yaml:9:7: providers.etl.credentials.api_key: "
+        "literal secrets are not allowed; write env:NAME or file:PATH",
+        "specs/a.yaml:9:5: spec.job.package_id: "
+        "Input should be a valid integer, unable to parse string as an integer",
+    ]
+    config = CONFIG.replace("    credentials:", "    options: {colour: red}\n    credentials:")
+    assert len(problems(tmp_path, bad_spec, config)) == 2
+    # An instance of unknown type: its specs' jobs cannot be checked, so they are not.
+    config = CONFIG.replace("type: xplenty", "type: jenkins")
+    assert len(problems(tmp_path, bad_spec, config)) == 1
+
+
 def test_config_unknown_key_and_unknown_type(tmp_path: Path) -> None:
     config = CONFIG.replace("type: xplenty", "type: jenkins\n    colour: red")
     assert problems(tmp_path, {}, config) == [
