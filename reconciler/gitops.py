@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from reconciler.engine.plan import Action, Plan
@@ -18,7 +18,11 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def commit_message(
-    plan: Plan, done: list[Action], records: Mapping[str, RunRecord] | None = None
+    plan: Plan,
+    done: list[Action],
+    records: Mapping[str, RunRecord] | None = None,
+    *,
+    failures: Sequence[str] = (),
 ) -> str:
     changes = [a for a in done if a.kind.is_change]
     counted: dict[str, int] = {}
@@ -40,6 +44,8 @@ def commit_message(
         record = (records or {}).get(action.name)
         run = f"; run {record.run_id}" if record and record.run_id and action.desired else ""
         lines.append(f"- {action.kind.value} {action.name}: {action.reason}{run}{by}")
+    if failures:
+        lines += ["", "Failed (see the apply's output):", *(f"- {line}" for line in failures)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -25,7 +25,6 @@ from reconciler.engine.observe import observe
 from reconciler.engine.plan import Action, Plan, plan_actions
 from reconciler.engine.records import new_record
 from reconciler.errors import (
-    ApplyError,
     InputError,
     Problem,
     ReconcilerError,
@@ -133,6 +132,11 @@ def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def lockfile_digest(lock: Lockfile) -> str:
+    """Digest of the state a saved plan was made from (its content, not its formatting)."""
+    return hashlib.sha256(canonical_json(lock.model_dump(mode="json")).encode()).hexdigest()
+
+
 def current_lockfile(ws: Workspace) -> Lockfile:
     """The lockfile with any journal left by an interrupted apply folded in (in memory)."""
     lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
@@ -142,9 +146,13 @@ def current_lockfile(ws: Workspace) -> Lockfile:
 
 def recover_journal(ws: Workspace) -> None:
     """Fold a journal left by an interrupted apply into the lockfile. Caller holds the lock."""
-    if ws.journal.exists():
-        write_lockfile(ws.lockfile, current_lockfile(ws))
-        ws.journal.unlink()
+    if not ws.journal.exists():
+        return
+    entries = read_entries(ws.journal)
+    if entries:  # empty (or one torn line) when the apply died before its first intent
+        lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
+        write_lockfile(ws.lockfile, fold(lock, entries))
+    ws.journal.unlink()
 
 
 @asynccontextmanager
@@ -213,6 +221,7 @@ async def make_plan(
         created_at=now,
         lineage=lock.lineage,
         serial=lock.serial,
+        lockfile_digest=lockfile_digest(lock),
         specs_digest=specs_digest(ws.config, desired),
         prune=ws.config.prune,
         targets=tuple(targets),
@@ -269,6 +278,12 @@ def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> Non
         )
 
 
+def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
+    """One line per failed action, then the refresh's failures (``refresh_failures``)."""
+    failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+    return failures + refresh_failures(plan)
+
+
 def refresh_failures(plan: Plan) -> list[str]:
     """One line per instance that could not be observed (its specs were left as they are)."""
     by_instance: dict[str, list[str]] = {}
@@ -311,6 +326,8 @@ class ApplySession:
         reasons = []
         if plan.lineage != self.lock.lineage or plan.serial != self.lock.serial:
             reasons.append(self._lockfile_change(plan))
+        elif plan.lockfile_digest != lockfile_digest(self.lock):
+            reasons.append("the lockfile was edited since the plan was made (same serial)")
         if plan.specs_digest != specs_digest(self.ws.config, self.desired):
             reasons.append("reconciler.yaml or the specs changed since the plan was made")
         if reasons:
@@ -327,16 +344,14 @@ class ApplySession:
         )
 
     def execute(self, plan: Plan) -> ApplyResult:
+        """Perform the plan and record what did happen, failures included
+        (``apply_failures`` lists them)."""
         journal = Journal(self.ws.journal)
         try:
             result = run_sync(self._apply(plan, journal))
         finally:
             journal.close()
         self._record(plan, result)
-        failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
-        failures += refresh_failures(plan)
-        if failures:
-            raise ApplyError(failures)
         return result
 
     def claim(self, plan: Plan) -> int:

@@ -54,6 +54,7 @@ def make_plan(case: str) -> Plan:
         created_at=datetime(2026, 11, 22, 12, tzinfo=UTC),
         lineage="l",
         serial=3,
+        lockfile_digest="l",
         specs_digest="d",
         prune=False,
         records=planned.records,

@@ -11,7 +11,7 @@ from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.render import text
 from reconciler.state.lock import command_line
-from reconciler.workflow import apply_session, read_plan, refresh_failures
+from reconciler.workflow import apply_failures, apply_session, read_plan, refresh_failures
 
 
 @click.command()
@@ -96,16 +96,15 @@ def apply(
         if saved is None and not auto_approve and not _confirm():
             click.echo("Apply cancelled; nothing was done.")
             return 1
-        try:
-            result = session.execute(plan)
-        except ApplyError:
-            if commit:  # what did happen is recorded, and committed, before reporting
-                _commit(ws.root, ws.lockfile, commit_message(plan, []))
-            raise
+        result = session.execute(plan)
+    failures = apply_failures(plan, result)
+    if commit:  # what did happen is recorded, and committed, before any failure is reported
+        message = commit_message(plan, result.done, session.lock.runs, failures=failures)
+        _commit(ws.root, ws.lockfile, message)
+    if failures:
+        raise ApplyError(failures)
     done = len([a for a in result.done if a.kind.is_change])
     click.echo(f"\nApply complete: {done} action(s) done; lockfile serial {session.lock.serial}.")
-    if commit:
-        _commit(ws.root, ws.lockfile, commit_message(plan, result.done))
     return 0
 
 

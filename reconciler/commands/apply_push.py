@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from reconciler.commands.common import Options
-from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.gitops import (
     commit_lockfile,
@@ -29,7 +28,7 @@ from reconciler.render import text
 from reconciler.source.load import display_path
 from reconciler.state.lock import command_line
 from reconciler.state.lockfile import Lockfile, read_lockfile, write_lockfile
-from reconciler.workflow import apply_session, refresh_failures
+from reconciler.workflow import apply_failures, apply_session, refresh_failures
 
 ROUNDS = 5
 
@@ -50,7 +49,7 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                 # Statuses alone are not pushed, so a re-run with nothing to do leaves git as it
                 # was. A replayed journal is.
                 if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
-                    return _report(plan, None)
+                    return _report(refresh_failures(plan))
                 continue
             claimed = session.claim(plan)
             if claimed:
@@ -62,20 +61,16 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                         "The remote moved before the claim landed: planning again.", err=True
                     )
                     continue
-            failure: ApplyError | None = None
-            done = []
-            try:
-                done = session.execute(plan).done
-            except ApplyError as exc:
-                failure = exc
+            result = session.execute(plan)
+            failures = apply_failures(plan, result)
             touched = {a.name for a in plan.changes}
-            message = commit_message(plan, done, session.lock.runs)
+            message = commit_message(plan, result.done, session.lock.runs, failures=failures)
             if not _publish(root, ws.lockfile, session.lock, touched, message):
                 raise ReconcilerError(
                     "the remote kept moving: the lockfile could not be pushed; "
                     "the runs are recorded in the local lockfile"
                 )
-            return _report(plan, failure)
+            return _report(failures)
     raise ReconcilerError(
         f"the remote kept moving: no claim landed in {ROUNDS} rounds; nothing was started"
     )
@@ -93,9 +88,7 @@ def _publish(root: Path, lockfile: Path, ours: Lockfile, touched: set[str], mess
     return False
 
 
-def _report(plan: Plan, failure: ApplyError | None) -> int:
-    # An apply's failures already include the refresh's (ApplySession.execute).
-    failures = failure.failures if failure else refresh_failures(plan)
+def _report(failures: list[str]) -> int:
     if failures:
         raise ApplyError(failures)
     click.echo("\nApply complete; the lockfile is pushed.")

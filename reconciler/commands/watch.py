@@ -13,9 +13,9 @@ import click
 
 from reconciler import gitops
 from reconciler.commands.common import EXIT_OK, Options, pass_options
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ReconcilerError
 from reconciler.state.lock import command_line
-from reconciler.workflow import Environment, apply_session, refresh_failures
+from reconciler.workflow import Environment, apply_failures, apply_session, refresh_failures
 
 
 @click.command()
@@ -73,10 +73,7 @@ def _cycle(
             line["api_calls"] = plan.refresh_calls
             failures = refresh_failures(plan)
             if plan.changes:
-                try:
-                    session.execute(plan)
-                except ApplyError as exc:
-                    failures = exc.failures
+                failures = apply_failures(plan, session.execute(plan))
             else:
                 session.record_refresh(plan)
             if failures:

@@ -95,6 +95,7 @@ class Plan(_Frozen):
     created_at: datetime
     lineage: str
     serial: int
+    lockfile_digest: str  # the records planned from: a hand edit keeps the serial, not this
     specs_digest: str
     prune: bool
     targets: tuple[str, ...] = ()

@@ -61,7 +61,7 @@ def render_run(row: ShowRow) -> str:
     fields = [
         ("spec", row.name),
         ("spec file", row.spec_file or "-"),
-        ("started by commit", row.commit or "- (not in a git repository)"),
+        ("started by commit", row.commit or "- (its spec file was not committed in git)"),
         ("instance", row.instance),
         ("run", row.run_id or "- (start not confirmed)"),
         ("run key", row.run_key),

@@ -122,6 +122,27 @@ def test_saved_plan_is_refused_after_a_hand_edit_of_the_serial(repo: Repo) -> No
     assert len(started_keys(repo)) == 1
 
 
+def test_saved_plan_is_refused_after_a_hand_edit_that_keeps_the_serial(repo: Repo) -> None:
+    three_specs(repo)
+    repo.run("--sandbox", "apply", "--auto-approve", "--target", "alpha")
+    plan_file = repo.root / "p.json"
+    repo.run("--sandbox", "plan", "-o", str(plan_file), "--target", "beta")
+    lock = repo.root / "reconciler.lock"
+    lock.write_text(json.dumps(json.loads(lock.read_text()), indent=1))  # formatting only
+    assert repo.run("--sandbox", "apply", str(plan_file))[0] == 0
+    repo.run("--sandbox", "plan", "-o", str(plan_file))
+    data = json.loads(lock.read_text())
+    data["runs"]["alpha"]["failures"] = 1
+    lock.write_text(json.dumps(data, indent=2))
+    code, _, err = repo.run("--sandbox", "apply", str(plan_file))
+    assert (code, err) == (
+        1,
+        "Error: saved plan is stale: the lockfile was edited since the plan was made "
+        "(same serial); run `reconciler plan` again\n",
+    )
+    assert len(started_keys(repo)) == 2
+
+
 def test_saved_plan_applies_once_then_is_stale(repo: Repo) -> None:
     three_specs(repo)
     plan_file = repo.root / "p.json"
@@ -204,6 +225,19 @@ def test_interrupted_apply_journal_is_replayed_and_run_adopted(repo: Repo) -> No
     assert not journal.exists()
     keys = started_keys(repo)
     assert len(keys) == len(set(keys)) == 3
+
+
+def test_journal_of_an_apply_killed_before_its_first_intent_changes_nothing(repo: Repo) -> None:
+    three_specs(repo)
+    assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
+    lock = repo.root / "reconciler.lock"
+    before = lock.read_text()
+    journal = repo.root / "reconciler.lock.journal"
+    journal.write_text('{"op": "inte')  # created, then killed mid-write of the first line
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
+    assert (code, "No changes." in out) == (0, True)
+    assert not journal.exists()
+    assert lock.read_text() == before  # no rewrite, no new serial
 
 
 def test_target_limits_the_plan(repo: Repo) -> None:

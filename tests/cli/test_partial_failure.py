@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.cli.test_four_providers import CONFIG, write_specs
+from tests.cli.test_provenance import git
 from tests.conftest import Repo
 
 
@@ -37,11 +38,19 @@ def test_a_refused_start_is_reported_and_the_others_are_recorded(repo: Repo) -> 
     write_specs(repo, "completed")
     seed = repo.root / "seed.yaml"
     seed.write_text("vonage:\n  jobs: {other-job: {}}\n")  # job-1 is unknown: 404 on start
-    code, _, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "apply", "--auto-approve")
-    assert code == 1
-    assert err == (
-        "Error: start vonage-run: campaigns (vonage): Job job-1 was not found (HTTP 404)\n"
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=Dev", "-c", "user.email=d@example.com", "commit", "-qm", "specs")
+    code, _, err = repo.run(
+        "--sandbox", "--sandbox-seed", str(seed), "apply", "--auto-approve", "--commit"
     )
+    assert code == 1
+    refused = "start vonage-run: campaigns (vonage): Job job-1 was not found (HTTP 404)"
+    assert err == f"Error: {refused}\n"
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert sorted(lock["runs"]) == ["matatika-run", "runner-run", "xplenty-run"]
     assert all(r["run_id"] for r in lock["runs"].values())
+    # What did happen is committed, and the message says what did not.
+    message = git(repo, "log", "-1", "--format=%B").splitlines()
+    assert message[0] == "reconciler: apply (3 start)"
+    assert message[-2:] == ["Failed (see the apply's output):", f"- {refused}"]

@@ -57,6 +57,9 @@ def test_outside_git_there_is_no_provenance(repo: Repo) -> None:
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert lock["source"] is None
     assert lock["runs"]["alpha"]["commit"] is None
+    code, out, _ = repo.run("--sandbox", "show", "alpha")
+    assert code == 0
+    assert "started by commit  - (its spec file was not committed in git)" in out
 
 
 def test_apply_commit_commits_only_the_lockfile_naming_runs_and_commits(repo: Repo) -> None:
@@ -77,7 +80,7 @@ def test_apply_commit_commits_only_the_lockfile_naming_runs_and_commits(repo: Re
     message = git(repo, "log", "-1", "--format=%B")
     assert message.splitlines()[0] == "reconciler: apply (1 start)"
     assert f"Specs read at {spec_commit}." in message
-    assert f"- start alpha: new spec (spec changed in {spec_commit[:12]})" in message
+    assert f"- start alpha: new spec; run 1 (spec changed in {spec_commit[:12]})" in message
     assert git(repo, "diff", "--cached", "--name-only") == "notes.txt"
 
     repo.advance(5)  # the run moves on: a status alone is neither written nor committed
