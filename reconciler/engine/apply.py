@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from reconciler.engine.plan import Action, ActionKind, Plan
-from reconciler.engine.records import new_record, with_observation
+from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.errors import (
     ApiError,
     RateLimitedError,
@@ -191,8 +191,7 @@ async def _find_started(
     if record.prior_runs is None:
         return next((r for r in listing.runs if r.run_key == record.run_key), None)
     claimed = {r.run_id for r in result.records.values() if r.instance == record.instance}
-    prior = set(record.prior_runs)
-    new = [r for r in listing.runs if r.scope == record.scope and r.run_id not in prior | claimed]
+    new = unclaimed_new_runs(record, listing.runs, claimed.__contains__)
     if len(new) > 1:
         ids = ", ".join(sorted(r.run_id for r in new))
         raise AmbiguousStartError(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.engine.desired import DesiredRun
-from reconciler.engine.records import new_record, with_observation
+from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
 from reconciler.state.lockfile import Lockfile, RunRecord, parse_run_key
@@ -182,12 +182,11 @@ class _Facts:
     def new_runs(self, record: RunRecord) -> list[ObservedRun]:
         """For a keyless start never confirmed: runs of its scope that appeared after the
         intent's snapshot and that no record claims."""
-        prior = set(record.prior_runs or ())
-        return [
-            run
-            for run in self.by_scope.get((record.instance, record.scope), [])
-            if run.run_id not in prior and (record.instance, run.run_id) not in self.claimed
-        ]
+        return unclaimed_new_runs(
+            record,
+            self.by_scope.get((record.instance, record.scope), []),
+            lambda run_id: (record.instance, run_id) in self.claimed,
+        )
 
 
 class _Planner:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from reconciler.engine.desired import DesiredRun
 from reconciler.spec.runs import ObservedRun, RunStatus
 from reconciler.state.lockfile import RunRecord
@@ -49,3 +51,17 @@ def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
             "ended_at": run.ended_at,
         }
     )
+
+
+def unclaimed_new_runs(
+    record: RunRecord, runs: Iterable[ObservedRun], is_claimed: Callable[[str], bool]
+) -> list[ObservedRun]:
+    """For a keyless start not yet confirmed: the runs of its scope that appeared after its
+    snapshot (``prior_runs``) and that no record claims. Exactly one can be adopted as its run;
+    with several, nobody can tell which."""
+    prior = set(record.prior_runs or ())
+    return [
+        run
+        for run in runs
+        if run.scope == record.scope and run.run_id not in prior and not is_claimed(run.run_id)
+    ]
