@@ -24,7 +24,7 @@ from reconciler.errors import (
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
 from reconciler.state.journal import Journal
 from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
-from reconciler.state.provenance import Source
+from reconciler.state.provenance import Source, SourceCommit
 
 
 @dataclass
@@ -213,5 +213,5 @@ def fold_result(
             providers[instance] = ProviderState(observed_at=at)
     update = {"runs": dict(sorted(records.items())), "providers": dict(sorted(providers.items()))}
     if source is not None:
-        update["source"] = source.model_copy(update={"files": {}})  # per-run commits suffice
+        update["source"] = SourceCommit(commit=source.commit, dirty=source.dirty)
     return lock.model_copy(update=update)

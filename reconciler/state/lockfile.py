@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from reconciler import __version__
 from reconciler.errors import InputError, Problem, key_path
 from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.provenance import Source
+from reconciler.state.provenance import SourceCommit
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -107,7 +107,7 @@ class Lockfile(_Model):
     )
     lineage: str = Field(description="Identifies this state's history; set once.")
     serial: int = Field(ge=0, description="Incremented on every write.")
-    source: Source | None = Field(
+    source: SourceCommit | None = Field(
         default=None, description="The git commit the specs were read at, at the last apply."
     )
     providers: dict[str, ProviderState] = Field(default_factory=dict)

@@ -30,7 +30,7 @@ def test_lockfile_and_runs_name_their_commits(repo: Repo) -> None:
 
     assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
     lock = json.loads((repo.root / "reconciler.lock").read_text())
-    assert lock["source"] == {"commit": second, "dirty": False, "files": {}}
+    assert lock["source"] == {"commit": second, "dirty": False}
     assert lock["runs"]["alpha"]["commit"] == first
     assert lock["runs"]["beta"]["commit"] == second
     assert lock["runs"]["beta"]["spec_file"] == "specs/b.yaml"
