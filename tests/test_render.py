@@ -74,3 +74,27 @@ def test_rendered_plan_matches_golden(case: str, suffix: str, render: object) ->
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(rendered)
     assert rendered == golden.read_text()
+
+
+def test_applied_actions_name_the_runs_they_started_and_stopped() -> None:
+    plan = make_plan("changes")
+    after = {
+        "fresh-run": record(spec("fresh-run"), RunStatus.PENDING, run_id="21"),
+        "changed-run": record(spec("changed-run", job=NEW_JOB), RunStatus.PENDING, run_id="22"),
+        "stopping-run": record(spec("stopping-run"), RunStatus.STOPPING, run_id="12"),
+        "failing-run": record(spec("failing-run"), RunStatus.PENDING, run_id="23"),
+    }
+    assert text.render_applied(plan.actions, after) == (
+        "    + start       fresh-run     etl: started run 21 (pending)\n"
+        "  -/+ replace     changed-run   etl: stop requested: run 11; started run 22 (pending)\n"
+        "    - stop        stopping-run  etl: stop requested: run 12 (stopping)\n"
+        "    + retry       failing-run   etl: started run 23 (pending)\n"
+        "    x forget      removed-run   etl: record dropped"
+    )
+    # One run at a time (Matatika, Runner): the replace only stops, for now.
+    after["changed-run"] = record(spec("changed-run"), RunStatus.STOPPING, run_id="11")
+    replace = next(a for a in plan.actions if a.kind.value == "replace")
+    assert text.render_applied([replace], after) == (
+        "  -/+ replace     changed-run  etl: stop requested: run 11 (stopping); "
+        "the new revision starts on a later apply"
+    )

@@ -54,7 +54,8 @@ def apply(
 
     With PLANFILE (from `plan -o`), apply exactly that plan, refused if the lockfile or the
     specs changed since, or if another release of reconciler made it. Without it, plan now
-    and ask for confirmation on a terminal.
+    and ask for confirmation on a terminal. Afterwards, each action is printed with the run
+    it started, adopted or stopped.
     """
     if planfile and targets:
         raise UsageError("--target cannot be combined with a saved plan")
@@ -97,6 +98,8 @@ def apply(
             click.echo("Apply cancelled; nothing was done.")
             return 1
         result = session.execute(plan)
+    if any(a.kind.is_change for a in result.done):
+        click.echo("\n" + text.render_applied(result.done, session.lock.runs))
     failures = apply_failures(plan, result)
     if commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)

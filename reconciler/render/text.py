@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from reconciler.engine.plan import ActionKind, Plan
+from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.render.summary import SYMBOL, change_lines, refresh_cost, summary_line
+from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import ShowRow
 
 
@@ -31,6 +32,34 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append("")
     lines.append(summary_line(plan))
     return "\n".join(lines)
+
+
+def render_applied(done: Sequence[Action], records: Mapping[str, RunRecord]) -> str:
+    """What apply did, a line per change: the run each action started, adopted or stopped."""
+    changes = [a for a in done if a.kind.is_change]
+    width = max((len(a.name) for a in changes), default=4)
+    return "\n".join(
+        f"  {SYMBOL[a.kind]:>3} {a.kind.value:<11} {a.name:<{width}}  "
+        f"{a.instance}: {_outcome(a, records.get(a.name))}"
+        for a in changes
+    )
+
+
+def _outcome(action: Action, record: RunRecord | None) -> str:
+    if record is None:
+        return "record dropped"
+    now = f"run {record.run_id} ({record.status.value})"
+    match action.kind:
+        case ActionKind.ADOPT:
+            return f"adopted {now}"
+        case ActionKind.STOP:
+            return f"stop requested: {now}"
+        case ActionKind.REPLACE if record.run_id == action.run_id:  # one run at a time
+            return f"stop requested: {now}; the new revision starts on a later apply"
+        case ActionKind.REPLACE:
+            return f"stop requested: run {action.run_id}; started {now}"
+        case _:
+            return f"started {now}"
 
 
 def render_show(rows: Sequence[ShowRow]) -> str:

@@ -36,7 +36,12 @@ def test_plan_apply_plan_converges(repo: Repo) -> None:
 
     code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
     assert code == 0
-    assert "Apply complete: 3 action(s) done; lockfile serial 1." in out
+    assert out.endswith(
+        "    + start       alpha  etl: started run 1 (pending)\n"
+        "    + start       beta   etl: started run 2 (pending)\n"
+        "    + start       gamma  etl: started run 3 (pending)\n\n"
+        "Apply complete: 3 action(s) done; lockfile serial 1.\n"
+    )
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert sorted(lock["runs"]) == ["alpha", "beta", "gamma"]
     assert sorted(r["run_id"] for r in lock["runs"].values()) == ["1", "2", "3"]
@@ -57,7 +62,9 @@ def test_changed_variables_replace_and_state_stopped_stop(repo: Repo) -> None:
     assert "Plan: 1 to replace." in out
     assert "replace     alpha" in out
     assert "job.variables.START: \"'2026-11-01'\" -> \"'2026-11-02'\"" in out
-    assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
+    assert code == 0
+    assert "-/+ replace     alpha  etl: stop requested: run 1; started run 4 (pending)\n" in out
 
     repo.spec(
         "b.yaml",
@@ -68,7 +75,9 @@ def test_changed_variables_replace_and_state_stopped_stop(repo: Repo) -> None:
     code, out, _ = repo.run("--sandbox", "plan", "--detailed-exitcode")
     assert (code, out.count(" - stop ")) == (2, 1)
     assert "stop        beta" in out
-    assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
+    assert code == 0
+    assert "  - stop        beta  etl: stop requested: run 2 (stopping)\n" in out
     repo.advance(10)
     code, out, _ = repo.run("--sandbox", "show")
     beta = next(line for line in out.splitlines() if line.startswith("beta "))

@@ -105,10 +105,13 @@ def test_vonage_application_key_credentials_work_unresolved_under_the_sandbox(re
         f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: vonage-run}}\n"
         f"spec:\n  provider: {instance}\n  job: {job}\n",
     )
-    assert repo.run("--sandbox", "apply", "--auto-approve")[:2] == (
+    code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
+    run_id = json.loads((repo.root / "reconciler.lock").read_text())["runs"]["vonage-run"]["run_id"]
+    assert (code, out) == (
         0,
         "reconciler plan (refresh: campaigns 1 call)\n\n"
         "    + start       vonage-run  campaigns: new spec\n\n"
         "Plan: 1 to start.\n\n"
+        f"    + start       vonage-run  campaigns: started run {run_id} (running)\n\n"
         "Apply complete: 1 action(s) done; lockfile serial 1.\n",
     )
