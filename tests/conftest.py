@@ -4,7 +4,7 @@ import socket
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,22 @@ from reconciler.cli import main
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.sandbox.store import Store
+
+FIGURES: list[str] = []  # measured by harness tests, printed at the end of the run (CI log)
+
+
+@pytest.fixture
+def report_figure() -> Callable[[str], None]:
+    """Record a line of figures (trials, faults, duplicates) for the end of the test run."""
+    return FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
 
 CONFIG = """\
 apiVersion: reconciler/v1
