@@ -29,6 +29,7 @@ from reconciler.errors import (
     Problem,
     ReconcilerError,
     StalePlanError,
+    UsageError,
     did_you_mean,
 )
 from reconciler.providers.base import Provider, ProviderContext, ProviderType
@@ -445,15 +446,19 @@ class ShowRow:
     stop_reason: str | None = None
 
 
-def show_command(ws: Workspace, env: Environment) -> list[ShowRow]:
-    """Each recorded run beside its live status (and the provider's account of it, if any)."""
-    return run_sync(_show(ws, env, current_lockfile(ws)))
+def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
+    """Each recorded run (or the one of spec ``name``) beside its live status, and the
+    provider's account of it, if any."""
+    lock = current_lockfile(ws)
+    if name is not None and name not in lock.runs:  # before any credential is needed
+        suggestion = did_you_mean(name, lock.runs)
+        raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
+    return run_sync(_show(ws, env, lock, [name] if name else sorted(lock.runs)))
 
 
-async def _show(ws: Workspace, env: Environment, lock: Lockfile) -> list[ShowRow]:
+async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
     async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
         plan = await make_plan(ws, providers, lock, [])
-        names = sorted(lock.runs)
         details = await asyncio.gather(
             *(_details(providers, plan.records.get(name, lock.runs[name])) for name in names)
         )

@@ -24,7 +24,7 @@ from reconciler.workflow import apply_failures, apply_session, read_plan, refres
 )
 @click.option(
     "--lock-timeout",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
     metavar="SECONDS",

@@ -21,14 +21,21 @@ from reconciler.workflow import Environment, apply_failures, apply_session, refr
 @click.command()
 @click.option(
     "--interval",
-    type=float,
+    type=click.FloatRange(min=0.1),  # a zero or negative interval would hammer the APIs
     default=60.0,
     show_default=True,
     metavar="SECONDS",
     help="Time between the starts of two cycles.",
 )
 @click.option("--pull", is_flag=True, help="git pull --ff-only before each cycle.")
-@click.option("--lock-timeout", type=float, default=30.0, show_default=True, metavar="SECONDS")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another apply to release the state lock.",
+)
 @pass_options
 def watch(options: Options, interval: float, pull: bool, lock_timeout: float) -> int:
     """Reconcile continuously: plan and apply every interval, without asking.

@@ -140,6 +140,11 @@ def test_usage_errors_exit_1_not_2(repo: Repo) -> None:
     code, _, err = repo.run("plan", "--bogus")
     assert code == 1
     assert "No such option '--bogus'" in err
+    # A watch with no pause between cycles would hammer the providers' APIs.
+    code, _, err = repo.run("watch", "--interval", "0")
+    assert (code, "'--interval': 0.0 is not in the range x>=0.1." in err) == (1, True)
+    code, _, err = repo.run("apply", "--auto-approve", "--lock-timeout", "-1")
+    assert (code, "'--lock-timeout': -1.0 is not in the range x>=0." in err) == (1, True)
 
 
 def test_init_then_validate_then_plan(

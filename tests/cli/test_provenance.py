@@ -41,6 +41,8 @@ def test_lockfile_and_runs_name_their_commits(repo: Repo) -> None:
     assert "spec file          specs/b.yaml" in out
     code, _, err = repo.run("--sandbox", "show", "gamma")
     assert (code, err) == (1, "Error: the lockfile records no run for 'gamma'\n")
+    code, _, err = repo.run("show", "gamma")  # decided before any provider or credential
+    assert (code, err) == (1, "Error: the lockfile records no run for 'gamma'\n")
     code, _, err = repo.run("--sandbox", "show", "alhpa")
     assert err == "Error: the lockfile records no run for 'alhpa'; did you mean 'alpha'?\n"
 
