@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 _PART = re.compile(r"(\d+)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -44,6 +44,32 @@ Duration = Annotated[
                 {"type": "integer", "minimum": 0},
             ],
             "description": "A duration: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer.",
+        }
+    ),
+]
+
+
+def _positive(seconds: int) -> int:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
+PositiveDuration = Annotated[
+    int,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {
+                    "type": "string",
+                    "pattern": DURATION_PATTERN,
+                    "not": {"pattern": "^(0+[smhd])+$"},
+                },
+                {"type": "integer", "minimum": 1},
+            ],
+            "description": "A duration longer than 0s: 90s, 30m, 2h, 1h30m, 1d, or seconds.",
         }
     ),
 ]

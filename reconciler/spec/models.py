@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from reconciler.spec.durations import Duration
+from reconciler.spec.durations import PositiveDuration
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
@@ -72,7 +72,7 @@ class RunSpec(StrictModel):
     state: DesiredState = DesiredState.COMPLETED
     concurrency: ConcurrencyPolicy = ConcurrencyPolicy.REPLACE
     retry: Retry = Field(default_factory=Retry)
-    timeout: Duration | None = None
+    timeout: PositiveDuration | None = None
     window: Window | None = None
     rerun: int = Field(default=0, ge=0, description="Bump to ask for a fresh run.")
     prevent_stop: bool = False
@@ -107,7 +107,7 @@ SecretReference = Annotated[
 
 class RateLimit(StrictModel):
     calls: int = Field(gt=0)
-    per: Duration = 3600
+    per: PositiveDuration = 3600
 
 
 class ProviderInstance(StrictModel):

@@ -76,6 +76,14 @@ def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_a_zero_timeout_is_refused(tmp_path: Path) -> None:
+    # It would stop every run the moment it started, as Kubernetes' activeDeadlineSeconds: 0.
+    text = jobrun("orders", extra="timeout: 0s\n")
+    assert problems(tmp_path, {"orders.yaml": text}) == [
+        "specs/orders.yaml:11:3: spec.timeout: must be longer than 0s"
+    ]
+
+
 def test_duplicate_name_names_both_places(tmp_path: Path) -> None:
     lines = problems(tmp_path, {"a.yaml": jobrun("same"), "b.yaml": "\n\n" + jobrun("same")})
     assert lines == [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.spec.durations import Duration
+from reconciler.spec.durations import PositiveDuration
 
 
 class VonageJob(BaseModel):
@@ -19,9 +19,8 @@ class VonageJob(BaseModel):
         description="Run name shown in Vonage (default: the spec's name); "
         "reconciler appends ' [rk:<run key>]'.",
     )
-    duration: Duration = Field(
+    duration: PositiveDuration = Field(
         default=3600,
-        gt=0,
         description="How long the run handles responses when the spec has no window "
         "(endAt = startAt + duration; the spec's timeout, if shorter, wins).",
     )
