@@ -32,6 +32,7 @@ class ActionKind(enum.StrEnum):
     WAIT = "wait"  # nothing now: window not open, or blocked by an active run
     IN_PROGRESS = "in-progress"
     DONE = "done"
+    MISSED = "missed"  # the window closed before any run of this revision started
     FAILED = "failed"  # retries exhausted
     ORPHAN = "orphan"  # spec removed, run active, prune off (or prevent_stop)
     DRIFT = "drift"  # changed outside reconciler
@@ -266,7 +267,11 @@ class _Planner:
         elif window and self.now < window.start and not spec.traits.schedules_window:
             self._emit(ActionKind.WAIT, spec, f"window opens at {window.start.isoformat()}")
         elif window and self.now >= window.end:
-            self._emit(ActionKind.DONE, spec, f"window closed at {window.end.isoformat()}")
+            closed = f"window closed at {window.end.isoformat()}"
+            if attempt == 1:  # attempts count per revision: none of this one ever started
+                self._emit(ActionKind.MISSED, spec, f"{closed} before any run started")
+            else:
+                self._emit(ActionKind.DONE, spec, closed)
         elif (busy := self._busy(spec, stop_run)) is not None:
             self._emit(ActionKind.WAIT, spec, busy, changes=changes)
         else:

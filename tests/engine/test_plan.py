@@ -303,14 +303,21 @@ WINDOW = {"start": "2026-11-22T13:00:00Z", "end": "2026-11-22T15:00:00Z"}
         pytest.param(NOW + 2 * HOUR, ActionKind.START, "new spec", id="inside"),
         pytest.param(
             NOW + 4 * HOUR,
-            ActionKind.DONE,
-            "window closed at 2026-11-22T15:00:00+00:00",
+            ActionKind.MISSED,
+            "window closed at 2026-11-22T15:00:00+00:00 before any run started",
             id="after",
         ),
     ],
 )
 def test_window(now: datetime, kind: ActionKind, reason: str) -> None:
     assert only(plan([spec(window=WINDOW)], now=now)) == (kind, reason)
+
+
+def test_window_closed_after_a_run_of_a_running_spec_is_done() -> None:
+    desired = spec(state="running", window=WINDOW)
+    ended = record(desired, RunStatus.SUCCEEDED)
+    planned = plan([desired], [ended], now=NOW + 4 * HOUR)
+    assert only(planned) == (ActionKind.DONE, "window closed at 2026-11-22T15:00:00+00:00")
 
 
 def test_running_spec_is_stopped_when_its_window_closes() -> None:
