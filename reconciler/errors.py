@@ -10,6 +10,7 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
     │   ├── LockHeldError       another process holds the state lock (names the holder)
     │   └── StalePlanError      a saved plan no longer matches the state or the specs
     ├── ApplyError              one or more actions failed during apply
+    ├── ApplyInterrupted        a second interrupt stopped an apply at once
     ├── UsageError              a command was asked for something it cannot do
     └── ApiError                a provider API call failed (server's message kept)
         ├── AuthError           401/403
@@ -100,6 +101,10 @@ class ApplyError(ReconcilerError):
 
     def lines(self) -> list[str]:
         return list(self.failures)
+
+
+class ApplyInterrupted(ReconcilerError):
+    pass
 
 
 class UsageError(ReconcilerError):

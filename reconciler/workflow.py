@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
+import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -18,13 +20,20 @@ from typing import Any, TypeVar
 import httpx
 
 from reconciler import __version__
-from reconciler.engine.apply import ApplyResult, apply_plan, fold_result, snapshot_scope
+from reconciler.engine.apply import (
+    ApplyResult,
+    Pacing,
+    apply_plan,
+    fold_result,
+    snapshot_scope,
+)
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
 from reconciler.engine.plan import Action, Plan, plan_actions
 from reconciler.engine.records import new_record
 from reconciler.errors import (
+    ApplyInterrupted,
     InputError,
     Problem,
     ReconcilerError,
@@ -280,9 +289,49 @@ def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> Non
 
 
 def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
-    """One line per failed action, then the refresh's failures (``refresh_failures``)."""
+    """One line per failed action, one for the actions an interrupt left, then the refresh's
+    failures (``refresh_failures``)."""
     failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+    if result.not_begun:
+        names = sorted(a.name for a in result.not_begun)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        failures.append(
+            f"interrupted: {len(names)} action(s) not begun ({shown}); apply again to perform them"
+        )
     return failures + refresh_failures(plan)
+
+
+@contextmanager
+def _graceful_interrupts(interrupted: asyncio.Event) -> Iterator[None]:
+    """SIGINT or SIGTERM during an apply (Ctrl-C, a cancelled CI job): the first one lets no
+    new action begin, while those under way finish and are recorded, as Terraform does; a
+    second one stops at once (the journal keeps what was under way for the next command)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_signal() -> None:
+        if interrupted.is_set() and task is not None:
+            task.cancel()
+            return
+        interrupted.set()
+        sys.stderr.write(
+            "\nInterrupted: no new action begins; finishing the ones under way "
+            "(interrupt again to stop at once).\n"
+        )
+
+    try:
+        for signum in previous:
+            loop.add_signal_handler(signum, on_signal)
+    except (ValueError, RuntimeError):  # not the main thread: interrupts stay as they were
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, handler)
 
 
 def refresh_failures(plan: Plan) -> list[str]:
@@ -350,6 +399,11 @@ class ApplySession:
         journal = Journal(self.ws.journal)
         try:
             result = run_sync(self._apply(plan, journal))
+        except asyncio.CancelledError:  # a second interrupt (_graceful_interrupts)
+            raise ApplyInterrupted(
+                "interrupted twice: stopped at once; the journal keeps the starts that were "
+                "under way, and the next command adopts them"
+            ) from None
         finally:
             journal.close()
         self._record(plan, result)
@@ -393,8 +447,12 @@ class ApplySession:
         self.lock = write_lockfile(self.ws.lockfile, lock)
 
     async def _apply(self, plan: Plan, journal: Journal) -> ApplyResult:
+        # As many actions under way as calls may be: an interrupt leaves that many to finish.
+        under_way = {name: p.concurrency for name, p in self.ws.config.providers.items()}
+        pacing = Pacing(under_way, asyncio.Event())
         async with open_providers(self.ws, self.env, self._instances()) as providers:
-            return await apply_plan(plan, providers, journal)
+            with _graceful_interrupts(pacing.interrupted):
+                return await apply_plan(plan, providers, journal, pacing)
 
     def record_refresh(self, plan: Plan) -> None:
         """With nothing to do, keep the lockfile as it is unless a recorded status moved."""

@@ -13,7 +13,7 @@ import click
 
 from reconciler import gitops
 from reconciler.commands.common import EXIT_OK, Options, pass_options
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ApplyInterrupted, ReconcilerError
 from reconciler.state.lock import command_line
 from reconciler.workflow import Environment, apply_failures, apply_session, refresh_failures
 
@@ -57,7 +57,7 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
-                click.echo(json.dumps(_cycle(options, env, cycle, pull, lock_timeout)))
+                click.echo(json.dumps(_cycle(options, env, cycle, pull, lock_timeout, stop)))
                 stop.wait(max(0.0, interval - (time.monotonic() - began)))
     finally:
         for signum, handler in previous.items():
@@ -66,7 +66,12 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
 
 
 def _cycle(
-    options: Options, env: Environment, cycle: int, pull: bool, lock_timeout: float
+    options: Options,
+    env: Environment,
+    cycle: int,
+    pull: bool,
+    lock_timeout: float,
+    stop: threading.Event,
 ) -> dict[str, Any]:
     began = time.monotonic()
     line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
@@ -80,12 +85,18 @@ def _cycle(
             line["api_calls"] = plan.refresh_calls
             failures = refresh_failures(plan)
             if plan.changes:
-                failures = apply_failures(plan, session.execute(plan))
+                result = session.execute(plan)
+                failures = apply_failures(plan, result)
+                if result.interrupted:  # the signal reached the apply, not our handler
+                    stop.set()
             else:
                 session.record_refresh(plan)
             if failures:
                 line["errors"] = failures
         line["status"] = "error" if failures else "ok"
+    except ApplyInterrupted as exc:  # interrupted twice during the apply: stop now
+        line.update(status="error", errors=exc.lines())
+        stop.set()
     except ReconcilerError as exc:
         line.update(status="error", errors=exc.lines())
     line["seconds"] = round(time.monotonic() - began, 3)

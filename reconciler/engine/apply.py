@@ -8,7 +8,8 @@ A start is never retried blindly; failures are reported per action and the rest 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,13 +33,24 @@ class ApplyResult:
     records: dict[str, RunRecord]
     done: list[Action] = field(default_factory=list)
     failures: list[tuple[Action, str]] = field(default_factory=list)
+    interrupted: bool = False
+    not_begun: list[Action] = field(default_factory=list)  # left because it was interrupted
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How an apply may be stopped gracefully: the API calls of at most ``under_way[instance]``
+    actions of an instance are under way at a time, and no action begins its calls once
+    ``interrupted`` is set (the ones under way finish and are recorded)."""
+
+    under_way: Mapping[str, int]
+    interrupted: asyncio.Event
 
 
 async def apply_plan(
-    plan: Plan, providers: Mapping[str, Provider], journal: Journal
+    plan: Plan, providers: Mapping[str, Provider], journal: Journal, pacing: Pacing | None = None
 ) -> ApplyResult:
     result = ApplyResult(records=dict(plan.records))
-    scope_locks: dict[tuple[str, str | None], asyncio.Lock] = {}
     for action in plan.actions:
         if action.kind is ActionKind.FORGET:
             result.records.pop(action.name, None)
@@ -46,55 +58,132 @@ async def apply_plan(
         elif action.kind is ActionKind.ADOPT:
             result.done.append(action)
     calls = [a for a in plan.actions if a.kind.calls_api]
-    commits = plan.source.files if plan.source else {}
+    applier = _Applier(providers, journal, result, plan.source.files if plan.source else {}, pacing)
     for action in calls:
         if action.desired is not None and not action.desired.traits.keyed:
-            scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
-    await asyncio.gather(
-        *(_perform(a, providers[a.instance], journal, result, scope_locks, commits) for a in calls)
-    )
+            applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
+    await asyncio.gather(*(applier.perform(a) for a in calls))
+    result.interrupted = pacing is not None and pacing.interrupted.is_set()
     return result
 
 
-async def _perform(
-    action: Action,
-    provider: Provider,
-    journal: Journal,
-    result: ApplyResult,
-    scope_locks: Mapping[tuple[str, str | None], asyncio.Lock],
-    commits: Mapping[str, str],
-) -> None:
-    commit = commits.get(action.desired.spec_file) if action.desired else None
-    try:
-        if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
-            await _stop(action, provider, journal, result)
-        if action.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE):
-            assert action.desired is not None
-            lock = scope_locks.get((action.instance, action.desired.scope))
-            if lock is None:
-                await _start(action, provider, journal, result, prior_runs=None, commit=commit)
-            else:
-                # Runs here cannot carry our key: snapshot the scope first, one start at a
-                # time, so that after a crash exactly one new run can be ours.
-                async with lock:
-                    prior = await snapshot_scope(provider, action.desired.scope)
-                    await _start(action, provider, journal, result, prior_runs=prior, commit=commit)
-    except ReconcilerError as exc:
-        result.failures.append((action, str(exc)))
-    else:
-        result.done.append(action)
+class _NotBegun(Exception):
+    """An interrupt came before the action's call was sent: nothing happened at the provider."""
 
 
-async def _stop(action: Action, provider: Provider, journal: Journal, result: ApplyResult) -> None:
-    assert action.run_id is not None
-    assert action.stop_reason is not None
-    record = result.records.get(action.name)
-    run = await provider.stop_run(action.run_id, record.job if record else {})
-    await journal.stop_requested(action.name, action.run_id, action.stop_reason, run.status)
-    if record is not None and record.run_id == action.run_id:
-        result.records[action.name] = with_observation(record, run).model_copy(
-            update={"stop_reason": action.stop_reason}
+@dataclass
+class _Applier:
+    """The actions of one apply, performed concurrently into one ``result``."""
+
+    providers: Mapping[str, Provider]
+    journal: Journal
+    result: ApplyResult
+    commits: Mapping[str, str]  # spec file -> the commit that last changed it
+    pacing: Pacing | None
+    scope_locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
+    gates: dict[str, asyncio.Semaphore] = field(init=False)
+
+    def __post_init__(self) -> None:
+        under_way = self.pacing.under_way if self.pacing else {}
+        self.gates = {name: asyncio.Semaphore(n) for name, n in under_way.items()}
+
+    @contextlib.asynccontextmanager
+    async def begin(self, instance: str) -> AsyncIterator[None]:
+        """Where an action's API calls begin: once interrupted, none does. The gate comes after
+        a start's intent, so that the intents of many starts still share fsyncs."""
+        gate = self.gates.get(instance)
+        if gate is None or self.pacing is None:
+            yield
+            return
+        async with gate:
+            if self.pacing.interrupted.is_set():
+                raise _NotBegun
+            yield
+
+    async def perform(self, action: Action) -> None:
+        provider = self.providers[action.instance]
+        try:
+            if self.pacing is not None and self.pacing.interrupted.is_set():
+                raise _NotBegun
+            if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
+                await self.stop(action, provider)
+            if action.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE):
+                assert action.desired is not None
+                lock = self.scope_locks.get((action.instance, action.desired.scope))
+                if lock is None:
+                    await self.start(action, provider, prior_runs=None)
+                else:
+                    # Runs here cannot carry our key: snapshot the scope first, one start at a
+                    # time, so that after a crash exactly one new run can be ours.
+                    async with lock:
+                        prior = await snapshot_scope(provider, action.desired.scope)
+                        await self.start(action, provider, prior_runs=prior)
+        except _NotBegun:
+            self.result.not_begun.append(action)
+        except ReconcilerError as exc:
+            self.result.failures.append((action, str(exc)))
+        else:
+            self.result.done.append(action)
+
+    async def stop(self, action: Action, provider: Provider) -> None:
+        assert action.run_id is not None
+        assert action.stop_reason is not None
+        record = self.result.records.get(action.name)
+        async with self.begin(action.instance):
+            run = await provider.stop_run(action.run_id, record.job if record else {})
+        await self.journal.stop_requested(
+            action.name, action.run_id, action.stop_reason, run.status
         )
+        if record is not None and record.run_id == action.run_id:
+            self.result.records[action.name] = with_observation(record, run).model_copy(
+                update={"stop_reason": action.stop_reason}
+            )
+
+    async def start(
+        self, action: Action, provider: Provider, *, prior_runs: list[str] | None
+    ) -> None:
+        desired = action.desired
+        assert desired is not None
+        assert action.attempt is not None
+        record = new_record(
+            desired,
+            attempt=action.attempt,
+            failures=action.failures,
+            prior_runs=prior_runs,
+            commit=self.commits.get(desired.spec_file),
+        )
+        previous = self.result.records.get(action.name)
+        await self.journal.intent(record)
+        self.result.records[action.name] = record
+        request = StartRequest(
+            name=action.name,
+            run_key=record.run_key,
+            job=desired.job,
+            window_start=desired.window.start if desired.window else None,
+            window_end=desired.window.end if desired.window else None,
+            timeout=desired.timeout,
+        )
+        try:
+            async with self.begin(action.instance):
+                run = await _start_once(provider, request, record, self.result)
+        except (_NotBegun, ApiError) as exc:
+            if _surely_not_started(exc):  # no run exists: the intent is void, the old record stays
+                await self.journal.start_failed(action.name)
+                if previous is None:
+                    del self.result.records[action.name]
+                else:
+                    self.result.records[action.name] = previous
+            # Otherwise the run may exist: the intent stays, and the next plan adopts it.
+            raise
+        await self.journal.started(action.name, run.run_id, run.status, run.started_at)
+        self.result.records[action.name] = with_observation(record, run)
+
+
+def _surely_not_started(exc: Exception) -> bool:
+    """Nothing was sent (an interrupt), or the API refused the start outright (4xx but 429)."""
+    if isinstance(exc, ApiError):
+        return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
+    return True
 
 
 async def snapshot_scope(provider: Provider, scope: str | None) -> list[str]:
@@ -109,52 +198,6 @@ LOOKUP_MARGIN = timedelta(minutes=5)
 
 class AmbiguousStartError(ReconcilerError):
     """A start may have happened, and more than one new run could be it."""
-
-
-async def _start(
-    action: Action,
-    provider: Provider,
-    journal: Journal,
-    result: ApplyResult,
-    *,
-    prior_runs: list[str] | None,
-    commit: str | None,
-) -> None:
-    desired = action.desired
-    assert desired is not None
-    assert action.attempt is not None
-    record = new_record(
-        desired,
-        attempt=action.attempt,
-        failures=action.failures,
-        prior_runs=prior_runs,
-        commit=commit,
-    )
-    previous = result.records.get(action.name)
-    await journal.intent(record)
-    result.records[action.name] = record
-    request = StartRequest(
-        name=action.name,
-        run_key=record.run_key,
-        job=desired.job,
-        window_start=desired.window.start if desired.window else None,
-        window_end=desired.window.end if desired.window else None,
-        timeout=desired.timeout,
-    )
-    try:
-        run = await _start_once(provider, request, record, result)
-    except ApiError as exc:
-        if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
-            # Refused outright: no run exists, so the intent is void and the old record stays.
-            await journal.start_failed(action.name)
-            if previous is None:
-                del result.records[action.name]
-            else:
-                result.records[action.name] = previous
-        # Otherwise the run may exist: the intent stays, and the next plan adopts it.
-        raise
-    await journal.started(action.name, run.run_id, run.status, run.started_at)
-    result.records[action.name] = with_observation(record, run)
 
 
 async def _start_once(
