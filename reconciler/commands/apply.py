@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from reconciler.commands.apply_push import apply_and_push
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.common import Options, lock_timeout_option, pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.render import text
@@ -22,14 +22,7 @@ from reconciler.workflow import apply_failures, apply_session, read_plan, refres
 @click.option(
     "--target", "targets", multiple=True, metavar="NAME", help="Apply only this spec (repeatable)."
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another apply to release the state lock.",
-)
+@lock_timeout_option(default=0.0)
 @click.option(
     "--commit", "commit", is_flag=True, help="Commit the updated lockfile (and only it) to git."
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,18 @@ import click
 from reconciler.workflow import Environment, Workspace, open_workspace
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+
+
+def lock_timeout_option(default: float) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """``--lock-timeout SECONDS``, shared by the commands that take the state lock."""
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for another apply to release the state lock.",
+    )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from reconciler import gitops
-from reconciler.commands.common import EXIT_OK, Options, pass_options
+from reconciler.commands.common import EXIT_OK, Options, lock_timeout_option, pass_options
 from reconciler.errors import ApplyInterrupted, ReconcilerError
 from reconciler.state.lock import command_line
 from reconciler.workflow import Environment, apply_failures, apply_session, refresh_failures
@@ -28,14 +28,7 @@ from reconciler.workflow import Environment, apply_failures, apply_session, refr
     help="Time between the starts of two cycles.",
 )
 @click.option("--pull", is_flag=True, help="git pull --ff-only before each cycle.")
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another apply to release the state lock.",
-)
+@lock_timeout_option(default=30.0)
 @pass_options
 def watch(options: Options, interval: float, pull: bool, lock_timeout: float) -> int:
     """Reconcile continuously: plan and apply every interval, without asking.

@@ -51,12 +51,8 @@ def _kill_at_random_moment(world: World, rng: random.Random, trial: int) -> None
     """Even trials: a uniformly random moment of the whole command. Odd trials: a random
     moment shortly after the first intent is journaled, inside the window between an intent
     and its record (a start call takes 30-90 ms under the SLOW seed)."""
-    apply = subprocess.Popen(
-        world.command("apply", "--auto-approve"),
-        env=world.env,
-        cwd=world.repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    apply = world.start(
+        "apply", "--auto-approve", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     if trial % 2:
         deadline = time.monotonic() + 10
@@ -138,17 +134,7 @@ def test_faults_converge_without_duplicate_starts(
 
 
 def _apply_together(world: World, *extra: str) -> list[subprocess.CompletedProcess[str]]:
-    processes = [
-        subprocess.Popen(
-            world.command("apply", "--auto-approve", *extra),
-            env=world.env,
-            cwd=world.repo,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
+    processes = [world.start("apply", "--auto-approve", *extra) for _ in range(4)]
     results = []
     for process in processes:
         out, err = process.communicate(timeout=120)

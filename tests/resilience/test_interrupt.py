@@ -23,14 +23,7 @@ LATENCY = "faults:\n" + "".join(
 
 def _interrupted_apply(world: World, *signals: signal.Signals) -> subprocess.CompletedProcess[str]:
     """An apply sent ``signals`` once its first start is confirmed in the journal."""
-    apply = subprocess.Popen(
-        world.command("apply", "--auto-approve"),
-        env=world.env,
-        cwd=world.repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    apply = world.start("apply", "--auto-approve")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if world.journal.exists() and '"op":"started"' in world.journal.read_text():

@@ -62,14 +62,7 @@ def test_no_canary_in_any_output_or_file(tmp_path: Path) -> None:
         # An apply killed after its journal appears leaves that journal on disk.
         for name in sorted(world.specs):
             world.bump(name)
-        apply = subprocess.Popen(
-            world.command("--debug", "apply", "--auto-approve"),
-            env=world.env,
-            cwd=world.repo,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        apply = world.start("--debug", "apply", "--auto-approve", stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while not world.journal.exists() and time.monotonic() < deadline:
             time.sleep(0.005)

@@ -136,6 +136,19 @@ class World:
             *args,
         ]
 
+    def start(
+        self, *args: str, stdout: int = subprocess.PIPE, stderr: int = subprocess.PIPE
+    ) -> subprocess.Popen[str]:
+        """A command left running, to be raced, signalled or killed."""
+        return subprocess.Popen(
+            self.command(*args),
+            env=self.env,
+            cwd=self.repo,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
+
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(*args),
