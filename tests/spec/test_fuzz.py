@@ -19,6 +19,7 @@ from reconciler.cli import main
 from reconciler.errors import InputError
 from reconciler.providers.registry import provider_types
 from reconciler.source.load import load_config, load_specs
+from reconciler.source.yaml import _c_loader
 from tests.conftest import CONFIG, jobrun
 
 LINE = re.compile(r"^specs/f\.yaml(:\d+(:\d+)?)?: .+")
@@ -145,3 +146,20 @@ def test_cli_never_prints_a_traceback(text: str) -> None:
             code = main(["--config", str(root / "reconciler.yaml"), "validate"])
         assert code in (0, 1)
         assert "Traceback" not in err.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_the_fast_resolver_reads_every_scalar_as_ruamel_does(text: str) -> None:
+    """``_c_loader`` only skips ruamel's version look-up: the values must be the same."""
+    from ruamel.yaml import YAML
+
+    document = "value: " + json.dumps(text) + "\nplain: " + text.replace("\n", " ") + "\n"
+
+    def load(yaml: YAML) -> str:
+        try:
+            return repr(list(yaml.load_all(document)))  # repr: .nan is not equal to itself
+        except Exception as exc:  # the same error either way is fine too
+            return type(exc).__name__
+
+    assert load(_c_loader()) == load(YAML(typ="safe", pure=False))
