@@ -320,18 +320,19 @@ def _graceful_interrupts(interrupted: asyncio.Event) -> Iterator[None]:
             "(interrupt again to stop at once).\n"
         )
 
+    installed = []
     try:
         for signum in previous:
             loop.add_signal_handler(signum, on_signal)
-    except (ValueError, RuntimeError):  # not the main thread: interrupts stay as they were
-        yield
-        return
+            installed.append(signum)
+    except (ValueError, RuntimeError, NotImplementedError):
+        pass  # not the main thread, or Windows: signals act as they did
     try:
         yield
     finally:
-        for signum, handler in previous.items():
+        for signum in installed:
             loop.remove_signal_handler(signum)
-            signal.signal(signum, handler)
+            signal.signal(signum, previous[signum])
 
 
 def refresh_failures(plan: Plan) -> list[str]:
