@@ -34,19 +34,16 @@ def format_duration(seconds: int) -> str:
     return "".join(parts) or "0s"
 
 
-Duration = Annotated[
-    int,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
+def _schema(minimum: int, what: str) -> WithJsonSchema:
+    text: dict[str, Any] = {"type": "string", "pattern": DURATION_PATTERN}
+    if minimum > 0:
+        text["not"] = {"pattern": "^(0+[smhd])+$"}
+    return WithJsonSchema(
         {
-            "oneOf": [
-                {"type": "string", "pattern": DURATION_PATTERN},
-                {"type": "integer", "minimum": 0},
-            ],
-            "description": "A duration: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer.",
+            "oneOf": [text, {"type": "integer", "minimum": minimum}],
+            "description": f"{what}: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer.",
         }
-    ),
-]
+    )
 
 
 def _positive(seconds: int) -> int:
@@ -55,21 +52,7 @@ def _positive(seconds: int) -> int:
     return seconds
 
 
+Duration = Annotated[int, BeforeValidator(parse_duration), _schema(0, "A duration")]
 PositiveDuration = Annotated[
-    int,
-    BeforeValidator(parse_duration),
-    AfterValidator(_positive),
-    WithJsonSchema(
-        {
-            "oneOf": [
-                {
-                    "type": "string",
-                    "pattern": DURATION_PATTERN,
-                    "not": {"pattern": "^(0+[smhd])+$"},
-                },
-                {"type": "integer", "minimum": 1},
-            ],
-            "description": "A duration longer than 0s: 90s, 30m, 2h, 1h30m, 1d, or seconds.",
-        }
-    ),
+    Duration, AfterValidator(_positive), _schema(1, "A duration longer than 0s")
 ]
