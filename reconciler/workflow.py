@@ -15,9 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import __version__
 from reconciler.engine.apply import (
@@ -63,6 +61,9 @@ from reconciler.state.lockfile import (
     write_lockfile,
 )
 from reconciler.state.provenance import read_source
+
+if TYPE_CHECKING:
+    import httpx
 
 # Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
 # {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.

@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from pydantic import BaseModel
 
 from reconciler.errors import ApiError
 from reconciler.spec.models import ProviderInstance, RateLimit
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ObservedRun", "RunStatus", "RunTraits"]
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
-from reconciler.providers.matatika.client import MatatikaProvider
 from reconciler.providers.matatika.job import MatatikaJob, MatatikaOptions
 from reconciler.spec.models import ProviderInstance
 
 
 def _create(context: ProviderContext) -> Provider:
+    from reconciler.providers.matatika.client import MatatikaProvider  # loads httpx: only for calls
+
     return MatatikaProvider(context)
 
 

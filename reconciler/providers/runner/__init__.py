@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
-from reconciler.providers.runner.client import RunnerProvider
 from reconciler.providers.runner.job import RunnerJob, RunnerOptions
 from reconciler.spec.models import ProviderInstance
 
 
 def _create(context: ProviderContext) -> Provider:
+    from reconciler.providers.runner.client import RunnerProvider  # loads httpx: only for calls
+
     return RunnerProvider(context)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
-from reconciler.providers.vonage.client import VonageProvider
 from reconciler.providers.vonage.job import VonageJob
 from reconciler.spec.models import ProviderInstance
 
 
 def _create(context: ProviderContext) -> Provider:
+    from reconciler.providers.vonage.client import VonageProvider  # loads httpx: only for calls
+
     return VonageProvider(context)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from reconciler.providers.base import Provider, ProviderContext, ProviderType
-from reconciler.providers.xplenty.client import XplentyProvider
 from reconciler.providers.xplenty.job import XplentyJob
 from reconciler.spec.models import RateLimit
 
@@ -11,6 +10,8 @@ DEFAULT_RATE_LIMIT = RateLimit(calls=5000, per=3600)  # 5,000 credits per user p
 
 
 def _create(context: ProviderContext) -> Provider:
+    from reconciler.providers.xplenty.client import XplentyProvider  # loads httpx: only for calls
+
     return XplentyProvider(context, rate_limit_default=DEFAULT_RATE_LIMIT)
 
 
