@@ -65,8 +65,6 @@ from reconciler.state.provenance import read_source
 if TYPE_CHECKING:
     import httpx
 
-# Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
-# {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
 T = TypeVar("T")
 
 
@@ -82,6 +80,8 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
     return box[0]
 
 
+# Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
+# {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
 SANDBOX_CREDENTIAL = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzYW5kYm94In0.sandbox"
 
 
