@@ -63,7 +63,7 @@ async def apply_plan(
         if action.desired is not None and not action.desired.traits.keyed:
             applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
     await asyncio.gather(*(applier.perform(a) for a in calls))
-    result.interrupted = pacing is not None and pacing.interrupted.is_set()
+    result.interrupted = applier.interrupted()
     return result
 
 
@@ -87,23 +87,22 @@ class _Applier:
         under_way = self.pacing.under_way if self.pacing else {}
         self.gates = {name: asyncio.Semaphore(n) for name, n in under_way.items()}
 
+    def interrupted(self) -> bool:
+        return self.pacing is not None and self.pacing.interrupted.is_set()
+
     @contextlib.asynccontextmanager
     async def begin(self, instance: str) -> AsyncIterator[None]:
         """Where an action's API calls begin: once interrupted, none does. The gate comes after
         a start's intent, so that the intents of many starts still share fsyncs."""
-        gate = self.gates.get(instance)
-        if gate is None or self.pacing is None:
-            yield
-            return
-        async with gate:
-            if self.pacing.interrupted.is_set():
+        async with self.gates.get(instance) or contextlib.nullcontext():
+            if self.interrupted():
                 raise _NotBegun
             yield
 
     async def perform(self, action: Action) -> None:
         provider = self.providers[action.instance]
         try:
-            if self.pacing is not None and self.pacing.interrupted.is_set():
+            if self.interrupted():
                 raise _NotBegun
             if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
                 await self.stop(action, provider)
