@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from reconciler.commands.apply_push import apply_and_push
-from reconciler.commands.common import Options, lock_timeout_option, pass_options
+from reconciler.commands.common import Options, echo_applied, lock_timeout_option, pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.render import text
@@ -91,8 +91,7 @@ def apply(
             click.echo("Apply cancelled; nothing was done.")
             return 1
         result = session.execute(plan)
-    if any(a.kind.is_change for a in result.done):
-        click.echo("\n" + text.render_applied(result.done, session.lock.runs))
+    echo_applied(result, session.lock.runs)
     failures = apply_failures(plan, result)
     if commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands.common import Options
+from reconciler.commands.common import Options, echo_applied
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.gitops import (
     commit_lockfile,
@@ -62,8 +62,7 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                     )
                     continue
             result = session.execute(plan)
-            if any(a.kind.is_change for a in result.done):
-                click.echo("\n" + text.render_applied(result.done, session.lock.runs))
+            echo_applied(result, session.lock.runs)
             failures = apply_failures(plan, result)
             touched = {a.name for a in plan.changes}
             message = commit_message(plan, result.done, session.lock.runs, failures=failures)

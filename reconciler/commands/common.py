@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from reconciler.engine.apply import ApplyResult
+from reconciler.render import text
+from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import Environment, Workspace, open_workspace
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+
+
+def echo_applied(result: ApplyResult, records: Mapping[str, RunRecord]) -> None:
+    """Each change apply made, with the run it started, adopted or stopped (if any)."""
+    if any(a.kind.is_change for a in result.done):
+        click.echo("\n" + text.render_applied(result.done, records))
 
 
 def lock_timeout_option(default: float) -> Callable[[Callable[..., int]], Callable[..., int]]:
