@@ -1,4 +1,5 @@
-"""Committing the lockfile after an apply (``apply --commit``)."""
+"""The git side of applies: committing the lockfile (``apply --commit``), pushing it and
+syncing with the remote (``apply --push``), pulling (``watch --pull``)."""
 
 from __future__ import annotations
 
