@@ -25,6 +25,7 @@ from reconciler.engine.apply import (
     fold_result,
     snapshot_scope,
 )
+from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.engine.observe import observe
@@ -49,6 +50,7 @@ from reconciler.source.load import (
     load_specs,
     provider_options,
 )
+from reconciler.source.trusted import load_trusted_config
 from reconciler.source.yaml import Locator
 from reconciler.spec.models import Config
 from reconciler.state.journal import Journal, fold, journal_path, read_entries
@@ -212,8 +214,10 @@ async def make_plan(
     desired: Sequence[DesiredRun],
     *,
     targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
 ) -> Plan:
-    """Observe every instance the specs or the lockfile use, then plan (pure)."""
+    """Observe every instance the specs or the lockfile use, then plan (pure). Instances
+    withheld by ``config_review`` (pull-request mode) are not among ``providers``."""
     observation = await observe(providers, lock, _scopes(lock, desired))
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
@@ -223,7 +227,7 @@ async def make_plan(
         observation.runs,
         now=now,
         prune=ws.config.prune,
-        unreachable=observation.errors,
+        unreachable={**observation.errors, **withheld_instances(config_review)},
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
@@ -240,6 +244,7 @@ async def make_plan(
         actions=tuple(actions),
         observed_at=observation.server_time,
         refresh_calls={name: p.calls for name, p in providers.items()},
+        config_review=config_review,
     )
 
 
@@ -259,11 +264,25 @@ def used_instances(ws: Workspace, lock: Lockfile, desired: Sequence[DesiredRun])
     return sorted(n for n in names if n in ws.config.providers)
 
 
-def plan_command(ws: Workspace, env: Environment, *, targets: Sequence[str] = ()) -> Plan:
+def plan_command(
+    ws: Workspace,
+    env: Environment,
+    *,
+    targets: Sequence[str] = (),
+    trusted_ref: str | None = None,
+) -> Plan:
+    """The plan; with ``trusted_ref`` (pull-request mode), provider instances whose
+    configuration differs from that revision's are withheld: no credential, no refresh."""
+    review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
     desired = load_desired(ws)
     _check_targets(desired, targets)
     lock = current_lockfile(ws)
-    return run_sync(_observe_and_plan(ws, env, lock, desired, targets))
+    return run_sync(_observe_and_plan(ws, env, lock, desired, targets, review))
+
+
+def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:
+    trusted = load_trusted_config(ws.root, trusted_ref, ws.config_path.name, provider_types())
+    return review_config(trusted, ws.config)
 
 
 async def _observe_and_plan(
@@ -272,9 +291,14 @@ async def _observe_and_plan(
     lock: Lockfile,
     desired: Sequence[DesiredRun],
     targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
 ) -> Plan:
-    async with open_providers(ws, env, used_instances(ws, lock, desired)) as providers:
-        return await make_plan(ws, providers, lock, desired, targets=targets)
+    withheld = withheld_instances(config_review)
+    instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
+    async with open_providers(ws, env, instances) as providers:
+        return await make_plan(
+            ws, providers, lock, desired, targets=targets, config_review=config_review
+        )
 
 
 def _check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> None:
@@ -341,6 +365,8 @@ def refresh_failures(plan: Plan) -> list[str]:
     by_instance: dict[str, list[str]] = {}
     reasons: dict[str, str] = {}
     for action in plan.errors:
+        if action.instance in plan.withheld:  # shown for review, not a failure
+            continue
         by_instance.setdefault(action.instance, []).append(action.name)
         reasons[action.instance] = action.reason
     return [

@@ -40,6 +40,15 @@ def render(plan: Plan, output_format: str) -> str:
 @click.option(
     "--target", "targets", multiple=True, metavar="NAME", help="Plan only this spec (repeatable)."
 )
+@click.option(
+    "--trusted-ref",
+    metavar="REV",
+    envvar="RECONCILER_TRUSTED_REF",
+    help="Pull-request mode: trust provider configuration only as committed at this git "
+    "revision (the base branch, e.g. origin/main). An instance whose configuration differs "
+    "here is not refreshed and gets no credential; the change is shown for review. "
+    "[env: RECONCILER_TRUSTED_REF]",
+)
 @pass_options
 def plan(
     options: Options,
@@ -47,11 +56,12 @@ def plan(
     detailed_exitcode: bool,
     output_format: str,
     targets: tuple[str, ...],
+    trusted_ref: str | None,
 ) -> int:
     """Show the start/stop actions that would make the providers match the specs."""
     ws = options.workspace()
     with options.environment(ws) as env:
-        result = plan_command(ws, env, targets=targets)
+        result = plan_command(ws, env, targets=targets, trusted_ref=trusted_ref or None)
     if out is not None:
         write_atomic(out, dump_json(result))
     click.echo(render(result, output_format))
@@ -60,4 +70,5 @@ def plan(
     failures = refresh_failures(result)
     if failures:
         raise ApplyError(failures)  # printed after the plan of what could be observed
-    return EXIT_CHANGES if detailed_exitcode and result.changes else EXIT_OK
+    changed = bool(result.changes or result.config_review)
+    return EXIT_CHANGES if detailed_exitcode and changed else EXIT_OK

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.engine.config_review import ConfigChange, withheld_instances
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
@@ -105,6 +106,8 @@ class Plan(_Frozen):
     observed_at: dict[str, datetime | None]  # provider clocks at refresh
     source: Source | None = None  # the git commit the specs were read at
     refresh_calls: dict[str, int]  # API calls the refresh made, per instance
+    # Pull-request mode: what reconciler.yaml changes against the trusted revision.
+    config_review: tuple[ConfigChange, ...] = ()
 
     @property
     def changes(self) -> list[Action]:
@@ -113,6 +116,11 @@ class Plan(_Frozen):
     @property
     def errors(self) -> list[Action]:
         return [a for a in self.actions if a.kind is ActionKind.ERROR]
+
+    @property
+    def withheld(self) -> dict[str, str]:
+        """Instances not refreshed because their configuration awaits review, and why."""
+        return withheld_instances(self.config_review)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from reconciler.engine.plan import Plan
-from reconciler.render.summary import change_lines, change_summary, refresh_cost
+from reconciler.render.summary import (
+    change_lines,
+    change_summary,
+    config_change_lines,
+    config_change_title,
+    refresh_cost,
+)
 
 
 def _cell(text: str) -> str:
@@ -20,6 +26,12 @@ def render_plan(plan: Plan) -> str:
             lines.append(
                 f"| **{a.kind.value}** | `{a.name}` | {a.instance} | {_cell(a.reason)} | {fields} |"
             )
+        lines.append("")
+    if plan.config_review:
+        lines += ["**Configuration changes to review** (against the trusted revision):", ""]
+        for change in plan.config_review:
+            lines.append(f"- {_cell(config_change_title(change))}")
+            lines += [f"  - `{_cell(line)}`" for line in config_change_lines(change)]
         lines.append("")
     if plan.errors:
         lines += ["**Not refreshed** (these specs were left as they are):", ""]

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from reconciler.engine.config_review import ConfigChange
 from reconciler.engine.plan import Action, ActionKind, Plan
 
 SYMBOL = {
@@ -38,14 +39,19 @@ def change_summary(plan: Plan) -> str:
     parts = [f"{counted[k]} to {k.value}" for k in ORDER if counted[k]] or ["no changes"]
     if plan.errors:
         parts.append(f"{len(plan.errors)} not refreshed")
+    if plan.config_review:
+        parts.append(f"{len(plan.config_review)} configuration change(s) to review")
     return ", ".join(parts)
 
 
 def summary_line(plan: Plan) -> str:
     unrefreshed = f" {len(plan.errors)} spec(s) not refreshed." if plan.errors else ""
+    if plan.config_review:
+        unrefreshed += f" {len(plan.config_review)} configuration change(s) to review."
     if not plan.changes:
         checked = len(plan.actions) - len(plan.errors)
-        return f"No changes. {checked} spec(s) and records checked.{unrefreshed}"
+        none = "No run changes" if plan.config_review else "No changes"
+        return f"{none}. {checked} spec(s) and records checked.{unrefreshed}"
     counted = counts(plan)
     parts = [f"{counted[k]} to {k.value}" for k in ORDER if counted[k]]
     return "Plan: " + ", ".join(parts) + "." + unrefreshed
@@ -64,3 +70,14 @@ def value(v: Any) -> str:
 
 def change_lines(action: Action) -> list[str]:
     return [f"{c.path}: {value(c.old)} -> {value(c.new)}" for c in action.changes]
+
+
+def config_change_title(change: ConfigChange) -> str:
+    """``instance etl changed (not refreshed until merged)``, or the repository settings."""
+    subject = f"instance {change.instance}" if change.instance else "repository settings"
+    held = " (not refreshed until merged)" if change.withheld else ""
+    return f"{subject} {change.what}{held}"
+
+
+def config_change_lines(change: ConfigChange) -> list[str]:
+    return [f"{c.path}: {value(c.old)} -> {value(c.new)}" for c in change.changes]

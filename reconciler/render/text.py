@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from reconciler.engine.plan import Action, ActionKind, Plan
-from reconciler.render.summary import SYMBOL, change_lines, refresh_cost, summary_line
+from reconciler.render.summary import (
+    SYMBOL,
+    change_lines,
+    config_change_lines,
+    config_change_title,
+    refresh_cost,
+    summary_line,
+)
 from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import ShowRow
 
@@ -28,6 +35,11 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         for a in quiet:
             kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
         lines.append("  unchanged: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    if plan.config_review:
+        lines += ["", "Configuration changes to review (trusted revision -> this one):"]
+        for change in plan.config_review:
+            lines.append(f"    ~ {config_change_title(change)}")
+            lines.extend(f"{'':>18}{line}" for line in config_change_lines(change))
     if lines[-1] != "":
         lines.append("")
     lines.append(summary_line(plan))
