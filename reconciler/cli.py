@@ -7,6 +7,7 @@ Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detaile
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from reconciler.inert import terminal
 # httpcore's DEBUG trace logs every response's headers (Set-Cookie, tokens); hpack, with HTTP/2,
 # every header both ways. --debug keeps them at INFO: httpx's line per call is what it shows.
 HEADER_LOGGERS = ("httpcore", "hpack")
+# httpx's line per call names the URL, and a base_url's user:password@ is an Authorization.
+_URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,10 +68,11 @@ def cli(
 
 class _InertFormatter(logging.Formatter):
     """Log records quote servers (URLs, messages, exceptions): a record's message is one line
-    of terminal text, and any traceback under it is escaped line by line."""
+    of terminal text with no URL's credentials, and a traceback under it is escaped line by
+    line."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return terminal(super().formatMessage(record))
+        return terminal(_URL_USERINFO.sub(r"\1***@", super().formatMessage(record)))
 
     def formatException(self, ei: Any) -> str:
         return _escaped_lines(super().formatException(ei))

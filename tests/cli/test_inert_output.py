@@ -171,9 +171,12 @@ def test_debug_log_shows_calls_without_header_values_and_escaped(
     world: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XPLENTY_API_KEY", SECRET)
+    config = world.root / "reconciler.yaml"  # credentials in a URL are an Authorization header
+    config.write_text(config.read_text().replace("http://", f"http://user:{SECRET}@"))
     code, _, err = world.run("--debug", "plan")
     assert code == 1
-    assert re.search(r"httpx: HTTP Request: GET http://127\.0\.0\.1:\d+/acme/api/jobs", err)
+    called = r"httpx: HTTP Request: GET http://\*\*\*@127\.0\.0\.1:\d+/acme/api/jobs"
+    assert re.search(called, err)
     assert SECRET not in err
     assert not RAW_CONTROL.search(err)
     # --debug's traceback: a newline in the message breaks its line, nothing else does.
