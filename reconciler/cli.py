@@ -7,9 +7,12 @@ Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detaile
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +20,13 @@ from reconciler import __version__
 from reconciler.commands import COMMANDS
 from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
 from reconciler.errors import ReconcilerError
+from reconciler.inert import terminal
+
+# httpcore's DEBUG trace logs every response's headers (Set-Cookie, tokens); hpack, with HTTP/2,
+# every header both ways. --debug keeps them at INFO: httpx's line per call is what it shows.
+HEADER_LOGGERS = ("httpcore", "hpack")
+# httpx's line per call names the URL, and a base_url's user:password@ is an Authorization.
+_URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,8 +62,47 @@ def cli(
     reconciler.lock.
     """
     if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        ctx.call_on_close(_log_to_stderr())
     ctx.obj = Options(config=config, sandbox=sandbox, sandbox_seed=sandbox_seed, debug=debug)
+
+
+class _InertFormatter(logging.Formatter):
+    """Log records quote servers (URLs, messages, exceptions): a record's message is one line
+    of terminal text with no URL's credentials, and a traceback under it is escaped line by
+    line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal(_URL_USERINFO.sub(r"\1***@", super().formatMessage(record)))
+
+    def formatException(self, ei: Any) -> str:
+        return _escaped_lines(super().formatException(ei))
+
+
+def _escaped_lines(text: str) -> str:
+    """Multi-line text (a traceback) with each line escaped; only newlines still break it, so
+    a CR or a separator in an exception's message is shown, not acted on."""
+    return "\n".join(terminal(line) for line in text.split("\n"))
+
+
+def _log_to_stderr() -> Callable[[], None]:
+    """--debug: log at DEBUG to stderr, header-logging libraries excepted; returns the undoing
+    (for the CLI called in-process, as tests do)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_InertFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    quieted = [logging.getLogger(name) for name in HEADER_LOGGERS]
+    levels = [root.level, *(logger.level for logger in quieted)]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for logger in quieted:
+        logger.setLevel(logging.INFO)
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        for logger, level in zip([root, *quieted], levels, strict=True):
+            logger.setLevel(level)
+
+    return undo
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         result = cli.main(args=args, prog_name="reconciler", standalone_mode=False)
     except ReconcilerError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         for line in exc.lines():
-            click.echo(f"Error: {line}", err=True)
+            click.echo(f"Error: {terminal(line)}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -77,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except Exception:
-        traceback.print_exc()
+        _print_traceback()
         click.echo("reconciler: internal error (a bug); please report it with the above.", err=True)
         return EXIT_BUG
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _print_traceback() -> None:
+    """The traceback of the exception being handled; its messages may quote a server."""
+    click.echo(_escaped_lines(traceback.format_exc().rstrip("\n")), err=True)
 
 
 for _command in COMMANDS:

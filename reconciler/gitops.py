@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.engine.plan import Action, Plan
 from reconciler.errors import ReconcilerError
+from reconciler.inert import commit_line
 from reconciler.state.lockfile import Lockfile, RunRecord
 
 
@@ -25,6 +26,8 @@ def commit_message(
     *,
     failures: Sequence[str] = (),
 ) -> str:
+    """The message of an apply's commit. Reasons, run ids and failures carry providers' text:
+    each is kept to its line (``commit_line``), so none can add a trailer or a paragraph."""
     changes = [a for a in done if a.kind.is_change]
     counted: dict[str, int] = {}
     for action in changes:
@@ -44,9 +47,10 @@ def commit_message(
         by = f" (spec changed in {commit[:12]})" if commit else ""
         record = (records or {}).get(action.name)
         run = f"; run {record.run_id}" if record and record.run_id and action.desired else ""
-        lines.append(f"- {action.kind.value} {action.name}: {action.reason}{run}{by}")
+        lines.append(commit_line(f"- {action.kind.value} {action.name}: {action.reason}{run}{by}"))
     if failures:
-        lines += ["", "Failed (see the apply's output):", *(f"- {line}" for line in failures)]
+        failed = [commit_line(f"- {line}") for line in failures]
+        lines += ["", "Failed (see the apply's output):", *failed]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -9,12 +9,23 @@ from pathlib import Path
 import pytest
 
 from reconciler.engine.plan import Plan, plan_actions
+from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.spec.runs import RunStatus
 from reconciler.state.lockfile import Lockfile
+from reconciler.workflow import ShowRow
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
 
 GOLDEN = Path(__file__).parent / "data" / "plans"
+# A provider's message or a job value that tries every medium: markdown (code span, HTML,
+# details, mention, issue, link, image, table), terminals (CSI, OSC 8 link, C1, bidi, BEL, CR)
+# and commit messages (a trailer on a line of its own).
+HOSTILE = (
+    "`x` </details><img src=x onerror=alert(1)> @org/team #12 [a](http://e) ![i](http://e/i)"
+    " | \x1b[2J\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\ \x9b31m \u202eevil\u202c \x07\r\x08"
+    "\n\nCo-authored-by: x <y@z>"
+)
+HOSTILE_RUN_ID = "7\x1b[2J\u202e`@org`"
 
 
 def make_plan(case: str) -> Plan:
@@ -40,6 +51,15 @@ def make_plan(case: str) -> Plan:
         desired = [steady, done]
         records = [record(steady, run_id="14"), record(done, RunStatus.SUCCEEDED, run_id="16")]
         unreachable = None
+    elif case == "hostile":  # what a provider or a job value could hold: see HOSTILE
+        changed = spec("changed-run", job={**OLD_JOB, "variables": {"START": HOSTILE}})
+        failing = spec("failing-run", retry={"limit": 1})
+        desired = [changed, failing, spec("other-run", provider="bad")]
+        records = [
+            record(spec("changed-run", job=OLD_JOB), run_id=HOSTILE_RUN_ID),
+            record(failing, RunStatus.FAILED, run_id=HOSTILE_RUN_ID),
+        ]
+        unreachable = {"bad": f"bad (xplenty): {HOSTILE}"}
     else:  # "unreachable"
         desired = [spec("fresh-run")]
         records = []
@@ -60,11 +80,11 @@ def make_plan(case: str) -> Plan:
         records=planned.records,
         actions=tuple(planned.actions),
         observed_at={"etl": None},
-        refresh_calls={"etl": 3},
+        refresh_calls={"etl": 3, **({"bad": 1} if case == "hostile" else {})},
     )
 
 
-@pytest.mark.parametrize("case", ["changes", "no-changes", "unreachable"])
+@pytest.mark.parametrize("case", ["changes", "no-changes", "unreachable", "hostile"])
 @pytest.mark.parametrize(
     ("suffix", "render"), [("md", markdown.render_plan), ("txt", text.render_plan)]
 )
@@ -98,3 +118,64 @@ def test_applied_actions_name_the_runs_they_started_and_stopped() -> None:
         "  -/+ replace     changed-run  etl: stop requested: run 11 (stopping); "
         "the new revision starts on a later apply"
     )
+
+
+def test_applied_actions_escape_the_run_ids_a_provider_gave() -> None:
+    plan = make_plan("hostile")
+    retry = next(a for a in plan.actions if a.kind.value == "retry")
+    after = {"failing-run": record(spec("failing-run"), RunStatus.PENDING, run_id=HOSTILE_RUN_ID)}
+    assert text.render_applied([retry], after) == (
+        "    + retry       failing-run  etl: started run 7\\x1b[2J\\u202e`@org` (pending)"
+    )
+
+
+def hostile_row(name: str) -> ShowRow:
+    return ShowRow(
+        name=name,
+        instance="etl",
+        run_id=HOSTILE_RUN_ID,
+        attempt=1,
+        recorded="running",
+        live="running",
+        api_status="\x9b2J\rRUNNING",
+        started_at=None,
+        spec_file="specs/\x1b]0;title\x07.yaml",
+        details="recipients 1\n\x1b[31mdelivered 9\u2066",
+        commit="abc",
+        revision="r1",
+        run_key="k-1",
+    )
+
+
+def test_show_escapes_statuses_details_and_paths_and_aligns_the_escaped_cells() -> None:
+    assert text.render_show([hostile_row("a-run"), hostile_row("b")]) == (
+        "NAME   INSTANCE  RUN                   ATTEMPT  RECORDED  LIVE     "
+        "API STATUS       STARTED  DETAILS\n"
+        "a-run  etl       7\\x1b[2J\\u202e`@org`  1        running   running  "
+        "\\x9b2J\\rRUNNING  -        recipients 1\\n\\x1b[31mdelivered 9\\u2066\n"
+        "b      etl       7\\x1b[2J\\u202e`@org`  1        running   running  "
+        "\\x9b2J\\rRUNNING  -        recipients 1\\n\\x1b[31mdelivered 9\\u2066"
+    )
+    assert text.render_run(hostile_row("a-run")).splitlines()[1:5] == [
+        "spec file          specs/\\x1b]0;title\\x07.yaml",
+        "started by commit  abc",
+        "instance           etl",
+        "run                7\\x1b[2J\\u202e`@org`",
+    ]
+    assert text.render_run(hostile_row("a-run")).splitlines()[-1] == (
+        "details            recipients 1\\n\\x1b[31mdelivered 9\\u2066"
+    )
+
+
+def test_commit_message_keeps_each_value_to_its_line() -> None:
+    plan = make_plan("hostile")
+    message = commit_message(plan, list(plan.actions), failures=[f"stop x: {HOSTILE}"])
+    assert message.splitlines()[2:] == [
+        "- replace changed-run: spec changed; stop run 7\\x1b[2J\\u202e`@org`, then start",
+        "- retry failing-run: run 7\\x1b[2J\\u202e`@org` failed; retry 1 of 1",
+        "",
+        "Failed (see the apply's output):",
+        "- stop x: `x` </details><img src=x onerror=alert(1)> @org/team #12 [a](http://e) "
+        "![i](http://e/i) | \\x1b[2J\\x1b]8;;http://e\\x1b\\link\\x1b]8;;\\x1b\\ \\x9b31m "
+        "\\u202eevil\\u202c \\x07\\r\\x08\\n\\nCo-authored-by: x <y@z>",
+    ]

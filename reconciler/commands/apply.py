@@ -9,6 +9,7 @@ from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.common import Options, echo_applied, lock_timeout_option, pass_options
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
+from reconciler.inert import terminal
 from reconciler.render import text
 from reconciler.state.lock import command_line
 from reconciler.workflow import apply_failures, apply_session, read_plan, refresh_failures
@@ -69,7 +70,7 @@ def apply(
         apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session,
     ):
         for notice in session.notices:
-            click.echo(f"Note: {notice}.", err=True)
+            click.echo(f"Note: {terminal(notice)}.", err=True)  # names a lock note's holder
         if saved is not None:
             session.check_saved(saved)
             plan = saved

@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from reconciler.commands.common import Options, pass_options
+from reconciler.inert import terminal
 from reconciler.state.lock import force_unlock as clear_lock
 from reconciler.state.lock import lock_path
 
@@ -18,5 +19,6 @@ def force_unlock(options: Options, lock_id: str) -> int:
     """
     ws = options.workspace()
     holder = clear_lock(lock_path(ws.lockfile), lock_id)
-    click.echo(f"Cleared lock {lock_id} (pid {holder.pid} on {holder.host}, {holder.command}).")
+    held = f"pid {holder.pid} on {holder.host}, {holder.command}"  # as the lock note says
+    click.echo(f"Cleared lock {terminal(lock_id)} ({terminal(held)}).")
     return 0

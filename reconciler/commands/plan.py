@@ -7,6 +7,7 @@ import click
 from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_options
 from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError
+from reconciler.inert import json_text
 from reconciler.render import markdown, text
 from reconciler.state.lockfile import dump_json, write_atomic
 from reconciler.workflow import plan_command, refresh_failures
@@ -14,7 +15,7 @@ from reconciler.workflow import plan_command, refresh_failures
 
 def render(plan: Plan, output_format: str) -> str:
     if output_format == "json":
-        return dump_json(plan).rstrip("\n")
+        return json_text(dump_json(plan)).rstrip("\n")
     if output_format == "markdown":
         return markdown.render_plan(plan)
     return text.render_plan(plan)

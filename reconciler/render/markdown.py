@@ -1,8 +1,11 @@
-"""A plan as a pull-request comment."""
+"""A plan as a pull-request comment. Values (reasons, which carry providers' messages and run
+ids; changed job fields; names) are shown through ``inert``: as code spans or escaped prose,
+they add no HTML, link, mention, table cell or line, and cannot close the ``<details>``."""
 
 from __future__ import annotations
 
 from reconciler.engine.plan import Plan
+from reconciler.inert import markdown_code, markdown_text
 from reconciler.render.summary import (
     change_lines,
     change_summary,
@@ -12,8 +15,9 @@ from reconciler.render.summary import (
 )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _code_cell(text: str) -> str:
+    # In a table, GFM splits cells at | before parsing code spans, and \| keeps one inside.
+    return markdown_code(text).replace("|", "\\|")
 
 
 def render_plan(plan: Plan) -> str:
@@ -22,25 +26,31 @@ def render_plan(plan: Plan) -> str:
     if changes:
         lines += ["| action | spec | instance | why | changed fields |", "|---|---|---|---|---|"]
         for a in changes:
-            fields = "<br>".join(f"`{_cell(c)}`" for c in change_lines(a)) or ""
+            fields = "<br>".join(_code_cell(c) for c in change_lines(a))
             lines.append(
-                f"| **{a.kind.value}** | `{a.name}` | {a.instance} | {_cell(a.reason)} | {fields} |"
+                f"| **{a.kind.value}** | {_code_cell(a.name)} | {markdown_text(a.instance)} "
+                f"| {markdown_text(a.reason)} | {fields} |"
             )
         lines.append("")
     if plan.config_review:
         lines += ["**Configuration changes to review** (against the trusted revision):", ""]
         for change in plan.config_review:
-            lines.append(f"- {_cell(config_change_title(change))}")
-            lines += [f"  - `{_cell(line)}`" for line in config_change_lines(change)]
+            lines.append(f"- {markdown_text(config_change_title(change))}")
+            lines += [f"  - {markdown_code(line)}" for line in config_change_lines(change)]
         lines.append("")
     if plan.errors:
         lines += ["**Not refreshed** (these specs were left as they are):", ""]
-        lines += [f"- `{a.name}` ({a.instance}): {_cell(a.reason)}" for a in plan.errors]
+        lines += [
+            f"- {markdown_code(a.name)} ({markdown_text(a.instance)}): {markdown_text(a.reason)}"
+            for a in plan.errors
+        ]
         lines.append("")
-    lines.append(f"_{refresh_cost(plan)}_")
+    lines.append(f"_{markdown_text(refresh_cost(plan))}_")
     quiet = [a for a in plan.actions if not a.kind.is_change and a not in plan.errors]
     if quiet:
         lines += ["", "<details><summary>Unchanged specs and records</summary>", ""]
-        lines += [f"- `{a.name}`: {a.kind.value}: {_cell(a.reason)}" for a in quiet]
+        lines += [
+            f"- {markdown_code(a.name)}: {a.kind.value}: {markdown_text(a.reason)}" for a in quiet
+        ]
         lines += ["", "</details>"]
     return "\n".join(lines)

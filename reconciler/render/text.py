@@ -1,10 +1,12 @@
-"""Plans and state for a terminal."""
+"""Plans and state for a terminal. Every line or cell holding a value from a provider, a spec
+or a job passes through ``inert.terminal``: a value can add no line and send no escape."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from reconciler.engine.plan import Action, ActionKind, Plan
+from reconciler.inert import terminal
 from reconciler.render.summary import (
     SYMBOL,
     change_lines,
@@ -26,9 +28,9 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         symbol = SYMBOL.get(action.kind, "=")
         lines.append(
             f"  {symbol:>3} {action.kind.value:<11} {action.name:<{width}}  "
-            f"{action.instance}: {action.reason}"
+            f"{action.instance}: {terminal(action.reason)}"
         )
-        lines.extend(f"{'':>18}{line}" for line in change_lines(action))
+        lines.extend(f"{'':>18}{terminal(line)}" for line in change_lines(action))
     quiet = [a for a in plan.actions if not a.kind.is_change and a.kind is not ActionKind.ERROR]
     if quiet and not verbose:
         kinds: dict[str, int] = {}
@@ -38,8 +40,8 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     if plan.config_review:
         lines += ["", "Configuration changes to review (trusted revision -> this one):"]
         for change in plan.config_review:
-            lines.append(f"    ~ {config_change_title(change)}")
-            lines.extend(f"{'':>18}{line}" for line in config_change_lines(change))
+            lines.append(f"    ~ {terminal(config_change_title(change))}")
+            lines.extend(f"{'':>18}{terminal(line)}" for line in config_change_lines(change))
     if lines[-1] != "":
         lines.append("")
     lines.append(summary_line(plan))
@@ -52,7 +54,7 @@ def render_applied(done: Sequence[Action], records: Mapping[str, RunRecord]) -> 
     width = max((len(a.name) for a in changes), default=4)
     return "\n".join(
         f"  {SYMBOL[a.kind]:>3} {a.kind.value:<11} {a.name:<{width}}  "
-        f"{a.instance}: {_outcome(a, records.get(a.name))}"
+        f"{a.instance}: {terminal(_outcome(a, records.get(a.name)))}"
         for a in changes
     )
 
@@ -88,7 +90,7 @@ def render_show(rows: Sequence[ShowRow]) -> str:
         cells += [r.api_status or "-", started]
         if with_details:
             cells.append(r.details or "-")
-        table.append(cells)
+        table.append([terminal(cell) for cell in cells])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -116,4 +118,4 @@ def render_run(row: ShowRow) -> str:
     if row.details:
         fields.append(("details", row.details))
     width = max(len(k) for k, _ in fields)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in fields)
+    return "\n".join(f"{key:<{width}}  {terminal(value)}" for key, value in fields)
