@@ -14,7 +14,7 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--seed",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -29,9 +29,12 @@ def sandbox() -> None:
 def serve(options: Options, host: str, port: int, seed: Path | None, state: Path | None) -> int:
     """Serve the emulators: /xplenty, /runner, /vonage, /matatika, and /_sandbox/clock."""
     from reconciler.sandbox.seed import load_seed
+    from reconciler.sandbox.server import listen
     from reconciler.sandbox.server import serve as run_server
 
     loaded = load_seed(seed)
+    sock = listen(host, port)
+    port = sock.getsockname()[1]  # the one the system chose for --port 0
     click.echo(f"reconciler sandbox on http://{host}:{port} (/xplenty /runner /vonage /matatika)")
-    run_server(host=host, port=port, seed=loaded, state=state)
+    run_server(sock=sock, seed=loaded, state=state)
     return 0

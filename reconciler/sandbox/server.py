@@ -11,6 +11,7 @@ from types import TracebackType
 
 import uvicorn
 
+from reconciler.errors import UsageError
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
@@ -30,12 +31,34 @@ def _config(
     )
 
 
-def serve(*, host: str, port: int, seed: Seed, state: Path | None) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is announced: a port in use or a host that
+    is not this machine's is one clear line, not a traceback after the banner."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then (see below).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise UsageError(f"sandbox serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"sandbox serve: cannot listen on {host}:{port}: {reason}") from None
+    return sock
+
+
+def serve(*, sock: socket.socket, seed: Seed, state: Path | None) -> None:
+    host, port = sock.getsockname()[:2]
     store = Store(state)
     try:
-        uvicorn.Server(_config(store, seed, host, port)).run()
+        asyncio.run(uvicorn.Server(_config(store, seed, host, port)).serve(sockets=[sock]))
     finally:
         store.close()
+        sock.close()
 
 
 class BackgroundSandbox:

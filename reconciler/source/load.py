@@ -17,7 +17,13 @@ from pydantic import BaseModel, ValidationError
 from reconciler.errors import InputError, Problem, key_path
 from reconciler.providers.base import ProviderType
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
-from reconciler.spec.models import Config, JobRun, ProviderInstance
+from reconciler.spec.limits import (
+    API_ID_PATTERN,
+    API_ID_RULE,
+    VARIABLE_NAME_PATTERN,
+    VARIABLE_NAME_RULE,
+)
+from reconciler.spec.models import NAME_PATTERN, Config, JobRun, ProviderInstance
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -48,10 +54,27 @@ _REASONS = {
 }
 
 
+# A pattern's rule in words: a regular expression is no message for a person.
+_PATTERN_RULES = {
+    NAME_PATTERN: "lowercase letters, digits and '-', starting and ending with a letter or "
+    "digit, at most 63 characters",
+    API_ID_PATTERN: API_ID_RULE,
+    VARIABLE_NAME_PATTERN: VARIABLE_NAME_RULE,
+}
+
+
 def _reason(error: Mapping[str, Any]) -> str:
     reason = _REASONS.get(str(error["type"]))
     if reason:
         return reason
+    context = error.get("ctx", {})
+    bounds = {"less_than_equal": "at most", "greater_than_equal": "at least"}
+    if error["type"] in bounds:
+        bound = context.get("le", context.get("ge"))
+        return f"{bounds[str(error['type'])]} {bound}"
+    if error["type"] == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        return _PATTERN_RULES.get(pattern, f"must match the pattern {pattern}")
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 

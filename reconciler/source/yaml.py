@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
@@ -44,9 +44,32 @@ class _Yaml12Resolver(VersionedResolver):
         return (1, 2)
 
 
+class _Constructor(SafeConstructor):
+    """A timestamp that is no date (``2026-02-30``, year 0) is a syntax-level problem with its
+    position; ruamel raises a bare ValueError from ``datetime`` for it."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except (ValueError, OverflowError) as exc:
+            raise ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or time ({exc})", node.start_mark
+            ) from None
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
 def _c_loader() -> YAML:
     yaml = YAML(typ="safe", pure=False)
     yaml.Resolver = _Yaml12Resolver
+    yaml.Constructor = _Constructor
+    return yaml
+
+
+def _pure_loader() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _Constructor
     return yaml
 
 
@@ -78,7 +101,7 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
             if len(text) > PURE_PARSER_MAX_BYTES:
                 return [], [_error_problem(exc, display)]
             try:
-                docs = list(YAML(typ="safe", pure=True).load_all(text))
+                docs = list(_pure_loader().load_all(text))
             except DuplicateKeyError as again:
                 return [], [_duplicate_key_problem(again, display)]
             except YAMLError as again:

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from reconciler.spec.limits import MAX_DURATION
+
 _PART = re.compile(r"(\d+)([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_PATTERN = r"^(\d+[smhd])+$"
@@ -19,10 +21,14 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return value
-    if isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value):
-        return sum(int(n) * _UNIT[u] for n, u in _PART.findall(value))
-    raise ValueError("expected a duration such as 90s, 30m, 2h or 1h30m")
+        seconds = value
+    elif isinstance(value, str) and len(value) <= 64 and re.fullmatch(DURATION_PATTERN, value):
+        seconds = sum(int(n) * _UNIT[u] for n, u in _PART.findall(value))
+    else:
+        raise ValueError("expected a duration such as 90s, 30m, 2h or 1h30m")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"at most {format_duration(MAX_DURATION)} ({MAX_DURATION} seconds)")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
@@ -35,13 +41,14 @@ def format_duration(seconds: int) -> str:
 
 
 def _schema(minimum: int, what: str) -> WithJsonSchema:
-    text: dict[str, Any] = {"type": "string", "pattern": DURATION_PATTERN}
+    text: dict[str, Any] = {"type": "string", "pattern": DURATION_PATTERN, "maxLength": 64}
     if minimum > 0:
         text["not"] = {"pattern": "^(0+[smhd])+$"}
     return WithJsonSchema(
         {
-            "oneOf": [text, {"type": "integer", "minimum": minimum}],
-            "description": f"{what}: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer.",
+            "oneOf": [text, {"type": "integer", "minimum": minimum, "maximum": MAX_DURATION}],
+            "description": f"{what}: 90s, 30m, 2h, 1h30m, 1d, or seconds as an integer; "
+            f"at most {format_duration(MAX_DURATION)}.",
         }
     )
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from reconciler.spec.durations import PositiveDuration
+from reconciler.spec.limits import API_ID_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
@@ -116,7 +117,9 @@ class ProviderInstance(StrictModel):
         pattern=r"^https?://", description="API origin, e.g. https://api.xplenty.com"
     )
     account: str | None = Field(
-        default=None, description="Account id or alias, when the API has one."
+        default=None,
+        pattern=API_ID_PATTERN,
+        description="Account id or alias, when the API has one.",
     )
     credentials: dict[str, SecretReference] = Field(
         default_factory=dict,

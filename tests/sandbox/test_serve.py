@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,22 @@ def test_sandbox_serve_with_seed_and_state(tmp_path: Path) -> None:
         server.terminate()
         output = server.communicate(timeout=10)[0].decode()
     assert f"reconciler sandbox on http://127.0.0.1:{port}" in output
+
+
+def test_a_port_that_cannot_be_listened_on_is_one_line_before_the_banner() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        for args, reason in [
+            (["--port", str(port)], f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+            (["--port", "99999"], "Invalid value for '--port': 99999 is not in the range"),
+        ]:
+            done = subprocess.run(
+                [sys.executable, "-m", "reconciler", "sandbox", "serve", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 1
+            assert done.stdout == ""  # no banner
+            assert reason in done.stderr
+            assert "Traceback" not in done.stderr

@@ -109,7 +109,10 @@ def test_missing_required_key_points_at_its_parent(tmp_path: Path) -> None:
 
 def test_bad_name_and_non_mapping_documents(tmp_path: Path) -> None:
     lines = problems(tmp_path, {"x.yaml": jobrun("Bad_Name") + "---\n- a list\n"})
-    assert lines[0].startswith("specs/x.yaml:4:3: metadata.name: String should match pattern")
+    assert lines[0] == (
+        "specs/x.yaml:4:3: metadata.name: lowercase letters, digits and '-', starting and "
+        "ending with a letter or digit, at most 63 characters"
+    )
     assert lines[1] == "specs/x.yaml:12:1: expected a mapping (kind: JobRun)"
 
 
@@ -254,3 +257,46 @@ def test_symlink_leaving_the_repository_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "specs" / "alias.yaml").symlink_to(tmp_path / "specs" / "real.yaml")
     lines = problems(tmp_path, {})
     assert lines == [f"specs/link.yaml: leads outside the repository (to {outside}); not read"]
+
+
+def test_values_the_provider_or_python_cannot_take_are_refused_with_the_rule(
+    tmp_path: Path,
+) -> None:
+    """Each would pass the old models and crash in the adapter (OverflowError, ValueError) or
+    reach the API (an id beyond int64, a job id that climbs to another endpoint)."""
+    vonage = CONFIG.replace(
+        "specs: [specs]",
+        "  campaigns:\n    type: vonage\n    base_url: https://api-eu.vonage.com/beta\n"
+        "    credentials: {token: env:VONAGE_JWT}\nspecs: [specs]",
+    )
+    far = jobrun("far", package=2**63, extra="timeout: 99999999999d\n")
+    climbing = jobrun("climb").replace(
+        "provider: etl\n  job:\n    cluster_id: 167\n    package_id: 103\n    variables: {}",
+        "provider: campaigns\n  job: {job_id: ../../admin, duration: 400d}",
+    )
+    named = jobrun("named", variables='{"A B": "1", OK: "2"}')
+    assert problems(tmp_path, {"a.yaml": far, "b.yaml": climbing, "c.yaml": named}, vonage) == [
+        "specs/a.yaml:9:5: spec.job.package_id: at most 9223372036854775807",
+        "specs/a.yaml:11:3: spec.timeout: at most 366d (31622400 seconds)",
+        "specs/b.yaml:7:9: spec.job.job_id: letters, digits and '.', '_', ':', '@', '-', "
+        "starting with a letter or digit, at most 128 characters",
+        "specs/b.yaml:7:30: spec.job.duration: at most 366d (31622400 seconds)",
+        "specs/c.yaml:10:17: spec.job.variables.A B.[key]: letters, digits and '_', "
+        "not starting with a digit, at most 128 characters",
+    ]
+
+
+def test_a_date_that_does_not_exist_is_a_problem_at_its_position(tmp_path: Path) -> None:
+    text = jobrun("x", extra="window: {start: 2026-02-30T00:00:00Z, end: 2026-03-02T00:00:00Z}\n")
+    assert problems(tmp_path, {"x.yaml": text}) == [
+        "specs/x.yaml:11:19: invalid YAML: '2026-02-30T00:00:00Z' is not a valid date or time "
+        "(day is out of range for month)"
+    ]
+
+
+def test_an_account_that_would_change_the_api_path_is_refused(tmp_path: Path) -> None:
+    config = CONFIG.replace("account: acme", "account: acme/../../other")
+    assert problems(tmp_path, {}, config) == [
+        "reconciler.yaml:7:5: providers.etl.account: letters, digits and '.', '_', ':', '@', "
+        "'-', starting with a letter or digit, at most 128 characters"
+    ]

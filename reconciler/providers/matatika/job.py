@@ -6,13 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.spec.limits import API_ID_PATTERN
+
 
 class MatatikaJob(BaseModel):
     """Run a pipeline (``POST /api/pipelines/{id}/jobs``); one job per pipeline at a time."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pipeline_id: str = Field(min_length=1, description="The pipeline to run.")
+    pipeline_id: str = Field(pattern=API_ID_PATTERN, description="The pipeline to run.")
 
 
 class MatatikaOptions(BaseModel):
@@ -20,6 +22,7 @@ class MatatikaOptions(BaseModel):
 
     workspace: str | None = Field(
         default=None,
+        pattern=API_ID_PATTERN,
         description="Workspace id: observe all its jobs in one paged listing instead of one "
         "listing per pipeline.",
     )

@@ -6,11 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.spec.limits import API_ID_PATTERN, MAX_DURATION, MAX_ITEMS
+
 
 class RunnerHost(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, description="Host name the play runs on.")
+    id: str = Field(pattern=API_ID_PATTERN, description="Host name the play runs on.")
 
 
 class RunnerJob(BaseModel):
@@ -21,13 +23,18 @@ class RunnerJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    job_id: str = Field(min_length=1, description="The job definition to execute.")
-    hosts: list[RunnerHost] = Field(default_factory=list, description="Empty: start with {}.")
+    job_id: str = Field(pattern=API_ID_PATTERN, description="The job definition to execute.")
+    hosts: list[RunnerHost] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Empty: start with {}."
+    )
     stop_mode: Literal["stop", "kill"] = Field(
         default="stop", description="How reconciler stops an execution: graceful stop or kill."
     )
     expiry_duration: int = Field(
-        default=0, ge=0, description="Seconds the API waits before stopping (expiryDuration)."
+        default=0,
+        ge=0,
+        le=MAX_DURATION,
+        description="Seconds the API waits before stopping (expiryDuration).",
     )
 
 

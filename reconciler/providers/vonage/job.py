@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.spec.durations import PositiveDuration
+from reconciler.spec.limits import API_ID_PATTERN
 
 
 class VonageJob(BaseModel):
@@ -12,7 +13,7 @@ class VonageJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    job_id: str = Field(min_length=1, description="The Proactive Connect job to run.")
+    job_id: str = Field(pattern=API_ID_PATTERN, description="The Proactive Connect job to run.")
     name: str | None = Field(
         default=None,
         max_length=200,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from reconciler.spec.limits import INT64_MAX, MAX_ITEMS, MAX_TEXT, VARIABLE_NAME_PATTERN
 
 RUN_KEY_VARIABLE = "RECONCILER_RUN_KEY"
+
+VariableName = Annotated[str, StringConstraints(pattern=VARIABLE_NAME_PATTERN)]
+Expression = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
 class XplentyJob(BaseModel):
@@ -12,13 +19,18 @@ class XplentyJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cluster_id: int = Field(gt=0, description="The cluster to run on.")
-    package_id: int = Field(gt=0, description="The package whose workflow the job performs.")
-    variables: dict[str, str] = Field(
+    cluster_id: int = Field(gt=0, le=INT64_MAX, description="The cluster to run on.")
+    package_id: int = Field(
+        gt=0, le=INT64_MAX, description="The package whose workflow the job performs."
+    )
+    variables: dict[VariableName, Expression] = Field(
         default_factory=dict,
+        max_length=MAX_ITEMS,
         description="Package variables; values are Pig expressions, so quote literals: \"'x'\".",
     )
-    dynamic_variables: dict[str, str] = Field(default_factory=dict)
+    dynamic_variables: dict[VariableName, Expression] = Field(
+        default_factory=dict, max_length=MAX_ITEMS
+    )
 
     @field_validator("variables")
     @classmethod
