@@ -60,8 +60,8 @@ def make_plan(case: str) -> Plan:
             record(failing, RunStatus.FAILED, run_id=HOSTILE_RUN_ID),
         ]
         unreachable = {"bad": f"bad (xplenty): {HOSTILE}"}
-    else:  # "unreachable"
-        desired = [spec("fresh-run")]
+    else:  # "unreachable": one line for the instance, however many specs it leaves
+        desired = [spec(f"run-{n}") for n in range(7)]
         records = []
         unreachable = {"etl": "etl (xplenty): GET /jobs: ConnectError"}
     lock = Lockfile(lineage="l", serial=3, runs={r.name: r for r in records})

@@ -12,6 +12,7 @@ from reconciler.render.summary import (
     config_change_lines,
     config_change_title,
     refresh_cost,
+    unrefreshed,
 )
 
 
@@ -41,8 +42,8 @@ def render_plan(plan: Plan) -> str:
     if plan.errors:
         lines += ["**Not refreshed** (these specs were left as they are):", ""]
         lines += [
-            f"- {markdown_code(a.name)} ({markdown_text(a.instance)}): {markdown_text(a.reason)}"
-            for a in plan.errors
+            f"- {markdown_text(instance)}: {markdown_text(specs)}: {markdown_text(reason)}"
+            for instance, specs, reason in unrefreshed(plan)
         ]
         lines.append("")
     lines.append(f"_{markdown_text(refresh_cost(plan))}_")

@@ -72,6 +72,25 @@ def change_lines(action: Action) -> list[str]:
     return [f"{c.path}: {value(c.old)} -> {value(c.new)}" for c in action.changes]
 
 
+def unrefreshed(plan: Plan) -> list[tuple[str, str, str]]:
+    """Per instance not refreshed: ``(instance, "3 spec(s) (a, b, c)", reason)`` - one line
+    per failed provider, not one per spec."""
+    names: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for action in plan.errors:
+        names.setdefault(action.instance, []).append(action.name)
+        reasons[action.instance] = action.reason
+    return [
+        (instance, f"{len(shown)} spec(s) ({name_list(shown)})", reasons[instance])
+        for instance, shown in sorted(names.items())
+    ]
+
+
+def name_list(names: list[str], limit: int = 5) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def config_change_title(change: ConfigChange) -> str:
     """``instance etl changed (not refreshed until merged)``, or the repository settings."""
     subject = f"instance {change.instance}" if change.instance else "repository settings"

@@ -14,6 +14,7 @@ from reconciler.render.summary import (
     config_change_title,
     refresh_cost,
     summary_line,
+    unrefreshed,
 )
 from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import ShowRow
@@ -23,7 +24,7 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
     lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
     width = max((len(a.name) for a in plan.actions), default=4)
     for action in plan.actions:
-        if not action.kind.is_change and action.kind is not ActionKind.ERROR and not verbose:
+        if not action.kind.is_change and not verbose:
             continue
         symbol = SYMBOL.get(action.kind, "=")
         lines.append(
@@ -37,6 +38,11 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         for a in quiet:
             kinds[a.kind.value] = kinds.get(a.kind.value, 0) + 1
         lines.append("  unchanged: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    if not verbose:
+        lines += [
+            f"    ! not refreshed {instance}: {terminal(specs)}: {terminal(reason)}"
+            for instance, specs, reason in unrefreshed(plan)
+        ]
     if plan.config_review:
         lines += ["", "Configuration changes to review (trusted revision -> this one):"]
         for change in plan.config_review:

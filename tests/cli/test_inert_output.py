@@ -113,12 +113,12 @@ def test_a_providers_message_is_inert_in_markdown_text_json_and_error_lines(worl
 
     code, out, err = world.run("plan", "--format", "markdown")
     assert (code, err) == (1, error)
-    assert f"- `other` (bad): bad (xplenty): {AS_MARKDOWN} (HTTP 400)\n" in out
+    assert f"- bad: 1 spec(s) (other): bad (xplenty): {AS_MARKDOWN} (HTTP 400)\n" in out
     assert out.count("</details>") == 0  # nothing quiet to fold, and nothing injected
 
     code, out, err = world.run("plan")
     assert (code, err) == (1, error)
-    assert f"    ! error       other  bad: {refused}\n" in out
+    assert f"    ! not refreshed bad: 1 spec(s) (other): {refused}\n" in out
 
     code, out, err = world.run("plan", "--format", "json")
     assert (code, err) == (1, error)

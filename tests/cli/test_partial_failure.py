@@ -17,7 +17,10 @@ def test_unreachable_provider_leaves_its_specs_and_the_rest_proceeds(repo: Repo)
     code, out, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "plan")
     assert code == 1
     assert out.count(" + start ") == 3
-    assert "    ! error       runner-run    ctl: ctl (runner): login: Service Unavailable" in out
+    assert (
+        "    ! not refreshed ctl: 1 spec(s) (runner-run): ctl (runner): login: Service Unavailable"
+        in out
+    )
     assert err.startswith(
         "Error: refresh of ctl failed, 1 spec(s) left as they are: ctl (runner): "
     )

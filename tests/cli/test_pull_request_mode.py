@@ -139,7 +139,7 @@ def test_a_changed_instance_is_withheld_and_shown_for_review(
     assert listener.received == []
     assert CANARY not in out
     assert "+ start       hubspot-sync  elt:" in out  # the unchanged instance plans as usual
-    assert "! error       nightly-etl   etl: its configuration changes in this pull request" in out
+    assert "! not refreshed etl: 1 spec(s) (nightly-etl): its configuration changes in this" in out
     assert "~ instance etl changed (not refreshed until merged)" in out
     assert f'base_url: "http://127.0.0.1:{listener.port}' not in out  # old value first
     assert f'-> "{listener.url}"' in out
