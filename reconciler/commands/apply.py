@@ -71,7 +71,7 @@ def apply(
         for notice in session.notices:
             click.echo(f"Note: {notice}.", err=True)
         if saved is not None:
-            session.check_saved(saved)
+            session.check_saved(saved, str(planfile))
             plan = saved
         else:
             plan = session.plan(targets=targets)

@@ -105,6 +105,14 @@ class Plan(_Frozen):
     observed_at: dict[str, datetime | None]  # provider clocks at refresh
     source: Source | None = None  # the git commit the specs were read at
     refresh_calls: dict[str, int]  # API calls the refresh made, per instance
+    digest: str | None = Field(
+        default=None,
+        description="SHA-256 of the canonical plan without digest and signature; set by `plan -o`.",
+    )
+    signature: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 of the same content with the key in RECONCILER_PLAN_KEY, if set.",
+    )
 
     @property
     def changes(self) -> list[Action]:
