@@ -72,7 +72,7 @@ def apply(
         for notice in session.notices:
             click.echo(f"Note: {terminal(notice)}.", err=True)  # names a lock note's holder
         if saved is not None:
-            session.check_saved(saved)
+            session.check_saved(saved, str(planfile))
             plan = saved
         else:
             plan = session.plan(targets=targets)

@@ -10,7 +10,7 @@ from reconciler.errors import ApplyError
 from reconciler.inert import json_text
 from reconciler.render import markdown, text
 from reconciler.state.lockfile import dump_json, write_atomic
-from reconciler.workflow import plan_command, refresh_failures
+from reconciler.workflow import plan_command, refresh_failures, seal_plan
 
 
 def render(plan: Plan, output_format: str) -> str:
@@ -64,6 +64,7 @@ def plan(
     with options.environment(ws) as env:
         result = plan_command(ws, env, targets=targets, trusted_ref=trusted_ref or None)
     if out is not None:
+        result = seal_plan(result, env.environ)
         write_atomic(out, dump_json(result))
     click.echo(render(result, output_format))
     if out is not None and output_format == "text":

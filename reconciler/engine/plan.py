@@ -109,6 +109,15 @@ class Plan(_Frozen):
     # Pull-request mode: what reconciler.yaml changes against the trusted revision.
     config_review: tuple[ConfigChange, ...] = ()
 
+    digest: str | None = Field(
+        default=None,
+        description="SHA-256 of the canonical plan without digest and signature; set by `plan -o`.",
+    )
+    signature: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 of the same content with the key in RECONCILER_PLAN_KEY, if set.",
+    )
+
     @property
     def changes(self) -> list[Action]:
         return [a for a in self.actions if a.kind.is_change]

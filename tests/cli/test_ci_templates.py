@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -11,6 +16,16 @@ from reconciler.cli import main
 
 ROOT = Path(__file__).parents[2]
 PACKAGED = ROOT / "reconciler" / "templates" / "ci"
+TEMPLATES = sorted(PACKAGED.glob("*.yml"))
+# The command that installs, and the words before its requirements.
+INSTALLERS = (
+    ("pip", "install"),
+    ("pip3", "install"),
+    ("pipx", "install"),
+    ("uv", "pip", "install"),
+)
+RELEASE = re.compile(r"(?P<name>[A-Za-z0-9._-]+)==\d+(\.\d+)*")
+COMMIT = re.compile(r"(?P<name>[A-Za-z0-9._-]+) @ git\+https://\S+@[0-9a-f]{40}")
 
 
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
@@ -64,3 +79,93 @@ def test_pre_commit_hook_definition() -> None:
             "require_serial": True,
         }
     ]
+
+
+def distribution_name() -> str:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return normalized(str(project["name"]))
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # as the package index compares names
+
+
+def shell_lines(template: Any) -> Iterator[str]:
+    """Every line of every command the CI runs: GitHub steps' `run`, GitLab jobs' scripts."""
+    if isinstance(template, dict):
+        for key, value in template.items():
+            if key == "run" and isinstance(value, str):
+                yield from value.splitlines()
+            elif key in ("script", "before_script", "after_script") and isinstance(value, list):
+                yield from (line for item in value for line in str(item).splitlines())
+            else:
+                yield from shell_lines(value)
+    elif isinstance(template, list):
+        for item in template:
+            yield from shell_lines(item)
+
+
+def installed_requirements(line: str) -> Iterator[str]:
+    """The requirements of each install command in a shell line (`python -m pip` included)."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    command: list[str] = []
+    for word in [*lexer, ";"]:
+        if word and set(word) <= set("&|;()<>"):  # an operator ends the command
+            yield from _requirements(command)
+            command = []
+        else:
+            command.append(word)
+
+
+def _requirements(words: list[str]) -> Iterator[str]:
+    if words[:2] in (["python", "-m"], ["python3", "-m"]):
+        words = words[2:]
+    for installer in INSTALLERS:
+        if tuple(words[: len(installer)]) == installer:
+            yield from (w for w in words[len(installer) :] if not w.startswith("-"))
+
+
+def requirement_problem(requirement: str) -> str | None:
+    """Why a template must not install ``requirement``, if so."""
+    pinned = RELEASE.fullmatch(requirement) or COMMIT.fullmatch(requirement)
+    if pinned is None:
+        return "not pinned to a release or a commit"
+    if normalized(pinned["name"]) != distribution_name():
+        return "not our distribution"
+    return None
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_templates_install_our_distribution_pinned(template: Path) -> None:
+    """`reconciler` on the package index is another project: a bare or foreign name would
+    install someone else's code in the pipeline that holds the provider credentials."""
+    assert distribution_name() == "jobrun-reconciler"
+    document = YAML(typ="safe").load(template.read_text())
+    requirements = [r for line in shell_lines(document) for r in installed_requirements(line)]
+    assert requirements, "the template installs nothing: the parse missed its install lines"
+    assert {r: requirement_problem(r) for r in requirements} == dict.fromkeys(requirements)
+
+
+@pytest.mark.parametrize(
+    ("line", "requirement", "problem"),
+    [
+        ("pip install reconciler", "reconciler", "not pinned to a release or a commit"),
+        (
+            "apt-get -qq update && python -m pip install -q reconciler==1.0 >/dev/null",
+            "reconciler==1.0",
+            "not our distribution",
+        ),
+        (
+            "uv pip install --system 'jobrun-reconciler @ git+https://x/y@main'",
+            "jobrun-reconciler @ git+https://x/y@main",
+            "not pinned to a release or a commit",
+        ),
+        ("echo go; pipx install Jobrun_Reconciler==0.2.0", "Jobrun_Reconciler==0.2.0", None),
+    ],
+)
+def test_install_lines_are_parsed_and_judged(
+    line: str, requirement: str, problem: str | None
+) -> None:
+    assert list(installed_requirements(line)) == [requirement]
+    assert requirement_problem(requirement) == problem
