@@ -44,6 +44,25 @@ def test_github_template_plans_on_pull_requests_and_applies_one_at_a_time() -> N
     assert any("git push" in str(s.get("run", "")) for s in apply["steps"])
 
 
+def test_both_templates_plan_pull_requests_in_pull_request_mode() -> None:
+    """The plan of a pull request trusts provider configuration only from the base branch,
+    which it fetches first."""
+    github = YAML(typ="safe").load((PACKAGED / "github-actions.yml").read_text())
+    steps = github["jobs"]["plan"]["steps"]
+    plan = next(s for s in steps if "reconciler plan" in str(s.get("run", "")))
+    assert plan["env"]["RECONCILER_TRUSTED_REF"] == "origin/${{ github.base_ref }}"
+    fetches = [i for i, s in enumerate(steps) if "git fetch" in str(s.get("run", ""))]
+    assert fetches
+    assert fetches[0] < steps.index(plan)
+    gitlab = YAML(typ="safe").load((PACKAGED / "gitlab-ci.yml").read_text())["plan"]
+    assert gitlab["variables"]["RECONCILER_TRUSTED_REF"] == (
+        "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    )
+    script = gitlab["script"]
+    fetch = next(i for i, line in enumerate(script) if line.startswith("git fetch"))
+    assert fetch < next(i for i, line in enumerate(script) if "reconciler plan" in line)
+
+
 @pytest.mark.parametrize(
     ("ci", "target"), [("github", ".github/workflows/reconciler.yml"), ("gitlab", ".gitlab-ci.yml")]
 )
