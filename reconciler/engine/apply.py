@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
@@ -58,7 +58,14 @@ async def apply_plan(
         elif action.kind is ActionKind.ADOPT:
             result.done.append(action)
     calls = [a for a in plan.actions if a.kind.calls_api]
-    applier = _Applier(providers, journal, result, plan.source.files if plan.source else {}, pacing)
+    applier = _Applier(
+        providers,
+        journal,
+        result,
+        plan.source.files if plan.source else {},
+        pacing,
+        provider_clocks=plan.observed_at,
+    )
     for action in calls:
         if action.desired is not None and not action.desired.traits.keyed:
             applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
@@ -80,6 +87,9 @@ class _Applier:
     result: ApplyResult
     commits: Mapping[str, str]  # spec file -> the commit that last changed it
     pacing: Pacing | None
+    # Each provider's clock at the plan's listing: runs started since then are at least this
+    # recent by the provider's own timestamps, whatever the local clock says.
+    provider_clocks: Mapping[str, datetime | None]
     scope_locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
     gates: dict[str, asyncio.Semaphore] = field(init=False)
 
@@ -124,6 +134,14 @@ class _Applier:
         else:
             self.result.done.append(action)
 
+    def lookup_since(self, instance: str) -> datetime | None:
+        """Where a lookup for a start whose answer was lost may begin: the provider's clock at
+        the plan's listing, less a margin; with no such clock, no bound. Never the local clock:
+        a provider whose clock is behind ours would list the new run as older than the bound,
+        and the start would be judged absent and made again."""
+        clock = self.provider_clocks.get(instance)
+        return clock - LOOKUP_MARGIN if clock is not None else None
+
     async def stop(self, action: Action, provider: Provider) -> None:
         assert action.run_id is not None
         assert action.stop_reason is not None
@@ -164,7 +182,8 @@ class _Applier:
         )
         try:
             async with self.begin(action.instance):
-                run = await _start_once(provider, request, record, self.result)
+                since = self.lookup_since(action.instance)
+                run = await _start_once(provider, request, record, self.result, since)
         except (_NotBegun, ApiError) as exc:
             if _surely_not_started(exc):  # no run exists: the intent is void, the old record stays
                 await self.journal.start_failed(action.name)
@@ -200,7 +219,11 @@ class AmbiguousStartError(ReconcilerError):
 
 
 async def _start_once(
-    provider: Provider, request: StartRequest, record: RunRecord, result: ApplyResult
+    provider: Provider,
+    request: StartRequest,
+    record: RunRecord,
+    result: ApplyResult,
+    since: datetime | None,
 ) -> ObservedRun:
     """Start, retrying only when the run surely does not exist.
 
@@ -208,7 +231,6 @@ async def _start_once(
     means it may have: look for the run (by key, or by the snapshot where runs carry none)
     and retry only if it is not there.
     """
-    since = datetime.now(UTC) - LOOKUP_MARGIN
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             return await provider.start(request)
@@ -226,7 +248,7 @@ async def _start_once(
 
 
 async def _find_started(
-    provider: Provider, record: RunRecord, result: ApplyResult, since: datetime
+    provider: Provider, record: RunRecord, result: ApplyResult, since: datetime | None
 ) -> ObservedRun | None:
     scopes = [record.scope] if record.scope else []
     listing = await provider.list_runs(since=since, scopes=scopes)
