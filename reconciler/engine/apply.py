@@ -146,8 +146,19 @@ class _Applier:
         assert action.run_id is not None
         assert action.stop_reason is not None
         record = self.result.records.get(action.name)
-        async with self.begin(action.instance):
-            run = await provider.stop_run(action.run_id, record.job if record else {})
+        # As for a start, the intent comes first: a run found stopped after a kill or a lost
+        # answer is then known as stopped by us, not as stopped outside reconciler.
+        await self.journal.stop_intent(action.name, action.run_id, action.stop_reason)
+        if record is not None and record.run_id == action.run_id:
+            stopping = record.model_copy(update={"stop_reason": action.stop_reason})
+            self.result.records[action.name] = stopping
+        try:
+            async with self.begin(action.instance):
+                run = await provider.stop_run(action.run_id, record.job if record else {})
+        except (_NotBegun, ApiError) as exc:
+            if _surely_without_effect(exc) and record is not None:  # the run was not stopped
+                self.result.records[action.name] = record
+            raise
         await self.journal.stop_requested(
             action.name, action.run_id, action.stop_reason, run.status
         )
@@ -185,7 +196,7 @@ class _Applier:
                 since = self.lookup_since(action.instance)
                 run = await _start_once(provider, request, record, self.result, since)
         except (_NotBegun, ApiError) as exc:
-            if _surely_not_started(exc):  # no run exists: the intent is void, the old record stays
+            if _surely_without_effect(exc):  # no run exists: the intent is void
                 await self.journal.start_failed(action.name)
                 if previous is None:
                     del self.result.records[action.name]
@@ -197,8 +208,8 @@ class _Applier:
         self.result.records[action.name] = with_observation(record, run)
 
 
-def _surely_not_started(exc: Exception) -> bool:
-    """Nothing was sent (an interrupt), or the API refused the start outright (4xx but 429)."""
+def _surely_without_effect(exc: Exception) -> bool:
+    """Nothing was sent (an interrupt), or the API refused the call outright (4xx but 429)."""
     if isinstance(exc, ApiError):
         return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
     return True

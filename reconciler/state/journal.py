@@ -3,6 +3,8 @@
 Before a start, an ``intent`` line records the run key; after it, a ``started`` line records the
 run id. A process that dies between the two leaves an intent whose run may or may not exist; the
 next command folds it into a record with no run id, and the planner adopts the run by its key.
+Likewise a ``stop_intent`` precedes a stop call and a ``stop`` line follows it: folded, the
+intent alone marks the record as stopped by us, so a run found stopped is not taken for drift.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class Journal:
         """The API refused the start: no run exists for the intent."""
         await self.append({"op": "start_failed", "name": name})
 
+    async def stop_intent(self, name: str, run_id: str, reason: StopReason) -> None:
+        """Before a stop call: whatever becomes of the call, a run found stopped later was
+        stopped by us, for this reason."""
+        entry = {"op": "stop_intent", "name": name, "run_id": run_id, "reason": reason.value}
+        await self.append(entry)
+
     async def stop_requested(
         self, name: str, run_id: str, reason: StopReason, status: RunStatus
     ) -> None:
@@ -131,6 +139,10 @@ def fold(lock: Lockfile, entries: list[dict[str, Any]]) -> Lockfile:
                 del runs[record.name]
             else:
                 runs[record.name] = previous
+        elif op == "stop_intent" and record.run_id == entry.get("run_id"):
+            runs[record.name] = record.model_copy(
+                update={"stop_reason": StopReason(entry["reason"])}
+            )
         elif op == "stop" and record.run_id == entry.get("run_id"):
             runs[record.name] = record.model_copy(
                 update={

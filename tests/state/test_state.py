@@ -155,6 +155,22 @@ def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
     )
 
 
+def test_a_stop_intent_alone_marks_the_run_as_stopped_by_us(tmp_path: Path) -> None:
+    """Killed during the stop call: the reason is known, the status waits for observation."""
+    path = tmp_path / "j"
+    journal = Journal(path)
+    asyncio.run(journal.stop_intent("c", "9", StopReason.SPEC))
+    asyncio.run(journal.stop_intent("d", "old", StopReason.PRUNE))  # not the recorded run
+    journal.close()
+    running = {"c": record("c", run_id="9"), "d": record("d", run_id="10")}
+    folded = fold(Lockfile(lineage="l", serial=3, runs=running), read_entries(path))
+    assert (folded.runs["c"].status, folded.runs["c"].stop_reason) == (
+        running["c"].status,
+        StopReason.SPEC,
+    )
+    assert folded.runs["d"] == running["d"]
+
+
 def test_refused_start_restores_the_displaced_record(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = Journal(path)
