@@ -58,7 +58,7 @@ ENV = {
 JOBS = {
     "etl": "{{cluster_id: 1, package_id: {n}}}",
     "ctl": "{{job_id: job-{n}}}",
-    "campaigns": "{{job_id: vjob-{n}, duration: 2h}}",
+    "campaigns": "{{job_id: vjob-{n}, duration: {hours}h}}",
     "elt": "{{pipeline_id: pipe-{n}}}",
 }
 
@@ -100,6 +100,7 @@ class World:
         self.specs: dict[str, tuple[str, int]] = {}  # name -> (instance, scope number)
         self.reruns: Counter[str] = Counter()
         self.states: dict[str, str] = {}  # name -> desired state, where one is written
+        self.edits: Counter[str] = Counter()  # job edits (the campaigns' duration)
         for instance in JOBS:
             for i in range(per_provider):
                 self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
@@ -117,7 +118,8 @@ class World:
         instance, n = self.specs[name]
         text = (
             f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\nspec:\n"
-            f"  provider: {instance}\n  job: {JOBS[instance].format(n=n)}\n"
+            f"  provider: {instance}\n"
+            f"  job: {JOBS[instance].format(n=n, hours=2 + self.edits[name])}\n"
             f"  rerun: {self.reruns[name]}\n"
         )
         if name in self.states:
