@@ -40,14 +40,30 @@ FAULTS = "faults:\n" + "".join(
 
 @dataclass
 class Owed:
-    """Bounds on the runs each spec should have at the provider."""
+    """Bounds on the runs each spec should have at the provider by the next check.
 
-    low: Counter[str] = field(default_factory=Counter)
-    high: Counter[str] = field(default_factory=Counter)
+    Each new revision (bump, job edit, add back) and each return from ``stopped`` may owe one
+    more run: a revision replaced before any apply started it owes none, and a stop that found
+    its run ended owes none. But a spec present and not stopped at the check, whose revision
+    changed, is owed at least one.
+    """
 
-    def one_more(self, name: str) -> None:
-        self.low[name] += 1
-        self.high[name] += 1
+    at_check: Counter[str] = field(default_factory=Counter)  # runs at the last check
+    may_owe: Counter[str] = field(default_factory=Counter)
+    revised: set[str] = field(default_factory=set)
+
+    def revision(self, name: str) -> None:
+        self.may_owe[name] += 1
+        self.revised.add(name)
+
+    def bounds(self, name: str, wanted: bool) -> tuple[int, int]:
+        low = self.at_check[name] + (name in self.revised and wanted)
+        return low, self.at_check[name] + self.may_owe[name]
+
+    def checked(self, runs: Counter[str]) -> None:
+        self.at_check = Counter(runs)
+        self.may_owe.clear()
+        self.revised.clear()
 
 
 @dataclass
@@ -72,8 +88,6 @@ class Soak:
         self.rng = rng
         self.deleted: set[str] = set()
         self.owed = Owed()
-        for name in self.world.specs:
-            self.owed.one_more(name)
         self.figures = Figures()
 
     def change_specs(self) -> None:
@@ -96,23 +110,23 @@ class Soak:
         name = self.rng.choice(pool)
         if kind == "bump":
             world.bump(name)
-            self.owed.one_more(name)
+            self.owed.revision(name)
         elif kind == "edit":
             world.edits[name] += 1
             world.write_spec(name)
-            self.owed.one_more(name)
+            self.owed.revision(name)
         elif kind == "stop":
             world.set_state(name, "stopped")
         elif kind == "unstop":
             world.set_state(name, "completed")
-            self.owed.high[name] += 1
+            self.owed.may_owe[name] += 1
         elif kind == "delete":
             (world.repo / "specs" / f"{name}.yaml").unlink()
             self.deleted.add(name)
         else:  # add back, as a new revision
             self.deleted.discard(name)
             world.bump(name)
-            self.owed.one_more(name)
+            self.owed.revision(name)
         return True
 
     def trial(self, number: int) -> None:
@@ -175,16 +189,26 @@ class Soak:
             print("did not converge", file=sys.stderr)
         runs = self.world.runs_per_spec()
         self.figures.duplicates += len(self.world.keys_started_twice())
+        missing = []
         for name in self.world.specs:
-            if runs[name] > self.owed.high[name]:
-                self.figures.duplicates += runs[name] - self.owed.high[name]
-                print(f"{name}: {runs[name]} runs, at most {self.owed.high[name]} owed")
-            if runs[name] < self.owed.low[name]:
+            wanted = name not in self.deleted and self.world.states.get(name) != "stopped"
+            low, high = self.owed.bounds(name, wanted)
+            if runs[name] > high:
+                self.figures.duplicates += runs[name] - high
+                print(f"{name}: {runs[name]} runs, at most {high} owed", file=sys.stderr)
+            if runs[name] < low:
                 self.figures.not_converged += 1
-                print(f"{name}: {runs[name]} runs, {self.owed.low[name]} owed")
-        # The bounds are exact again: each spec has had what it was owed.
-        for name in self.world.specs:
-            self.owed.low[name] = self.owed.high[name] = runs[name]
+                missing.append(name)
+        if missing:
+            plan = self.world.run("plan").stdout.splitlines()
+            for name in missing:
+                said = "; ".join(line.strip() for line in plan if name in line)
+                print(f"{name}: {runs[name]} runs, a run owed; plan: {said}", file=sys.stderr)
+        self.owed.checked(runs)
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(1)
 
 
 def main() -> None:
@@ -193,22 +217,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _exit)  # so that the sandbox process is closed too
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as root:
         soak = Soak(Path(root), random.Random(args.seed))
         try:
             soak.world.converge()
-            soak.check()
+            soak.owed.checked(soak.world.runs_per_spec())
             for number in range(args.trials):
                 soak.trial(number)
                 if (number + 1) % args.batch == 0 or number + 1 == args.trials:
                     soak.check()
-                    print(
-                        f"{number + 1} trials, {soak.figures.duplicates} duplicates, "
-                        f"{soak.figures.not_converged} not converged",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    print(json.dumps(soak.figures.__dict__), file=sys.stderr, flush=True)
         finally:
             soak.world.close()
     figures = soak.figures.__dict__ | {"seconds": round(time.monotonic() - started)}
