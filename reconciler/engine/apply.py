@@ -23,7 +23,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
-from reconciler.state.journal import Journal
+from reconciler.state.journal import Journal, JournalWriteError
 from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
 from reconciler.state.provenance import Source, SourceCommit
 
@@ -70,6 +70,10 @@ async def apply_plan(
         if action.desired is not None and not action.desired.traits.keyed:
             applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
     await asyncio.gather(*(applier.perform(a) for a in calls))
+    if applier.journal_failure is not None:
+        # What was done is not all recorded: the journal (as far as it goes) is the record, and
+        # the next command replays it. Nothing is written from this apply.
+        raise applier.journal_failure
     result.interrupted = applier.interrupted()
     return result
 
@@ -92,6 +96,7 @@ class _Applier:
     provider_clocks: Mapping[str, datetime | None]
     scope_locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
     gates: dict[str, asyncio.Semaphore] = field(init=False)
+    journal_failure: JournalWriteError | None = None  # once set, no action begins its calls
 
     def __post_init__(self) -> None:
         under_way = self.pacing.under_way if self.pacing else {}
@@ -105,14 +110,14 @@ class _Applier:
         """Where an action's API calls begin: once interrupted, none does. The gate comes after
         a start's intent, so that the intents of many starts still share fsyncs."""
         async with self.gates.get(instance) or contextlib.nullcontext():
-            if self.interrupted():
+            if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
             yield
 
     async def perform(self, action: Action) -> None:
         provider = self.providers[action.instance]
         try:
-            if self.interrupted():
+            if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
             if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
                 await self.stop(action, provider)
@@ -129,6 +134,8 @@ class _Applier:
                         await self.start(action, provider, prior_runs=prior)
         except _NotBegun:
             self.result.not_begun.append(action)
+        except JournalWriteError as exc:  # its call never began, or the journal keeps its intent
+            self.journal_failure = self.journal_failure or exc
         except ReconcilerError as exc:
             self.result.failures.append((action, str(exc)))
         else:

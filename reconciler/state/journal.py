@@ -10,12 +10,15 @@ intent alone marks the record as stopped by us, so a run found stopped is not ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.errors import StateError
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.lockfile import Lockfile, RunRecord
 
@@ -24,8 +27,13 @@ def journal_path(lockfile: Path) -> Path:
     return lockfile.with_name(lockfile.name + ".journal")
 
 
+class JournalWriteError(StateError):
+    """An entry could not be made durable in full: its action and every later one must not
+    begin. The journal refuses further entries, so nothing is glued onto a torn line."""
+
+
 class Journal:
-    """Append-only; each entry is durable when its ``await`` returns.
+    """Append-only; each entry is durable, in full, when its ``await`` returns.
 
     Group commit: the fsync runs in a thread, so the event loop keeps serving other actions,
     and one fsync makes durable every entry written before it began. Concurrent starts share
@@ -39,19 +47,49 @@ class Journal:
         self._durable = 0  # entries an fsync has covered
         self._sync_lock = asyncio.Lock()
         self.syncs = 0  # fsyncs made, for benchmarks
+        self._failure: JournalWriteError | None = None
 
     async def append(self, entry: dict[str, Any]) -> None:
+        if self._failure is not None:
+            raise self._failure
         line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode("utf-8"))  # O_APPEND: one line, one write
+        self._write_in_full(line.encode("utf-8"))
         self._written += 1
         mine = self._written
         async with self._sync_lock:
             if self._durable >= mine:
                 return  # an fsync that began after our write covered it
             covers = self._written
-            await asyncio.to_thread(os.fsync, self._fd)
+            try:
+                await asyncio.to_thread(os.fsync, self._fd)
+            except OSError as exc:  # EIO: what was written may not be on disk
+                raise self._failed(exc) from None
             self.syncs += 1
             self._durable = max(self._durable, covers)
+
+    def _write_in_full(self, data: bytes) -> None:
+        """One line, however many writes it takes (a write may take only part of it, as at a
+        file size limit). A line that cannot be completed is cut off again."""
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        done = 0
+        try:
+            while done < len(data):
+                written = os.write(self._fd, data[done:])  # O_APPEND: continues the line
+                if written == 0:
+                    raise OSError(errno.EIO, "the disk took none of the line")
+                done += written
+        except OSError as exc:  # ENOSPC, EFBIG, EIO
+            with contextlib.suppress(OSError):  # a torn line is also ignored on read
+                os.ftruncate(self._fd, start)
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> JournalWriteError:
+        cause = exc.strerror or str(exc)
+        self._failure = JournalWriteError(
+            f"cannot write the journal {self.path}: {cause}; no further action was begun "
+            "(the next command replays what the journal holds)"
+        )
+        return self._failure
 
     async def intent(self, record: RunRecord) -> None:
         await self.append({"op": "intent", "record": record.model_dump(mode="json")})
