@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheelhouse
 
-.PHONY: demo test lint schemas bench clean wheelhouse
+.PHONY: demo test lint schemas bench soak clean wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ schemas: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_1000.py
+
+## soak: 1,000 SIGKILL trials with faults and spec changes, checked at the sandbox (outside CI)
+SOAK_TRIALS ?= 1000
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --trials $(SOAK_TRIALS)
 
 clean:
 	rm -rf $(VENV) .reconciler .pytest_cache .mypy_cache .ruff_cache

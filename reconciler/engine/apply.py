@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
@@ -23,7 +23,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
-from reconciler.state.journal import Journal
+from reconciler.state.journal import Journal, JournalWriteError
 from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
 from reconciler.state.provenance import Source, SourceCommit
 
@@ -58,11 +58,22 @@ async def apply_plan(
         elif action.kind is ActionKind.ADOPT:
             result.done.append(action)
     calls = [a for a in plan.actions if a.kind.calls_api]
-    applier = _Applier(providers, journal, result, plan.source.files if plan.source else {}, pacing)
+    applier = _Applier(
+        providers,
+        journal,
+        result,
+        plan.source.files if plan.source else {},
+        pacing,
+        provider_clocks=plan.observed_at,
+    )
     for action in calls:
         if action.desired is not None and not action.desired.traits.keyed:
             applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
     await asyncio.gather(*(applier.perform(a) for a in calls))
+    if applier.journal_failure is not None:
+        # What was done is not all recorded: the journal (as far as it goes) is the record, and
+        # the next command replays it. Nothing is written from this apply.
+        raise applier.journal_failure
     result.interrupted = applier.interrupted()
     return result
 
@@ -80,8 +91,12 @@ class _Applier:
     result: ApplyResult
     commits: Mapping[str, str]  # spec file -> the commit that last changed it
     pacing: Pacing | None
+    # Each provider's clock at the plan's listing: runs started since then are at least this
+    # recent by the provider's own timestamps, whatever the local clock says.
+    provider_clocks: Mapping[str, datetime | None]
     scope_locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
     gates: dict[str, asyncio.Semaphore] = field(init=False)
+    journal_failure: JournalWriteError | None = None  # once set, no action begins its calls
 
     def __post_init__(self) -> None:
         under_way = self.pacing.under_way if self.pacing else {}
@@ -95,14 +110,14 @@ class _Applier:
         """Where an action's API calls begin: once interrupted, none does. The gate comes after
         a start's intent, so that the intents of many starts still share fsyncs."""
         async with self.gates.get(instance) or contextlib.nullcontext():
-            if self.interrupted():
+            if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
             yield
 
     async def perform(self, action: Action) -> None:
         provider = self.providers[action.instance]
         try:
-            if self.interrupted():
+            if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
             if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
                 await self.stop(action, provider)
@@ -119,17 +134,38 @@ class _Applier:
                         await self.start(action, provider, prior_runs=prior)
         except _NotBegun:
             self.result.not_begun.append(action)
+        except JournalWriteError as exc:  # its call never began, or the journal keeps its intent
+            self.journal_failure = self.journal_failure or exc
         except ReconcilerError as exc:
             self.result.failures.append((action, str(exc)))
         else:
             self.result.done.append(action)
 
+    def lookup_since(self, instance: str) -> datetime | None:
+        """Where a lookup for a start whose answer was lost may begin: the provider's clock at
+        the plan's listing, less a margin; with no such clock, no bound. Never the local clock:
+        a provider whose clock is behind ours would list the new run as older than the bound,
+        and the start would be judged absent and made again."""
+        clock = self.provider_clocks.get(instance)
+        return clock - LOOKUP_MARGIN if clock is not None else None
+
     async def stop(self, action: Action, provider: Provider) -> None:
         assert action.run_id is not None
         assert action.stop_reason is not None
         record = self.result.records.get(action.name)
-        async with self.begin(action.instance):
-            run = await provider.stop_run(action.run_id, record.job if record else {})
+        # As for a start, the intent comes first: a run found stopped after a kill or a lost
+        # answer is then known as stopped by us, not as stopped outside reconciler.
+        await self.journal.stop_intent(action.name, action.run_id, action.stop_reason)
+        if record is not None and record.run_id == action.run_id:
+            stopping = record.model_copy(update={"stop_reason": action.stop_reason})
+            self.result.records[action.name] = stopping
+        try:
+            async with self.begin(action.instance):
+                run = await provider.stop_run(action.run_id, record.job if record else {})
+        except (_NotBegun, ApiError) as exc:
+            if _surely_without_effect(exc) and record is not None:  # the run was not stopped
+                self.result.records[action.name] = record
+            raise
         await self.journal.stop_requested(
             action.name, action.run_id, action.stop_reason, run.status
         )
@@ -164,9 +200,10 @@ class _Applier:
         )
         try:
             async with self.begin(action.instance):
-                run = await _start_once(provider, request, record, self.result)
+                since = self.lookup_since(action.instance)
+                run = await _start_once(provider, request, record, self.result, since)
         except (_NotBegun, ApiError) as exc:
-            if _surely_not_started(exc):  # no run exists: the intent is void, the old record stays
+            if _surely_without_effect(exc):  # no run exists: the intent is void
                 await self.journal.start_failed(action.name)
                 if previous is None:
                     del self.result.records[action.name]
@@ -178,8 +215,8 @@ class _Applier:
         self.result.records[action.name] = with_observation(record, run)
 
 
-def _surely_not_started(exc: Exception) -> bool:
-    """Nothing was sent (an interrupt), or the API refused the start outright (4xx but 429)."""
+def _surely_without_effect(exc: Exception) -> bool:
+    """Nothing was sent (an interrupt), or the API refused the call outright (4xx but 429)."""
     if isinstance(exc, ApiError):
         return exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
     return True
@@ -200,7 +237,11 @@ class AmbiguousStartError(ReconcilerError):
 
 
 async def _start_once(
-    provider: Provider, request: StartRequest, record: RunRecord, result: ApplyResult
+    provider: Provider,
+    request: StartRequest,
+    record: RunRecord,
+    result: ApplyResult,
+    since: datetime | None,
 ) -> ObservedRun:
     """Start, retrying only when the run surely does not exist.
 
@@ -208,7 +249,6 @@ async def _start_once(
     means it may have: look for the run (by key, or by the snapshot where runs carry none)
     and retry only if it is not there.
     """
-    since = datetime.now(UTC) - LOOKUP_MARGIN
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             return await provider.start(request)
@@ -226,7 +266,7 @@ async def _start_once(
 
 
 async def _find_started(
-    provider: Provider, record: RunRecord, result: ApplyResult, since: datetime
+    provider: Provider, record: RunRecord, result: ApplyResult, since: datetime | None
 ) -> ObservedRun | None:
     scopes = [record.scope] if record.scope else []
     listing = await provider.list_runs(since=since, scopes=scopes)

@@ -168,3 +168,31 @@ def test_four_concurrent_applies_start_each_key_once(
         f"({sum(world.runs_per_spec().values())} runs), 0 duplicate starts; "
         f"without --lock-timeout {locked_out} of 4 refused with the lock message"
     )
+
+
+LOST_ANSWERS = "faults:\n" + "".join(
+    f"  {name}: {{drops_after: 0.3}}\n" for name in ("xplenty", "runner", "vonage", "matatika")
+)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("offset", [-600, 600], ids=["provider-behind", "provider-ahead"])
+def test_lost_start_answers_with_a_provider_clock_off_ours_start_once(
+    tmp_path: Path, offset: float, report_figure: Callable[[str], None]
+) -> None:
+    """The lookup after a lost start answer is bounded by the provider's clock, not ours: a
+    provider 10 minutes behind must not list its new run as too old to be ours."""
+    world = World(tmp_path, seed=LOST_ANSWERS)
+    try:
+        world.advance(offset)
+        world.converge(rounds=20)
+        lost = httpx.get(f"{world.url}/_sandbox/faults").json()
+        world.assert_exactly_once()
+    finally:
+        world.close()
+    dropped = sum(counts.get("drops_after", 0) for counts in lost.values())
+    report_figure(
+        f"provider clock {offset:+.0f} s off ours: {dropped} answers lost, "
+        f"{len(world.specs)} specs, 0 duplicate starts"
+    )
+    assert dropped > 0

@@ -58,7 +58,7 @@ ENV = {
 JOBS = {
     "etl": "{{cluster_id: 1, package_id: {n}}}",
     "ctl": "{{job_id: job-{n}}}",
-    "campaigns": "{{job_id: vjob-{n}, duration: 2h}}",
+    "campaigns": "{{job_id: vjob-{n}, duration: {hours}h}}",
     "elt": "{{pipeline_id: pipe-{n}}}",
 }
 
@@ -99,6 +99,8 @@ class World:
         (self.repo / "reconciler.yaml").write_text(CONFIG.format(url=self.url))
         self.specs: dict[str, tuple[str, int]] = {}  # name -> (instance, scope number)
         self.reruns: Counter[str] = Counter()
+        self.states: dict[str, str] = {}  # name -> desired state, where one is written
+        self.edits: Counter[str] = Counter()  # job edits (the campaigns' duration)
         for instance in JOBS:
             for i in range(per_provider):
                 self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
@@ -116,14 +118,22 @@ class World:
         instance, n = self.specs[name]
         text = (
             f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\nspec:\n"
-            f"  provider: {instance}\n  job: {JOBS[instance].format(n=n)}\n"
+            f"  provider: {instance}\n"
+            f"  job: {JOBS[instance].format(n=n, hours=2 + self.edits[name])}\n"
             f"  rerun: {self.reruns[name]}\n"
         )
+        if name in self.states:
+            text += f"  state: {self.states[name]}\n"
         (self.repo / "specs" / f"{name}.yaml").write_text(text)
 
     def bump(self, name: str) -> None:
         """A new revision: exactly one more run is owed for this spec."""
         self.reruns[name] += 1
+        self.write_spec(name)
+
+    def set_state(self, name: str, state: str) -> None:
+        """``running``, ``stopped`` or ``completed`` (the default): the revision stays."""
+        self.states[name] = state
         self.write_spec(name)
 
     def command(self, *args: str) -> list[str]:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import multiprocessing
 import os
+import resource
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ import pytest
 from reconciler import __version__
 from reconciler.errors import InputError, LockHeldError, StateError
 from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.journal import Journal, fold, read_entries
+from reconciler.state.journal import Journal, JournalWriteError, fold, read_entries
 from reconciler.state.lock import StaleLockError, StateLock, force_unlock
 from reconciler.state.lockfile import (
     Lockfile,
@@ -153,6 +156,42 @@ def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
         RunStatus.STOPPING,
         StopReason.SPEC,
     )
+
+
+def test_a_stop_intent_alone_marks_the_run_as_stopped_by_us(tmp_path: Path) -> None:
+    """Killed during the stop call: the reason is known, the status waits for observation."""
+    path = tmp_path / "j"
+    journal = Journal(path)
+    asyncio.run(journal.stop_intent("c", "9", StopReason.SPEC))
+    asyncio.run(journal.stop_intent("d", "old", StopReason.PRUNE))  # not the recorded run
+    journal.close()
+    running = {"c": record("c", run_id="9"), "d": record("d", run_id="10")}
+    folded = fold(Lockfile(lineage="l", serial=3, runs=running), read_entries(path))
+    assert (folded.runs["c"].status, folded.runs["c"].stop_reason) == (
+        running["c"].status,
+        StopReason.SPEC,
+    )
+    assert folded.runs["d"] == running["d"]
+
+
+def _append_under_a_size_limit(path: str, limit: int) -> None:
+    """In a child process: a file size limit cuts the second line short, then refuses it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    journal = Journal(Path(path))
+    asyncio.run(journal.start_failed("a"))
+    with contextlib.suppress(JournalWriteError):
+        asyncio.run(journal.intent(record("b", run_id=None)))
+    asyncio.run(journal.start_failed("c"))  # a short line that would fit: refused all the same
+
+
+def test_a_line_the_journal_cannot_take_in_full_is_cut_off_and_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    child = multiprocessing.Process(target=_append_under_a_size_limit, args=(str(path), 100))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 1  # the last append raised too: nothing more is written
+    assert path.read_text() == '{"name":"a","op":"start_failed"}\n'
 
 
 def test_refused_start_restores_the_displaced_record(tmp_path: Path) -> None:
