@@ -47,7 +47,8 @@ def apply(
     """Perform the plan's actions and record them in the lockfile.
 
     With PLANFILE (from `plan -o`), apply exactly that plan, refused if the lockfile or the
-    specs changed since, or if another release of reconciler made it. Without it, plan now
+    specs changed since, if another release of reconciler made it, if it was edited, or, with
+    RECONCILER_PLAN_KEY set, if it was not signed with that key. Without it, plan now
     and ask for confirmation on a terminal. Afterwards, each action is printed with the run
     it started, adopted or stopped.
     """

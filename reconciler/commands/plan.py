@@ -26,7 +26,7 @@ def render(plan: Plan, output_format: str) -> str:
     "-o",
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Save the plan for `apply PLANFILE`.",
+    help="Save the plan for `apply PLANFILE`, with a digest; signed if RECONCILER_PLAN_KEY is set.",
 )
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
