@@ -185,25 +185,13 @@ async def open_providers(
     problems: list[Problem] = []
     locator = Locator()
     for name, instance in ws.config.providers.items():
-        provider_type = types[instance.type]
-        found = resolve(instance.credentials, root=ws.root, environ=env.environ)
-        refused = {**found.refused, **_shared_reasons(instance, shared)}
-        values, unresolved, allowed = found.values, found.unresolved, env.allowed_hosts
         used = instances is None or name in instances
-        if not used:  # hostile input is refused everywhere; absence matters only where used
-            unresolved = {}
-        if env.sandbox_url is not None:
-            if unresolved:  # the type's primary credentials, all from the sandbox: no half sets
-                keys = provider_type.credential_keys or tuple(instance.credentials)
-                values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
-            instance = provider_type.for_sandbox(instance, env.sandbox_url)
-            allowed = (*allowed, parse_allowed_host(urlsplit(env.sandbox_url).netloc))
-        reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
-        reasons.update(_host_refusals(provider_type, instance, allowed))
+        provider_type = types[instance.type]
+        context, reasons = _checked_context(
+            env, ws.root, name, instance, provider_type, shared, used
+        )
         problems += [_instance_problem(ws, locator, name, key, why) for key, why in reasons.items()]
         if used:
-            options = provider_options(provider_type, instance)
-            context = ProviderContext(name, instance, values, env.transport, options)
             contexts.append((provider_type, context))
     if problems:
         raise InputError(problems)
@@ -212,6 +200,32 @@ async def open_providers(
         yield providers
     finally:
         await asyncio.gather(*(p.aclose() for p in providers.values()))
+
+
+def _checked_context(
+    env: Environment,
+    root: Path,
+    name: str,
+    instance: ProviderInstance,
+    provider_type: ProviderType,
+    shared: Mapping[str, set[str]],
+    used: bool,
+) -> tuple[ProviderContext, dict[str, str]]:
+    """The instance's adapter context, and why (by key path) it may not have one."""
+    found = resolve(instance.credentials, root=root, environ=env.environ)
+    refused = {**found.refused, **_shared_reasons(instance, shared)}
+    # Hostile input is refused everywhere; absence matters only where the instance is used.
+    values, unresolved, allowed = found.values, found.unresolved if used else {}, env.allowed_hosts
+    if env.sandbox_url is not None:
+        if unresolved:  # the type's primary credentials, all from the sandbox: no half sets
+            keys = provider_type.credential_keys or tuple(instance.credentials)
+            values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
+        instance = provider_type.for_sandbox(instance, env.sandbox_url)
+        allowed = (*allowed, parse_allowed_host(urlsplit(env.sandbox_url).netloc))
+    reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
+    reasons.update(_host_refusals(provider_type, instance, allowed))
+    options = provider_options(provider_type, instance) if used else None
+    return ProviderContext(name, instance, values, env.transport, options), reasons
 
 
 def _instance_problem(ws: Workspace, locator: Locator, name: str, key: str, why: str) -> Problem:
