@@ -7,6 +7,7 @@ Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detaile
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import traceback
@@ -21,6 +22,7 @@ from reconciler.commands import COMMANDS
 from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
 from reconciler.errors import ReconcilerError
 from reconciler.inert import terminal
+from reconciler.providers.hosts import ALLOW_HOSTS_VARIABLE, allowed_hosts
 
 # httpcore's DEBUG trace logs every response's headers (Set-Cookie, tokens); hpack, with HTTP/2,
 # every header both ways. --debug keeps them at INFO: httpx's line per call is what it shows.
@@ -49,11 +51,24 @@ _URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="Seed file for --sandbox (accounts, keys, run durations and outcomes).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="Also send credentials to this host (repeatable; also $RECONCILER_ALLOW_HOSTS, "
+    "comma-separated). Without a port, any port. Plain http only to an allowed loopback host.",
+)
 @click.option("--debug", is_flag=True, help="Log HTTP calls and show tracebacks.")
 @click.version_option(__version__, prog_name="reconciler")
 @click.pass_context
 def cli(
-    ctx: click.Context, config: Path, sandbox: bool, sandbox_seed: Path | None, debug: bool
+    ctx: click.Context,
+    config: Path,
+    sandbox: bool,
+    sandbox_seed: Path | None,
+    allow_hosts: tuple[str, ...],
+    debug: bool,
 ) -> None:
     """Declarative GitOps reconciler for job runs.
 
@@ -63,7 +78,13 @@ def cli(
     """
     if debug:
         ctx.call_on_close(_log_to_stderr())
-    ctx.obj = Options(config=config, sandbox=sandbox, sandbox_seed=sandbox_seed, debug=debug)
+    try:
+        hosts = allowed_hosts(allow_hosts, os.environ.get(ALLOW_HOSTS_VARIABLE))
+    except ValueError as exc:
+        raise click.UsageError(f"--allow-host / ${ALLOW_HOSTS_VARIABLE}: {exc}") from None
+    ctx.obj = Options(
+        config=config, sandbox=sandbox, sandbox_seed=sandbox_seed, debug=debug, allowed_hosts=hosts
+    )
 
 
 class _InertFormatter(logging.Formatter):

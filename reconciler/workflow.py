@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from reconciler import __version__
 from reconciler.engine.apply import (
@@ -43,6 +44,7 @@ from reconciler.errors import (
 )
 from reconciler.providers.base import Provider, ProviderContext, ProviderType
 from reconciler.providers.credentials import resolve
+from reconciler.providers.hosts import AllowedHost, parse_allowed_host, refusal
 from reconciler.providers.registry import provider_types
 from reconciler.source.load import (
     config_problem,
@@ -53,7 +55,7 @@ from reconciler.source.load import (
 )
 from reconciler.source.trusted import load_trusted_config
 from reconciler.source.yaml import Locator
-from reconciler.spec.models import Config
+from reconciler.spec.models import Config, ProviderInstance
 from reconciler.state.journal import Journal, fold, journal_path, read_entries
 from reconciler.state.lock import StateLock, lock_path
 from reconciler.state.lockfile import (
@@ -112,6 +114,8 @@ class Environment:
     environ: Mapping[str, str]
     sandbox_url: str | None = None
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
+    # Hosts credentials may go to besides each type's own (--allow-host, $RECONCILER_ALLOW_HOSTS).
+    allowed_hosts: tuple[AllowedHost, ...] = ()
 
 
 def open_workspace(config_path: Path) -> Workspace:
@@ -173,32 +177,25 @@ def recover_journal(ws: Workspace) -> None:
 async def open_providers(
     ws: Workspace, env: Environment, instances: Sequence[str] | None = None
 ) -> AsyncIterator[dict[str, Provider]]:
-    """Adapters for the configured instances; credentials resolved here, kept in memory."""
+    """Adapters for the configured instances; credentials resolved here, kept in memory.
+
+    Every instance is checked (references, and the hosts its credentials would go to) before
+    any adapter exists, so a refused one stops the command before any request.
+    """
     types = provider_types()
+    shared = _shared_references(ws.config, types)
     contexts: list[tuple[ProviderType, ProviderContext]] = []
-    problems = []
+    problems: list[Problem] = []
     locator = Locator()
     for name, instance in ws.config.providers.items():
-        if instances is not None and name not in instances:
-            continue
+        used = instances is None or name in instances
         provider_type = types[instance.type]
-        values, failures = resolve(instance.credentials, root=ws.root, environ=env.environ)
-        if env.sandbox_url is not None:
-            if failures:  # the type's primary credentials, all from the sandbox: no half sets
-                keys = provider_type.credential_keys or tuple(instance.credentials)
-                values = dict.fromkeys(keys, SANDBOX_CREDENTIAL)
-            instance = provider_type.for_sandbox(instance, env.sandbox_url)
-        else:
-            problems += [
-                config_problem(
-                    ws.config_path, locator, ["providers", name, "credentials", key], why
-                )
-                for key, why in failures.items()
-            ]
-        options = provider_options(provider_type, instance)
-        contexts.append(
-            (provider_type, ProviderContext(name, instance, values, env.transport, options))
+        context, reasons = _checked_context(
+            env, ws.root, name, instance, provider_type, shared, used
         )
+        problems += [_instance_problem(ws, locator, name, key, why) for key, why in reasons.items()]
+        if used:
+            contexts.append((provider_type, context))
     if problems:
         raise InputError(problems)
     providers = {context.instance: kind.create(context) for kind, context in contexts}
@@ -206,6 +203,68 @@ async def open_providers(
         yield providers
     finally:
         await asyncio.gather(*(p.aclose() for p in providers.values()))
+
+
+def _checked_context(
+    env: Environment,
+    root: Path,
+    name: str,
+    instance: ProviderInstance,
+    provider_type: ProviderType,
+    shared: Mapping[str, set[str]],
+    used: bool,
+) -> tuple[ProviderContext, dict[str, str]]:
+    """The instance's adapter context, and why (by key path) it may not have one."""
+    found = resolve(instance.credentials, root=root, environ=env.environ)
+    refused = {**found.refused, **_shared_reasons(instance, shared)}
+    # Hostile input is refused everywhere; absence matters only where the instance is used.
+    values, unresolved, allowed = found.values, found.unresolved if used else {}, env.allowed_hosts
+    if env.sandbox_url is not None:
+        if unresolved:  # the type's primary credentials, all from the sandbox: no half sets
+            keys = provider_type.credential_keys or tuple(instance.credentials)
+            values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
+        instance = provider_type.for_sandbox(instance, env.sandbox_url)
+        allowed = (*allowed, parse_allowed_host(urlsplit(env.sandbox_url).netloc))
+    reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
+    reasons.update(_host_refusals(provider_type, instance, allowed))
+    options = provider_options(provider_type, instance) if used else None
+    return ProviderContext(name, instance, values, env.transport, options), reasons
+
+
+def _instance_problem(ws: Workspace, locator: Locator, name: str, key: str, why: str) -> Problem:
+    return config_problem(ws.config_path, locator, ["providers", name, *key.split(".")], why)
+
+
+def _host_refusals(
+    provider_type: ProviderType, instance: ProviderInstance, allowed: Sequence[AllowedHost]
+) -> dict[str, str]:
+    """Each URL of the instance that would carry a credential to a host not allowed."""
+    urls = provider_type.credential_urls(instance)
+    reasons = {
+        key: refusal(url, provider_type.production_hosts, allowed) for key, url in urls.items()
+    }
+    return {key: why for key, why in reasons.items() if why}
+
+
+def _shared_references(config: Config, types: Mapping[str, ProviderType]) -> dict[str, set[str]]:
+    """The provider types using each credential reference."""
+    users: dict[str, set[str]] = {}
+    for instance in config.providers.values():
+        for reference in instance.credentials.values():
+            users.setdefault(reference, set()).add(types[instance.type].name)
+    return users
+
+
+def _shared_reasons(instance: ProviderInstance, users: Mapping[str, set[str]]) -> dict[str, str]:
+    """A reference also used by another provider type would send one provider's secret to
+    another (e.g. a Vonage JWT to Matatika): refused wherever it appears."""
+    return {
+        key: f"{reference} is also used by provider type "
+        f"{', '.join(sorted(users[reference] - {instance.type}))}; "
+        "a credential goes to one provider type only"
+        for key, reference in instance.credentials.items()
+        if len(users[reference]) > 1
+    }
 
 
 async def make_plan(

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from reconciler.engine.apply import ApplyResult
+from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
 from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import Environment, Workspace, open_workspace
@@ -42,6 +43,7 @@ class Options:
     sandbox: bool
     sandbox_seed: Path | None
     debug: bool
+    allowed_hosts: tuple[AllowedHost, ...] = ()
 
     def workspace(self) -> Workspace:
         return open_workspace(self.config)
@@ -50,14 +52,16 @@ class Options:
     def environment(self, ws: Workspace) -> Iterator[Environment]:
         """The process environment, and a sandbox on loopback when ``--sandbox`` is given."""
         if not self.sandbox:
-            yield Environment(environ=dict(os.environ))
+            yield Environment(environ=dict(os.environ), allowed_hosts=self.allowed_hosts)
             return
         from reconciler.sandbox.seed import load_seed
         from reconciler.sandbox.server import BackgroundSandbox
 
         state = ws.root / ".reconciler" / "sandbox.db"
         with BackgroundSandbox(seed=load_seed(self.sandbox_seed), state=state) as sandbox:
-            yield Environment(environ=dict(os.environ), sandbox_url=sandbox.url)
+            yield Environment(
+                environ=dict(os.environ), sandbox_url=sandbox.url, allowed_hosts=self.allowed_hosts
+            )
 
 
 pass_options = click.make_pass_decorator(Options)

@@ -98,6 +98,16 @@ def no_scope(job: Mapping[str, Any]) -> str | None:
     return None
 
 
+def base_url_only(instance: ProviderInstance) -> dict[str, str]:
+    """The URLs of an instance that receive its credentials, by key path in its config."""
+    return {"base_url": instance.base_url}
+
+
+def option_url(instance: ProviderInstance, options: type[BaseModel], name: str) -> str:
+    """An URL option as the adapter will use it: the instance's value or the model's default."""
+    return str(instance.options.get(name, options.model_fields[name].default))
+
+
 def sandbox_base_url(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
     return instance.model_copy(update={"base_url": f"{sandbox_url}/{instance.type}"})
 
@@ -118,3 +128,7 @@ class ProviderType:
     scope: Callable[[Mapping[str, Any]], str | None] = no_scope  # of a validated job
     for_sandbox: Callable[[ProviderInstance, str], ProviderInstance] = sandbox_base_url
     requires_account: bool = False  # the API's paths name an account (id or alias)
+    # Hosts the provider documents; credentials go (over https) only there or to allowed hosts.
+    production_hosts: frozenset[str] = frozenset()
+    # Every URL that receives a credential, by key path ("base_url", "options.auth_url").
+    credential_urls: Callable[[ProviderInstance], Mapping[str, str]] = base_url_only

@@ -147,6 +147,7 @@ class ApiClient:
             transport=transport,
             timeout=timeout,
             verify=_tls_context(),
+            follow_redirects=False,  # a 30x must not carry a credential to another host
             # Counted as sent, so requests made by an auth flow (a login) count too.
             event_hooks={"request": [self._count]},
         )

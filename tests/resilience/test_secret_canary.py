@@ -145,7 +145,7 @@ def test_no_private_key_client_secret_or_minted_token_in_any_output_or_file(
                 assert old in text
                 text = text.replace(old, new)
             config.write_text(text)
-            (world.repo / "vonage.key").write_text(
+            (world.credentials / "vonage.key").write_text(
                 private_pem if case == "right" else application_key()[0]
             )
             for args in (

@@ -75,9 +75,18 @@ class World:
         self.db = root / "sandbox.db"
         (root / "repo" / "specs").mkdir(parents=True)
         (root / "seed.yaml").write_text(seed or "{}\n")
+        self.credentials = root / "credentials"  # credential files live outside the repo
+        self.credentials.mkdir()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **ENV, **(credentials or {})}
+        # The sandbox is on loopback over http: allowed explicitly, as a real run must.
+        self.env = {
+            **os.environ,
+            **ENV,
+            **(credentials or {}),
+            "RECONCILER_ALLOW_HOSTS": f"127.0.0.1:{self.port}",
+            "RECONCILER_CREDENTIAL_DIRS": str(self.credentials),
+        }
         self.server = subprocess.Popen(
             [
                 sys.executable,

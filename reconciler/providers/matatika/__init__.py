@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.base import (
+    Provider,
+    ProviderContext,
+    ProviderType,
+    RunTraits,
+    option_url,
+)
 from reconciler.providers.matatika.job import MatatikaJob, MatatikaOptions
 from reconciler.spec.models import ProviderInstance
 
@@ -18,6 +24,15 @@ def _create(context: ProviderContext) -> Provider:
 
 def _scope(job: Mapping[str, Any]) -> str | None:
     return str(job["pipeline_id"])
+
+
+def _credential_urls(instance: ProviderInstance) -> dict[str, str]:
+    # The API calls carry the token; the client-credentials grant carries id and secret.
+    # (The grant's ``audience`` is a name inside the request, not a destination.)
+    return {
+        "base_url": instance.base_url,
+        "options.auth_url": option_url(instance, MatatikaOptions, "auth_url"),
+    }
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
@@ -37,4 +52,9 @@ PROVIDER = ProviderType(
     options_model=MatatikaOptions,
     scope=_scope,
     for_sandbox=_for_sandbox,
+    # docs/providers/matatika.md: the API (current and older host) and the token endpoint
+    production_hosts=frozenset(
+        {"app.matatika.com", "catalog.matatika.com", "identity.matatika.com"}
+    ),
+    credential_urls=_credential_urls,
 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.base import (
+    Provider,
+    ProviderContext,
+    ProviderType,
+    RunTraits,
+    option_url,
+)
 from reconciler.providers.runner.job import RunnerJob, RunnerOptions
 from reconciler.spec.models import ProviderInstance
 
@@ -18,6 +24,14 @@ def _create(context: ProviderContext) -> Provider:
 
 def _scope(job: Mapping[str, Any]) -> str | None:
     return str(job["job_id"])
+
+
+def _credential_urls(instance: ProviderInstance) -> dict[str, str]:
+    # The API calls carry the bearer token; the login carries username and password.
+    return {
+        "base_url": instance.base_url,
+        "options.auth_url": option_url(instance, RunnerOptions, "auth_url"),
+    }
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
@@ -36,4 +50,7 @@ PROVIDER = ProviderType(
     scope=_scope,
     for_sandbox=_for_sandbox,
     requires_account=True,
+    # docs/providers/runner.md: the Runner API and the CLC v2 login
+    production_hosts=frozenset({"api.runner.ctl.io", "api.ctl.io"}),
+    credential_urls=_credential_urls,
 )

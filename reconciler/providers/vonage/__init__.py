@@ -26,4 +26,6 @@ PROVIDER = ProviderType(
     credential_alternatives=(("application_id", "private_key"),),
     traits=RunTraits(keyed=True, schedules_window=True),
     for_sandbox=_for_sandbox,
+    # docs/providers/vonage.md: the only public host of the runs API, and the GA API host
+    production_hosts=frozenset({"api-eu.dev.v1.vonagenetworks.net", "api-eu.vonage.com"}),
 )

@@ -22,4 +22,5 @@ PROVIDER = ProviderType(
     create=_create,
     credential_keys=("api_key",),
     requires_account=True,
+    production_hosts=frozenset({"api.xplenty.com"}),  # docs/providers/xplenty.md
 )
