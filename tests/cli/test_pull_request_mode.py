@@ -163,8 +163,10 @@ def test_swapped_credential_references_and_new_instances_are_withheld(
     pr_repo: Repo, sandbox: BackgroundSandbox, listener: Listener
 ) -> None:
     root = pr_repo.root
-    # The matatika instance now asks for the xplenty key; a new instance points at the listener.
-    text = config(f"{sandbox.url}/xplenty", listener.url, matatika_token="XPLENTY_API_KEY")
+    # The matatika instance now asks for another secret, at the listener; a new instance points
+    # at the listener too. (Asking for the xplenty key is refused anyway: one reference, one
+    # provider type.)
+    text = config(f"{sandbox.url}/xplenty", listener.url, matatika_token="OTHER_SECRET")
     text = text.replace(
         "specs: [specs]",
         f"  extra:\n    type: xplenty\n    base_url: {listener.url}\n    account: a\n"
@@ -179,7 +181,7 @@ def test_swapped_credential_references_and_new_instances_are_withheld(
     assert listener.received == []
     assert CANARY not in out
     assert "~ instance elt changed (not refreshed until merged)" in out
-    assert 'credentials.token: "env:MATATIKA_TOKEN" -> "env:XPLENTY_API_KEY"' in out
+    assert 'credentials.token: "env:MATATIKA_TOKEN" -> "env:OTHER_SECRET"' in out
     assert "~ instance extra added (not refreshed until merged)" in out
     assert "+ start       nightly-etl" in out  # etl is as on main again: refreshed
 
