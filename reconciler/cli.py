@@ -41,6 +41,12 @@ _URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
     help="The repository's reconciler.yaml.",
 )
 @click.option(
+    "--lockfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Keep the state here instead of reconciler.yaml's `lockfile` (which must lie in the "
+    "repository); the journal and lock note go beside it.",
+)
+@click.option(
     "--sandbox",
     is_flag=True,
     help="Start the embedded sandbox and point every provider instance at it "
@@ -65,6 +71,7 @@ _URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 def cli(
     ctx: click.Context,
     config: Path,
+    lockfile: Path | None,
     sandbox: bool,
     sandbox_seed: Path | None,
     allow_hosts: tuple[str, ...],
@@ -83,7 +90,12 @@ def cli(
     except ValueError as exc:
         raise click.UsageError(f"--allow-host / ${ALLOW_HOSTS_VARIABLE}: {exc}") from None
     ctx.obj = Options(
-        config=config, sandbox=sandbox, sandbox_seed=sandbox_seed, debug=debug, allowed_hosts=hosts
+        config=config,
+        sandbox=sandbox,
+        sandbox_seed=sandbox_seed,
+        debug=debug,
+        allowed_hosts=hosts,
+        lockfile=lockfile,
     )
 
 
@@ -146,11 +158,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR  # click uses 2, which here means "changes present"
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except OSError as exc:
+        if exc.filename is None:
+            return _bug()
+        # An OS error on a file (ours or the user's) is a problem to fix there, not a bug.
+        if debug:
+            _print_traceback()
+        click.echo(f"Error: {terminal(_file_error(exc))}", err=True)
+        return EXIT_ERROR
     except Exception:
-        _print_traceback()
-        click.echo("reconciler: internal error (a bug); please report it with the above.", err=True)
-        return EXIT_BUG
+        return _bug()
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _bug() -> int:
+    _print_traceback()
+    click.echo("reconciler: internal error (a bug); please report it with the above.", err=True)
+    return EXIT_BUG
+
+
+def _file_error(exc: OSError) -> str:
+    """``cannot use PATH: cause`` (and the second path of a rename or link)."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"cannot use {' -> '.join(paths)}: {exc.strerror or exc}"
 
 
 def _print_traceback() -> None:

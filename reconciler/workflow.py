@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
@@ -39,6 +40,7 @@ from reconciler.errors import (
     Problem,
     ReconcilerError,
     StalePlanError,
+    StateError,
     UsageError,
     did_you_mean,
 )
@@ -56,8 +58,9 @@ from reconciler.source.load import (
 from reconciler.source.trusted import load_trusted_config
 from reconciler.source.yaml import Locator
 from reconciler.spec.models import Config, ProviderInstance
-from reconciler.state.journal import Journal, fold, journal_path, read_entries
-from reconciler.state.lock import StateLock, lock_path
+from reconciler.state.files import StateFiles, check_state_files, check_writable, remove_state
+from reconciler.state.journal import Journal, fold, read_entries
+from reconciler.state.lock import StateLock
 from reconciler.state.lockfile import (
     Lockfile,
     RunRecord,
@@ -97,14 +100,15 @@ class Workspace:
     root: Path
     config: Config
     config_path: Path
+    state: StateFiles
 
     @property
     def lockfile(self) -> Path:
-        return self.root / self.config.lockfile
+        return self.state.lockfile
 
     @property
     def journal(self) -> Path:
-        return journal_path(self.lockfile)
+        return self.state.journal
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,17 @@ class Environment:
     allowed_hosts: tuple[AllowedHost, ...] = ()
 
 
-def open_workspace(config_path: Path) -> Workspace:
+def open_workspace(config_path: Path, lockfile: Path | None = None) -> Workspace:
+    """The repository of ``config_path``; ``lockfile`` (``--lockfile``) overrides the
+    configured one and may lie outside the repository."""
     config = load_config(config_path, provider_types())
-    return Workspace(root=config_path.resolve().parent, config=config, config_path=config_path)
+    root = config_path.resolve().parent
+    if lockfile is None:
+        state = StateFiles(root / config.lockfile)
+    else:
+        state = StateFiles(Path(os.path.abspath(lockfile)), chosen_outside=True)
+    check_state_files(root, state)
+    return Workspace(root=root, config=config, config_path=config_path, state=state)
 
 
 def load_desired(ws: Workspace) -> list[DesiredRun]:
@@ -164,13 +176,11 @@ def current_lockfile(ws: Workspace) -> Lockfile:
 
 def recover_journal(ws: Workspace) -> None:
     """Fold a journal left by an interrupted apply into the lockfile. Caller holds the lock."""
-    if not ws.journal.exists():
-        return
     entries = read_entries(ws.journal)
     if entries:  # empty (or one torn line) when the apply died before its first intent
         lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
         write_lockfile(ws.lockfile, fold(lock, entries))
-    ws.journal.unlink()
+    remove_state(ws.journal)
 
 
 @asynccontextmanager
@@ -459,6 +469,10 @@ def seal_plan(plan: Plan, environ: Mapping[str, str]) -> Plan:
     return sealed(plan, plan_key(environ))
 
 
+# A storage fault after actions loses nothing: the journal holds them until the lockfile does.
+_JOURNAL_KEPT = "; what this apply did is kept in the journal, and the next command replays it"
+
+
 # A record's fields that a refresh may change: the rest is what started the run, and comes
 # from the lockfile or, for a run adopted by its key, from the spec.
 _OBSERVED_FIELDS = frozenset(
@@ -553,6 +567,7 @@ class ApplySession:
     def execute(self, plan: Plan) -> ApplyResult:
         """Perform the plan and record what did happen, failures included
         (``apply_failures`` lists them)."""
+        check_writable(self.ws.lockfile)
         journal = Journal(self.ws.journal)
         try:
             result = run_sync(self._apply(plan, journal))
@@ -617,8 +632,13 @@ class ApplySession:
             self._record(plan, ApplyResult(records=dict(plan.records)))
 
     def _record(self, plan: Plan, result: ApplyResult) -> None:
-        self._write(fold_result(self.lock, result.records, plan.observed_at, plan.source))
-        self.ws.journal.unlink(missing_ok=True)
+        try:
+            self._write(fold_result(self.lock, result.records, plan.observed_at, plan.source))
+        except StateError as exc:
+            if not os.path.lexists(self.ws.journal):
+                raise
+            raise StateError(f"{exc}{_JOURNAL_KEPT}") from None
+        remove_state(self.ws.journal)
 
     def _instances(self) -> list[str]:
         return used_instances(self.ws, self.lock, self.desired)
@@ -648,8 +668,8 @@ def _unfounded_action(
 def apply_session(
     ws: Workspace, env: Environment, command: str, *, lock_timeout: float = 0.0
 ) -> Iterator[ApplySession]:
-    with StateLock(lock_path(ws.lockfile), command, timeout=lock_timeout) as state_lock:
-        recovered = ws.journal.exists()
+    with StateLock(ws.state.lock, command, timeout=lock_timeout) as state_lock:
+        recovered = os.path.lexists(ws.journal)
         recover_journal(ws)
         lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
         session = ApplySession(ws=ws, env=env, lock=lock, desired=load_desired(ws))

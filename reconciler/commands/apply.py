@@ -54,6 +54,8 @@ def apply(
     """
     if planfile and targets:
         raise UsageError("--target cannot be combined with a saved plan")
+    if (commit or push) and options.lockfile is not None:
+        raise UsageError("--commit and --push commit the repository's lockfile, not --lockfile's")
     if push:
         if planfile or not auto_approve:
             raise UsageError("--push plans for itself: use it with --auto-approve, without a plan")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ from pathlib import Path
 import click
 
 from reconciler.engine.apply import ApplyResult
+from reconciler.errors import InputError, Problem, StateError
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
+from reconciler.source.load import display_path
 from reconciler.state.lockfile import RunRecord
 from reconciler.workflow import Environment, Workspace, open_workspace
 
@@ -44,9 +47,10 @@ class Options:
     sandbox_seed: Path | None
     debug: bool
     allowed_hosts: tuple[AllowedHost, ...] = ()
+    lockfile: Path | None = None  # --lockfile
 
     def workspace(self) -> Workspace:
-        return open_workspace(self.config)
+        return open_workspace(self.config, self.lockfile)
 
     @contextmanager
     def environment(self, ws: Workspace) -> Iterator[Environment]:
@@ -57,14 +61,27 @@ class Options:
         from reconciler.sandbox.seed import load_seed
         from reconciler.sandbox.server import BackgroundSandbox
 
-        state = ws.root / ".reconciler" / "sandbox.db"
-        with BackgroundSandbox(seed=load_seed(self.sandbox_seed), state=state) as sandbox:
+        state = sandbox_state(ws.root)
+        seed = load_seed(self.sandbox_seed)
+        try:
+            server = BackgroundSandbox(seed=seed, state=state)
+        except (OSError, sqlite3.Error) as exc:  # a read-only repository, a full disk
+            where = display_path(state)
+            raise StateError(f"cannot open the sandbox's state {where}: {exc}") from None
+        with server as sandbox:
             yield Environment(
                 environ=dict(os.environ), sandbox_url=sandbox.url, allowed_hosts=self.allowed_hosts
             )
 
 
-pass_options = click.make_pass_decorator(Options)
+def sandbox_state(root: Path) -> Path:
+    """The sandbox's database, in ``.reconciler/`` of the repository: never through a link."""
+    directory = root / ".reconciler"
+    links = [p for p in (directory, directory / "sandbox.db") if p.is_symlink()]
+    if links:
+        why = "is a symbolic link; the sandbox keeps its state in the repository: remove it"
+        raise InputError([Problem(display_path(links[0]), None, None, "", why)])
+    return directory / "sandbox.db"
 
 
 pass_options = click.make_pass_decorator(Options)

@@ -5,7 +5,6 @@ import click
 from reconciler.commands.common import Options, pass_options
 from reconciler.inert import terminal
 from reconciler.state.lock import force_unlock as clear_lock
-from reconciler.state.lock import lock_path
 
 
 @click.command("force-unlock")
@@ -18,7 +17,7 @@ def force_unlock(options: Options, lock_id: str) -> int:
     this machine needs no clearing: the next apply takes it over by itself.
     """
     ws = options.workspace()
-    holder = clear_lock(lock_path(ws.lockfile), lock_id)
+    holder = clear_lock(ws.state.lock, lock_id)
     held = f"pid {holder.pid} on {holder.host}, {holder.command}"  # as the lock note says
     click.echo(f"Cleared lock {terminal(lock_id)} ({terminal(held)}).")
     return 0

@@ -7,6 +7,7 @@ import click
 
 from reconciler.commands.common import Options, pass_options
 from reconciler.errors import UsageError
+from reconciler.state.files import StateFiles
 
 CONFIG = """\
 # yaml-language-server: $schema=https://reconciler.dev/schemas/config.v1.json
@@ -43,7 +44,9 @@ spec:
   timeout: 2h
 """
 
-IGNORED = ["reconciler.lock.lck", "reconciler.lock.journal", ".reconciler/"]
+_STATE = StateFiles(Path("reconciler.lock"))  # as CONFIG names it
+# The lock note, the journal and a killed write's temp files are this machine's, never git's.
+IGNORED = [_STATE.lock.name, _STATE.journal.name, _STATE.temp_pattern, ".reconciler/"]
 
 
 CI_TEMPLATES = {

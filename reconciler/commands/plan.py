@@ -9,7 +9,8 @@ from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError
 from reconciler.inert import json_text
 from reconciler.render import markdown, text
-from reconciler.state.lockfile import dump_json, write_atomic
+from reconciler.state.files import check_writable, write_atomic
+from reconciler.state.lockfile import dump_json
 from reconciler.workflow import plan_command, refresh_failures, seal_plan
 
 
@@ -60,6 +61,8 @@ def plan(
     trusted_ref: str | None,
 ) -> int:
     """Show the start/stop actions that would make the providers match the specs."""
+    if out is not None:
+        check_writable(out)  # before the refresh, not after it
     ws = options.workspace()
     with options.environment(ws) as env:
         result = plan_command(ws, env, targets=targets, trusted_ref=trusted_ref or None)

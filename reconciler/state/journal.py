@@ -20,11 +20,8 @@ from typing import Any
 
 from reconciler.errors import StateError
 from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.files import open_state, read_state_text
 from reconciler.state.lockfile import Lockfile, RunRecord
-
-
-def journal_path(lockfile: Path) -> Path:
-    return lockfile.with_name(lockfile.name + ".journal")
 
 
 class JournalWriteError(StateError):
@@ -42,7 +39,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = open_state(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         self._written = 0  # entries written to the file
         self._durable = 0  # entries an fsync has covered
         self._sync_lock = asyncio.Lock()
@@ -134,10 +131,11 @@ class Journal:
 
 def read_entries(path: Path) -> list[dict[str, Any]]:
     """Entries of a journal; a torn last line (the process died mid-write) is ignored."""
-    if not path.exists():
+    text = read_state_text(path)
+    if text is None:
         return []
     entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

@@ -9,6 +9,7 @@ command that clears it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -22,15 +23,12 @@ from pathlib import Path
 from types import TracebackType
 
 from reconciler.errors import LockHeldError, StateError
+from reconciler.state.files import open_state, os_errors
 
 POLL_SECONDS = 0.1
 # A new holder writes its note just after taking the lock; a contender that finds no note, or
 # the note of a holder that is gone, gives it this long to appear before naming no one.
 NOTE_WAIT_SECONDS = 1.0
-
-
-def lock_path(lockfile: Path) -> Path:
-    return lockfile.with_name(lockfile.name + ".lck")
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,15 @@ class StateLock:
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_state(self.path, os.O_RDWR | os.O_CREAT)
+        try:
+            self._take(fd, deadline)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _take(self, fd: int, deadline: float) -> None:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,7 +107,6 @@ class StateLock:
                     time.sleep(POLL_SECONDS)
                     continue
                 holder = _current_holder(fd)
-                os.close(fd)
                 held_by = str(holder) if holder else "another process"
                 waited = f" after waiting {self.timeout:g}s" if self.timeout else ""
                 raise LockHeldError(
@@ -111,7 +116,6 @@ class StateLock:
         previous = _read_holder(fd)
         if previous is not None and previous.host != socket.gethostname():
             fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
             raise StaleLockError(
                 f"the state lock is noted as held by {previous}, which cannot be checked from "
                 f"this machine; if that process is gone, clear it with: "
@@ -126,14 +130,15 @@ class StateLock:
             since=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         note = json.dumps(holder.__dict__).encode()
-        os.pwrite(fd, note, 0)  # overwrite, then cut: never an empty note while held
-        os.ftruncate(fd, len(note))
-        os.fsync(fd)
-        self._fd = fd
+        with os_errors(self.path, "write"):
+            os.pwrite(fd, note, 0)  # overwrite, then cut: never an empty note while held
+            os.ftruncate(fd, len(note))
+            os.fsync(fd)
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # an empty note: released cleanly
+            with contextlib.suppress(OSError):  # a note left behind is taken over as stale
+                os.ftruncate(self._fd, 0)  # an empty note: released cleanly
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -155,7 +160,7 @@ def force_unlock(path: Path, lock_id: str) -> Holder:
     """Clear the note of lock ``lock_id``; refused while a process on this machine holds it."""
     if not path.exists():
         raise StateError("there is no state lock to clear")
-    fd = os.open(path, os.O_RDWR)
+    fd = open_state(path, os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -170,7 +175,8 @@ def force_unlock(path: Path, lock_id: str) -> Holder:
             raise StateError("the state is not locked")
         if holder.id != lock_id:
             raise StateError(f"the state lock is {holder.id}, not {lock_id}; nothing cleared")
-        os.ftruncate(fd, 0)
+        with os_errors(path, "clear"):
+            os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return holder
     finally:

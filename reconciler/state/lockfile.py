@@ -1,6 +1,6 @@
 """``reconciler.lock``: what reconciler started, per spec, committed beside the specs.
 
-Written atomically (temp file, fsync, rename) with sorted keys so git diffs stay small.
+Written atomically (``state.files.write_atomic``) with sorted keys so git diffs stay small.
 Read through the model in strict mode; only a file it refuses is checked with jsonschema, so
 that a hand edit gets a clear error with its key path.
 """
@@ -8,8 +8,6 @@ that a hand edit gets a clear error with its key path.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from reconciler import __version__
 from reconciler.errors import InputError, Problem, key_path
 from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.files import StateFiles, read_state_text, write_atomic
 from reconciler.state.provenance import SourceCommit
 
 if TYPE_CHECKING:
@@ -134,7 +133,16 @@ def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
 
 
 def read_json_document(path: Path, model: type[M], display: str, *, version_field: str) -> M:
-    """Read a document reconciler wrote (lockfile, saved plan), strictly.
+    """Read a document named on the command line (a saved plan), strictly."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
+    return parse_json_document(text, model, display, version_field=version_field)
+
+
+def parse_json_document(text: str, model: type[M], display: str, *, version_field: str) -> M:
+    """A document reconciler wrote (lockfile, saved plan), read strictly.
 
     The gate is the model in strict JSON mode (fast, no lax coercions); its JSON Schema is
     generated from the same model. When the gate fails, a format version newer than the model's
@@ -142,15 +150,13 @@ def read_json_document(path: Path, model: type[M], display: str, *, version_fiel
     checked against the schema with jsonschema, whose key paths best report a hand edit.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
-    try:
         return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         rejected = exc
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError([Problem(display, None, None, "", "invalid: nested too deeply")]) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             [Problem(display, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]
@@ -199,40 +205,15 @@ def _json_path(parts: Iterable[str | int]) -> str:
 
 def read_lockfile(path: Path, display: str) -> Lockfile:
     """The lockfile at ``path``; a new, empty one when there is none yet."""
-    if not path.exists():
+    text = read_state_text(path)
+    if text is None:
         return new_lockfile()
-    return read_json_document(path, Lockfile, display, version_field="version")
+    return parse_json_document(text, Lockfile, display, version_field="version")
 
 
 def dump_json(model: BaseModel) -> str:
     data = model.model_dump(mode="json", by_alias=True)
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a mix."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; this file is committed
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def write_lockfile(path: Path, lock: Lockfile) -> Lockfile:
@@ -244,5 +225,5 @@ def write_lockfile(path: Path, lock: Lockfile) -> Lockfile:
             "reconciler_version": __version__,
         }
     )
-    write_atomic(path, dump_json(written))
+    write_atomic(path, dump_json(written), leftovers=StateFiles(path).temp_pattern)
     return written

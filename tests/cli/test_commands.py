@@ -156,6 +156,7 @@ def test_init_then_validate_then_plan(
     assert (tmp_path / ".gitignore").read_text().splitlines() == [
         "reconciler.lock.lck",
         "reconciler.lock.journal",
+        ".reconciler.lock.*.tmp",
         ".reconciler/",
     ]
     assert main(["validate"]) == 0
