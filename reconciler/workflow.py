@@ -26,6 +26,7 @@ from reconciler.engine.apply import (
     apply_plan,
     fold_result,
     snapshot_scope,
+    unsendable_starts,
 )
 from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
 from reconciler.engine.desired import DesiredRun, desired_run
@@ -35,6 +36,7 @@ from reconciler.engine.plan import Action, ActionKind, Plan, plan_actions
 from reconciler.engine.records import new_record
 from reconciler.engine.seal import seal_problem, sealed
 from reconciler.errors import (
+    ApplyError,
     ApplyInterrupted,
     InputError,
     Problem,
@@ -568,16 +570,13 @@ class ApplySession:
         """Perform the plan and record what did happen, failures included
         (``apply_failures`` lists them)."""
         check_writable(self.ws.lockfile)
-        journal = Journal(self.ws.journal)
         try:
-            result = run_sync(self._apply(plan, journal))
+            result = run_sync(self._apply(plan))
         except asyncio.CancelledError:  # a second interrupt (_graceful_interrupts)
             raise ApplyInterrupted(
                 "interrupted twice: stopped at once; the journal keeps the starts that were "
                 "under way, and the next command adopts them"
             ) from None
-        finally:
-            journal.close()
         self._record(plan, result)
         return result
 
@@ -618,13 +617,20 @@ class ApplySession:
     def _write(self, lock: Lockfile) -> None:
         self.lock = write_lockfile(self.ws.lockfile, lock)
 
-    async def _apply(self, plan: Plan, journal: Journal) -> ApplyResult:
+    async def _apply(self, plan: Plan) -> ApplyResult:
         # As many actions under way as calls may be: an interrupt leaves that many to finish.
         under_way = {name: p.concurrency for name, p in self.ws.config.providers.items()}
         pacing = Pacing(under_way, asyncio.Event())
         async with open_providers(self.ws, self.env, self._instances()) as providers:
-            with _graceful_interrupts(pacing.interrupted):
-                return await apply_plan(plan, providers, journal, pacing)
+            unsendable = unsendable_starts(plan.actions, providers)
+            if unsendable:  # before the first action, and before a journal exists
+                raise ApplyError(unsendable)
+            journal = Journal(self.ws.journal)
+            try:
+                with _graceful_interrupts(pacing.interrupted):
+                    return await apply_plan(plan, providers, journal, pacing)
+            finally:
+                journal.close()
 
     def record_refresh(self, plan: Plan) -> None:
         """With nothing to do, keep the lockfile as it is unless a recorded status moved."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from reconciler.commands.apply import apply
 from reconciler.commands.force_unlock import force_unlock
 from reconciler.commands.init import init
+from reconciler.commands.journal import journal
 from reconciler.commands.plan import plan
 from reconciler.commands.sandbox import sandbox
 from reconciler.commands.schema import schema
@@ -12,4 +13,4 @@ from reconciler.commands.show import show
 from reconciler.commands.validate import validate
 from reconciler.commands.watch import watch
 
-COMMANDS = [init, validate, plan, apply, show, watch, force_unlock, schema, sandbox]
+COMMANDS = [init, validate, plan, apply, show, watch, force_unlock, journal, schema, sandbox]

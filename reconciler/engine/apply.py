@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,7 +24,7 @@ from reconciler.errors import (
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
 from reconciler.state.journal import Journal, JournalWriteError
-from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord
+from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord, run_key
 from reconciler.state.provenance import Source, SourceCommit
 
 
@@ -76,6 +76,39 @@ async def apply_plan(
         raise applier.journal_failure
     result.interrupted = applier.interrupted()
     return result
+
+
+def unsendable_starts(actions: Sequence[Action], providers: Mapping[str, Provider]) -> list[str]:
+    """Each start whose request its adapter cannot build or encode, one line each: checked
+    before the first action, so that no apply stops halfway on a value."""
+    problems = []
+    for action in actions:
+        provider = providers.get(action.instance)
+        if action.desired is None or action.attempt is None or provider is None:
+            continue
+        try:
+            provider.start_call(
+                start_request(action, run_key(action.desired.key, action.attempt))
+            ).check()
+        except Exception as exc:
+            problems.append(
+                f"{action.kind.value} {action.name}: its start request cannot be built "
+                f"({type(exc).__name__}: {exc}); nothing was done"
+            )
+    return problems
+
+
+def start_request(action: Action, key: str) -> StartRequest:
+    desired = action.desired
+    assert desired is not None
+    return StartRequest(
+        name=action.name,
+        run_key=key,
+        job=desired.job,
+        window_start=desired.window.start if desired.window else None,
+        window_end=desired.window.end if desired.window else None,
+        timeout=desired.timeout,
+    )
 
 
 class _NotBegun(Exception):
@@ -190,14 +223,7 @@ class _Applier:
         previous = self.result.records.get(action.name)
         await self.journal.intent(record)
         self.result.records[action.name] = record
-        request = StartRequest(
-            name=action.name,
-            run_key=record.run_key,
-            job=desired.job,
-            window_start=desired.window.start if desired.window else None,
-            window_end=desired.window.end if desired.window else None,
-            timeout=desired.timeout,
-        )
+        request = start_request(action, record.run_key)
         try:
             async with self.begin(action.instance):
                 since = self.lookup_since(action.instance)

@@ -6,6 +6,7 @@ A provider type is published through the ``reconciler.providers`` entry-point gr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,21 @@ class StartRequest:
     timeout: int | None = None  # seconds
 
 
+@dataclass(frozen=True)
+class StartCall:
+    """The HTTP request that starts a run, built without I/O: apply builds every start's
+    before its first action, so a value an adapter cannot send stops nothing halfway."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+
+    def check(self) -> None:
+        """Raise what sending the body would: it is encoded as the HTTP client encodes it."""
+        if self.body is not None:
+            json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
 class Provider(Protocol):
     """One configured provider instance. All calls are counted in ``calls``."""
 
@@ -46,6 +62,10 @@ class Provider(Protocol):
 
     @property
     def calls(self) -> int: ...
+
+    def start_call(self, request: StartRequest) -> StartCall:
+        """The request ``start`` sends for ``request``; pure, may raise on a value."""
+        ...
 
     async def start(self, request: StartRequest) -> ObservedRun: ...
 

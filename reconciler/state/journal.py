@@ -14,14 +14,66 @@ import contextlib
 import errno
 import json
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-from reconciler.errors import StateError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from reconciler.errors import StateError, key_path
 from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.files import open_state, read_state_text
+from reconciler.state.files import display, open_state, read_state_text
 from reconciler.state.lockfile import Lockfile, RunRecord
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IntentEntry(_Entry):
+    """Before a start: the record the run will have, with no run id yet."""
+
+    op: Literal["intent"] = "intent"
+    record: RunRecord
+
+
+class StartedEntry(_Entry):
+    op: Literal["started"] = "started"
+    name: str
+    run_id: str
+    status: RunStatus
+    started_at: datetime | None
+
+
+class StartFailedEntry(_Entry):
+    """The API refused the start: no run exists for the intent."""
+
+    op: Literal["start_failed"] = "start_failed"
+    name: str
+
+
+class StopIntentEntry(_Entry):
+    op: Literal["stop_intent"] = "stop_intent"
+    name: str
+    run_id: str
+    reason: StopReason
+
+
+class StopEntry(_Entry):
+    op: Literal["stop"] = "stop"
+    name: str
+    run_id: str
+    reason: StopReason
+    status: RunStatus
+
+
+Entry = Annotated[
+    IntentEntry | StartedEntry | StartFailedEntry | StopIntentEntry | StopEntry,
+    Field(discriminator="op"),
+]
+_ENTRY: TypeAdapter[Entry] = TypeAdapter(Entry)
+OPS = ("intent", "started", "start_failed", "stop_intent", "stop")
 
 
 class JournalWriteError(StateError):
@@ -46,10 +98,11 @@ class Journal:
         self.syncs = 0  # fsyncs made, for benchmarks
         self._failure: JournalWriteError | None = None
 
-    async def append(self, entry: dict[str, Any]) -> None:
+    async def append(self, entry: Entry) -> None:
         if self._failure is not None:
             raise self._failure
-        line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+        data = entry.model_dump(mode="json")
+        line = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
         self._write_in_full(line.encode("utf-8"))
         self._written += 1
         mine = self._written
@@ -89,101 +142,133 @@ class Journal:
         return self._failure
 
     async def intent(self, record: RunRecord) -> None:
-        await self.append({"op": "intent", "record": record.model_dump(mode="json")})
+        await self.append(IntentEntry(record=record))
 
     async def started(self, name: str, run_id: str, status: RunStatus, at: datetime | None) -> None:
-        await self.append(
-            {
-                "op": "started",
-                "name": name,
-                "run_id": run_id,
-                "status": status.value,
-                "started_at": at.isoformat() if at else None,
-            }
-        )
+        await self.append(StartedEntry(name=name, run_id=run_id, status=status, started_at=at))
 
     async def start_failed(self, name: str) -> None:
         """The API refused the start: no run exists for the intent."""
-        await self.append({"op": "start_failed", "name": name})
+        await self.append(StartFailedEntry(name=name))
 
     async def stop_intent(self, name: str, run_id: str, reason: StopReason) -> None:
         """Before a stop call: whatever becomes of the call, a run found stopped later was
         stopped by us, for this reason."""
-        entry = {"op": "stop_intent", "name": name, "run_id": run_id, "reason": reason.value}
-        await self.append(entry)
+        await self.append(StopIntentEntry(name=name, run_id=run_id, reason=reason))
 
     async def stop_requested(
         self, name: str, run_id: str, reason: StopReason, status: RunStatus
     ) -> None:
-        await self.append(
-            {
-                "op": "stop",
-                "name": name,
-                "run_id": run_id,
-                "reason": reason.value,
-                "status": status.value,
-            }
-        )
+        await self.append(StopEntry(name=name, run_id=run_id, reason=reason, status=status))
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def read_entries(path: Path) -> list[dict[str, Any]]:
-    """Entries of a journal; a torn last line (the process died mid-write) is ignored."""
+@dataclass(frozen=True)
+class JournalLine:
+    """One line of a journal: its entry, or why it is not one."""
+
+    number: int
+    entry: Entry | None
+    problem: str | None = None
+
+
+class JournalDamagedError(StateError):
+    """Lines that are not journal entries: nothing is replayed, since a skipped line could be
+    an intent, and a lost intent a second start."""
+
+    def __init__(self, path: Path, damaged: list[JournalLine]) -> None:
+        self.damaged = [f"{display(path)}:{line.number}: {line.problem}" for line in damaged]
+        super().__init__("\n".join(self.damaged))
+
+    def lines(self) -> list[str]:
+        return [
+            *self.damaged,
+            "the journal is damaged, and nothing was done: `reconciler journal show` lists "
+            "what it holds, `reconciler journal set-aside` replays what can be read and moves "
+            "it aside (see the README, Exactly once)",
+        ]
+
+
+def scan(path: Path) -> list[JournalLine]:
+    """Every line of the journal, damaged ones included (for ``journal show``). A last line
+    with no newline is torn (its writer died before it was durable, so its action never
+    began) and is not a line."""
     text = read_state_text(path)
     if text is None:
         return []
-    entries = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+    return [_parse(number, line) for number, line in enumerate(text.split("\n")[:-1], 1)]
 
 
-def fold(lock: Lockfile, entries: list[dict[str, Any]]) -> Lockfile:
+def _parse(number: int, line: str) -> JournalLine:
+    try:
+        return JournalLine(number, _ENTRY.validate_json(line, strict=True))
+    except ValidationError as exc:
+        return JournalLine(number, None, _problem(exc))
+    except RecursionError:
+        return JournalLine(number, None, "nested too deeply")
+
+
+_REASONS = {"missing": "required key is missing", "extra_forbidden": "unknown key"}
+
+
+def _problem(exc: ValidationError) -> str:
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    if first["type"] == "union_tag_invalid" or first["type"] == "union_tag_not_found":
+        why = f"op: not a journal entry (one of {', '.join(OPS)})"
+    elif first["type"] == "json_invalid":
+        why = "not a JSON line"
+    elif not first["loc"]:
+        why = "not a JSON object"
+    else:
+        where = key_path(p for p in first["loc"][1:] if isinstance(p, (str, int)))
+        message = _REASONS.get(first["type"], first["msg"])
+        why = f"{where}: {message}" if where else message
+    more = len(errors) - 1
+    return why + (f" (and {more} more)" if more else "")
+
+
+def read_entries(path: Path) -> list[Entry]:
+    """The journal's entries, in order; a damaged line stops everything."""
+    lines = scan(path)
+    damaged = [line for line in lines if line.entry is None]
+    if damaged:
+        raise JournalDamagedError(path, damaged)
+    return [line.entry for line in lines if line.entry is not None]
+
+
+def fold(lock: Lockfile, entries: list[Entry]) -> Lockfile:
     """The lockfile with the journal's entries applied, in order."""
     runs = dict(lock.runs)
     displaced: dict[str, RunRecord | None] = {}  # what each intent replaced
     for entry in entries:
-        op = entry.get("op")
-        if op == "intent":
-            record = RunRecord.model_validate(entry["record"])
-            displaced[record.name] = runs.get(record.name)
-            runs[record.name] = record
+        if isinstance(entry, IntentEntry):
+            displaced[entry.record.name] = runs.get(entry.record.name)
+            runs[entry.record.name] = entry.record
             continue
-        record_or_none = runs.get(str(entry.get("name")))
-        if record_or_none is None:
+        record = runs.get(entry.name)
+        if record is None:
             continue
-        record = record_or_none
-        if op == "started":
-            started = entry.get("started_at")
+        if isinstance(entry, StartedEntry):
             runs[record.name] = record.model_copy(
                 update={
-                    "run_id": entry["run_id"],
-                    "status": RunStatus(entry["status"]),
-                    "started_at": datetime.fromisoformat(started) if started else None,
+                    "run_id": entry.run_id,
+                    "status": entry.status,
+                    "started_at": entry.started_at,
                 }
             )
-        elif op == "start_failed" and record.run_id is None:
+        elif isinstance(entry, StartFailedEntry) and record.run_id is None:
             previous = displaced.get(record.name)
             if previous is None:
                 del runs[record.name]
             else:
                 runs[record.name] = previous
-        elif op == "stop_intent" and record.run_id == entry.get("run_id"):
+        elif isinstance(entry, StopIntentEntry) and record.run_id == entry.run_id:
+            runs[record.name] = record.model_copy(update={"stop_reason": entry.reason})
+        elif isinstance(entry, StopEntry) and record.run_id == entry.run_id:
             runs[record.name] = record.model_copy(
-                update={"stop_reason": StopReason(entry["reason"])}
-            )
-        elif op == "stop" and record.run_id == entry.get("run_id"):
-            runs[record.name] = record.model_copy(
-                update={
-                    "stop_reason": StopReason(entry["reason"]),
-                    "status": RunStatus(entry["status"]),
-                }
+                update={"stop_reason": entry.reason, "status": entry.status}
             )
     return lock.model_copy(update={"runs": runs})

@@ -21,7 +21,7 @@ import pytest
 from reconciler import __version__
 from reconciler.errors import InputError, LockHeldError, StateError
 from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.journal import Journal, JournalWriteError, fold, read_entries
+from reconciler.state.journal import IntentEntry, Journal, JournalWriteError, fold, read_entries
 from reconciler.state.lock import StaleLockError, StateLock, force_unlock
 from reconciler.state.lockfile import (
     Lockfile,
@@ -221,7 +221,7 @@ def test_concurrent_journal_entries_share_fsyncs(tmp_path: Path) -> None:
 
     asyncio.run(write())
     journal.close()
-    assert sorted(e["record"]["name"] for e in read_entries(path)) == [
+    assert sorted(e.record.name for e in read_entries(path) if isinstance(e, IntentEntry)) == [
         f"r{i:02d}" for i in range(50)
     ]
     assert 1 <= journal.syncs < 50  # the first entry's fsync, then one for all the others

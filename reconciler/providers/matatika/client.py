@@ -21,6 +21,7 @@ from reconciler.providers.base import (
     ObservedRun,
     ProviderContext,
     RunStatus,
+    StartCall,
     StartRequest,
 )
 from reconciler.providers.http import ApiClient, json_message, json_object
@@ -137,11 +138,14 @@ class MatatikaProvider:
     def calls(self) -> int:
         return self._http.calls
 
-    async def start(self, request: StartRequest) -> ObservedRun:
-        pipeline_id = str(request.job["pipeline_id"])
+    def start_call(self, request: StartRequest) -> StartCall:
         collection = "pipeline" if self._options.api == "seed" else "pipelines"
-        response = await self._http.request("POST", f"/{collection}/{pipeline_id}/jobs")
-        return to_observed(response.json(), pipeline_id)
+        return StartCall("POST", f"/{collection}/{request.job['pipeline_id']}/jobs")
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        call = self.start_call(request)
+        response = await self._http.request(call.method, call.path)
+        return to_observed(response.json(), str(request.job["pipeline_id"]))
 
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
         """The workspace's jobs in one paged listing, or each pipeline's when no workspace."""

@@ -21,6 +21,7 @@ from reconciler.providers.base import (
     ObservedRun,
     ProviderContext,
     RunStatus,
+    StartCall,
     StartRequest,
     stop_unless_ended,
 )
@@ -119,11 +120,14 @@ class RunnerProvider:
     def calls(self) -> int:
         return self._http.calls
 
-    async def start(self, request: StartRequest) -> ObservedRun:
+    def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
         hosts = [{"id": host["id"]} for host in job.get("hosts", [])]
-        body = {"hosts": hosts} if hosts else {}
-        response = await self._http.request("POST", f"/{job['job_id']}/start", json=body)
+        return StartCall("POST", f"/{job['job_id']}/start", {"hosts": hosts} if hosts else {})
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        call = self.start_call(request)
+        response = await self._http.request(call.method, call.path, json=call.body)
         return to_observed(response.json())
 
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:

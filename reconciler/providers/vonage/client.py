@@ -20,6 +20,7 @@ from reconciler.providers.base import (
     ObservedRun,
     ProviderContext,
     RunStatus,
+    StartCall,
     StartRequest,
     stop_unless_ended,
 )
@@ -123,7 +124,7 @@ class VonageProvider:
     def calls(self) -> int:
         return self._http.calls
 
-    async def start(self, request: StartRequest) -> ObservedRun:
+    def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
         start = request.window_start or datetime.now(UTC)
         if request.window_end is not None:
@@ -139,7 +140,11 @@ class VonageProvider:
             "startAt": iso_ms(start),
             "endAt": iso_ms(end),
         }
-        response = await self._http.request("POST", "/jobs/runs", json=body)
+        return StartCall("POST", "/jobs/runs", body)
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        call = self.start_call(request)
+        response = await self._http.request(call.method, call.path, json=call.body)
         return to_observed(response.json())
 
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:

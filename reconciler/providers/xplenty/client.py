@@ -20,6 +20,7 @@ from reconciler.providers.base import (
     ObservedRun,
     ProviderContext,
     RunStatus,
+    StartCall,
     StartRequest,
     stop_unless_ended,
 )
@@ -104,7 +105,7 @@ class XplentyProvider:
     def calls(self) -> int:
         return self._http.calls
 
-    async def start(self, request: StartRequest) -> ObservedRun:
+    def start_call(self, request: StartRequest) -> StartCall:
         job = dict(request.job)
         body = {
             "cluster_id": job["cluster_id"],
@@ -112,7 +113,11 @@ class XplentyProvider:
             "variables": {**job.get("variables", {}), RUN_KEY_VARIABLE: quote_key(request.run_key)},
             "dynamic_variables": job.get("dynamic_variables", {}),
         }
-        response = await self._http.request("POST", "/jobs", json=body)
+        return StartCall("POST", "/jobs", body)
+
+    async def start(self, request: StartRequest) -> ObservedRun:
+        call = self.start_call(request)
+        response = await self._http.request(call.method, call.path, json=call.body)
         return to_observed(response.json())
 
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
