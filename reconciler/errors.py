@@ -6,10 +6,15 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
     ReconcilerError
     ├── InputError              bad user input: specs, config, lockfile, plan file
     │   (carries a list of Problem, each with file:line:col and key path)
-    ├── StateError              lockfile/journal cannot be used as it is
+    ├── StateError              lockfile/journal cannot be used as it is (OS errors included)
     │   ├── LockHeldError       another process holds the state lock (names the holder)
-    │   └── StalePlanError      a saved plan no longer matches the state or the specs
+    │   ├── StaleLockError      the lock is noted by another host: force-unlock, if it is gone
+    │   ├── StalePlanError      a saved plan no longer matches the state or the specs
+    │   ├── StateChangedError   a compare-and-set write found the state moved since its read
+    │   ├── JournalWriteError   an entry could not be made durable in full: nothing more begins
+    │   └── JournalDamagedError lines that are not journal entries: nothing is replayed
     ├── ApplyError              one or more actions failed during apply
+    ├── AmbiguousStartError     a start may have happened, and more than one new run could be it
     ├── ApplyInterrupted        a second interrupt stopped an apply at once
     ├── UsageError              a command was asked for something it cannot do
     └── ApiError                a provider API call failed (server's message kept)
@@ -90,6 +95,36 @@ class LockHeldError(StateError):
     pass
 
 
+class StaleLockError(StateError):
+    pass
+
+
+class StateChangedError(StateError):
+    pass
+
+
+class JournalWriteError(StateError):
+    """An entry could not be made durable in full: its action and every later one must not
+    begin. The journal refuses further entries, so nothing is glued onto a torn line."""
+
+
+class JournalDamagedError(StateError):
+    """Lines that are not journal entries: nothing is replayed, since a skipped line could be
+    an intent, and a lost intent a second start."""
+
+    def __init__(self, damaged: list[str]) -> None:
+        self.damaged = damaged  # "file:line: what is wrong", one per line
+        super().__init__("\n".join(damaged))
+
+    def lines(self) -> list[str]:
+        return [
+            *self.damaged,
+            "the journal is damaged, and nothing was done: `reconciler journal show` lists "
+            "what it holds, `reconciler journal set-aside` replays what can be read and moves "
+            "it aside (see the README, Exactly once)",
+        ]
+
+
 class StalePlanError(StateError):
     pass
 
@@ -105,6 +140,10 @@ class ApplyError(ReconcilerError):
 
 class ApplyInterrupted(ReconcilerError):
     pass
+
+
+class AmbiguousStartError(ReconcilerError):
+    """A start may have happened, and more than one new run could be it."""
 
 
 class UsageError(ReconcilerError):

@@ -10,7 +10,7 @@ from pathlib import Path
 from reconciler.engine.plan import Action, Plan
 from reconciler.errors import ReconcilerError
 from reconciler.inert import commit_line
-from reconciler.state.lockfile import Lockfile, RunRecord
+from reconciler.state.model import Lockfile, RunRecord
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -60,17 +60,12 @@ from reconciler.source.load import (
 from reconciler.source.trusted import load_trusted_config
 from reconciler.source.yaml import Locator
 from reconciler.spec.models import Config, ProviderInstance
-from reconciler.state.files import StateFiles, check_state_files, check_writable, remove_state
-from reconciler.state.journal import Journal, fold, read_entries
-from reconciler.state.lock import StateLock
-from reconciler.state.lockfile import (
-    Lockfile,
-    RunRecord,
-    read_json_document,
-    read_lockfile,
-    write_lockfile,
-)
+from reconciler.state.document import read_json_document
+from reconciler.state.files import StateFiles, check_state_files
+from reconciler.state.filestore import FileStore
+from reconciler.state.model import Lockfile, RunRecord
 from reconciler.state.provenance import read_source
+from reconciler.state.store import LockedState, StateStore
 
 if TYPE_CHECKING:
     import httpx
@@ -111,6 +106,10 @@ class Workspace:
     @property
     def journal(self) -> Path:
         return self.state.journal
+
+    @property
+    def store(self) -> StateStore:
+        return FileStore(self.state)
 
 
 @dataclass(frozen=True)
@@ -167,22 +166,6 @@ def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
 def lockfile_digest(lock: Lockfile) -> str:
     """Digest of the state a saved plan was made from (its content, not its formatting)."""
     return hashlib.sha256(canonical_json(lock.model_dump(mode="json")).encode()).hexdigest()
-
-
-def current_lockfile(ws: Workspace) -> Lockfile:
-    """The lockfile with any journal left by an interrupted apply folded in (in memory)."""
-    lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
-    entries = read_entries(ws.journal)
-    return fold(lock, entries) if entries else lock
-
-
-def recover_journal(ws: Workspace) -> None:
-    """Fold a journal left by an interrupted apply into the lockfile. Caller holds the lock."""
-    entries = read_entries(ws.journal)
-    if entries:  # empty (or one torn line) when the apply died before its first intent
-        lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
-        write_lockfile(ws.lockfile, fold(lock, entries))
-    remove_state(ws.journal)
 
 
 @asynccontextmanager
@@ -348,7 +331,7 @@ def plan_command(
     review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
     desired = load_desired(ws)
     _check_targets(desired, targets)
-    lock = current_lockfile(ws)
+    lock = ws.store.read()
     return run_sync(_observe_and_plan(ws, env, lock, desired, targets, review))
 
 
@@ -488,6 +471,7 @@ class ApplySession:
 
     ws: Workspace
     env: Environment
+    state: LockedState
     lock: Lockfile
     desired: list[DesiredRun]
     notices: list[str] = field(default_factory=list)
@@ -569,7 +553,7 @@ class ApplySession:
     def execute(self, plan: Plan) -> ApplyResult:
         """Perform the plan and record what did happen, failures included
         (``apply_failures`` lists them)."""
-        check_writable(self.ws.lockfile)
+        self.state.check_writable()
         try:
             result = run_sync(self._apply(plan))
         except asyncio.CancelledError:  # a second interrupt (_graceful_interrupts)
@@ -615,7 +599,7 @@ class ApplySession:
             }
 
     def _write(self, lock: Lockfile) -> None:
-        self.lock = write_lockfile(self.ws.lockfile, lock)
+        self.lock = self.state.write(lock)
 
     async def _apply(self, plan: Plan) -> ApplyResult:
         # As many actions under way as calls may be: an interrupt leaves that many to finish.
@@ -625,12 +609,8 @@ class ApplySession:
             unsendable = unsendable_starts(plan.actions, providers)
             if unsendable:  # before the first action, and before a journal exists
                 raise ApplyError(unsendable)
-            journal = Journal(self.ws.journal)
-            try:
-                with _graceful_interrupts(pacing.interrupted):
-                    return await apply_plan(plan, providers, journal, pacing)
-            finally:
-                journal.close()
+            with self.state.journal() as journal, _graceful_interrupts(pacing.interrupted):
+                return await apply_plan(plan, providers, journal, pacing)
 
     def record_refresh(self, plan: Plan) -> None:
         """With nothing to do, keep the lockfile as it is unless a recorded status moved."""
@@ -641,10 +621,11 @@ class ApplySession:
         try:
             self._write(fold_result(self.lock, result.records, plan.observed_at, plan.source))
         except StateError as exc:
-            if not os.path.lexists(self.ws.journal):
+            journaled = result.failures or any(a.kind.calls_api for a in result.done)
+            if not journaled:
                 raise
             raise StateError(f"{exc}{_JOURNAL_KEPT}") from None
-        remove_state(self.ws.journal)
+        self.state.clear_journal()
 
     def _instances(self) -> list[str]:
         return used_instances(self.ws, self.lock, self.desired)
@@ -674,15 +655,12 @@ def _unfounded_action(
 def apply_session(
     ws: Workspace, env: Environment, command: str, *, lock_timeout: float = 0.0
 ) -> Iterator[ApplySession]:
-    with StateLock(ws.state.lock, command, timeout=lock_timeout) as state_lock:
-        recovered = os.path.lexists(ws.journal)
-        recover_journal(ws)
-        lock = read_lockfile(ws.lockfile, display_path(ws.lockfile))
-        session = ApplySession(ws=ws, env=env, lock=lock, desired=load_desired(ws))
-        if state_lock.taken_over is not None:
+    with ws.store.locked(command, timeout=lock_timeout) as state:
+        recovered = state.recover()
+        session = ApplySession(ws, env, state, state.read(), load_desired(ws))
+        if state.taken_over is not None:
             session.notices.append(
-                f"the state lock of {state_lock.taken_over} was stale: its holder is gone; "
-                "taken over"
+                f"the state lock of {state.taken_over} was stale: its holder is gone; taken over"
             )
         if recovered:
             session.notices.append("an interrupted apply left a journal: replayed first")
@@ -710,7 +688,7 @@ class ShowRow:
 def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
     """Each recorded run (or the one of spec ``name``) beside its live status, and the
     provider's account of it, if any."""
-    lock = current_lockfile(ws)
+    lock = ws.store.read()
     if name is not None and name not in lock.runs:  # before any credential is needed
         suggestion = did_you_mean(name, lock.runs)
         raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")

@@ -27,7 +27,8 @@ from reconciler.gitops import (
 from reconciler.render import text
 from reconciler.source.load import display_path
 from reconciler.state.lock import command_line
-from reconciler.state.lockfile import Lockfile, read_lockfile, write_lockfile
+from reconciler.state.lockfile import read_lockfile, write_lockfile
+from reconciler.state.model import Lockfile
 from reconciler.workflow import apply_failures, apply_session, refresh_failures
 
 ROUNDS = 5

@@ -16,7 +16,7 @@ from reconciler.errors import InputError, Problem, StateError
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
 from reconciler.source.load import display_path
-from reconciler.state.lockfile import RunRecord
+from reconciler.state.model import RunRecord
 from reconciler.workflow import Environment, Workspace, open_workspace
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3

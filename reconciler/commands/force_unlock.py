@@ -4,7 +4,6 @@ import click
 
 from reconciler.commands.common import Options, pass_options
 from reconciler.inert import terminal
-from reconciler.state.lock import force_unlock as clear_lock
 
 
 @click.command("force-unlock")
@@ -17,7 +16,7 @@ def force_unlock(options: Options, lock_id: str) -> int:
     this machine needs no clearing: the next apply takes it over by itself.
     """
     ws = options.workspace()
-    holder = clear_lock(ws.state.lock, lock_id)
+    holder = ws.store.force_unlock(lock_id)
     held = f"pid {holder.pid} on {holder.host}, {holder.command}"  # as the lock note says
     click.echo(f"Cleared lock {terminal(lock_id)} ({terminal(held)}).")
     return 0

@@ -9,19 +9,19 @@ import click
 from reconciler.commands.common import Options, lock_timeout_option, pass_options
 from reconciler.errors import UsageError
 from reconciler.inert import terminal
-from reconciler.state.files import display
-from reconciler.state.journal import (
+from reconciler.state.entries import (
     IntentEntry,
-    JournalLine,
     StartedEntry,
     StartFailedEntry,
     StopEntry,
     StopIntentEntry,
     fold,
-    scan,
 )
+from reconciler.state.files import display
+from reconciler.state.journal import JournalLine, scan
 from reconciler.state.lock import command_line
-from reconciler.state.lockfile import RunRecord, read_lockfile
+from reconciler.state.lockfile import read_lockfile
+from reconciler.state.model import RunRecord
 from reconciler.state.recovery import set_aside, unconfirmed
 
 

@@ -9,8 +9,8 @@ from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError
 from reconciler.inert import json_text
 from reconciler.render import markdown, text
+from reconciler.state.document import dump_json
 from reconciler.state.files import check_writable, write_atomic
-from reconciler.state.lockfile import dump_json
 from reconciler.workflow import plan_command, refresh_failures, seal_plan
 
 

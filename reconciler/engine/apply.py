@@ -16,16 +16,17 @@ from datetime import datetime, timedelta
 from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.errors import (
+    AmbiguousStartError,
     ApiError,
+    JournalWriteError,
     RateLimitedError,
     ReconcilerError,
     ServerError,
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
-from reconciler.state.journal import Journal, JournalWriteError
-from reconciler.state.lockfile import Lockfile, ProviderState, RunRecord, run_key
-from reconciler.state.provenance import Source, SourceCommit
+from reconciler.state.model import Lockfile, ProviderState, RunRecord, Source, SourceCommit, run_key
+from reconciler.state.store import JournalWriter
 
 
 @dataclass
@@ -48,7 +49,10 @@ class Pacing:
 
 
 async def apply_plan(
-    plan: Plan, providers: Mapping[str, Provider], journal: Journal, pacing: Pacing | None = None
+    plan: Plan,
+    providers: Mapping[str, Provider],
+    journal: JournalWriter,
+    pacing: Pacing | None = None,
 ) -> ApplyResult:
     result = ApplyResult(records=dict(plan.records))
     for action in plan.actions:
@@ -120,7 +124,7 @@ class _Applier:
     """The actions of one apply, performed concurrently into one ``result``."""
 
     providers: Mapping[str, Provider]
-    journal: Journal
+    journal: JournalWriter
     result: ApplyResult
     commits: Mapping[str, str]  # spec file -> the commit that last changed it
     pacing: Pacing | None
@@ -256,10 +260,6 @@ async def snapshot_scope(provider: Provider, scope: str | None) -> list[str]:
 
 START_ATTEMPTS = 3
 LOOKUP_MARGIN = timedelta(minutes=5)
-
-
-class AmbiguousStartError(ReconcilerError):
-    """A start may have happened, and more than one new run could be it."""
 
 
 async def _start_once(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from reconciler.engine.identity import revision, spec_key
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
 from reconciler.spec.runs import RunTraits
-from reconciler.state.lockfile import Window
+from reconciler.state.model import Window
 
 
 class DesiredRun(BaseModel):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from reconciler.errors import ReconcilerError
 from reconciler.providers.base import Listing, Provider
 from reconciler.spec.runs import ObservedRun
-from reconciler.state.lockfile import Lockfile
+from reconciler.state.model import Lockfile
 
 SINCE_MARGIN = timedelta(minutes=5)
 

@@ -19,8 +19,7 @@ from reconciler.engine.desired import DesiredRun
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
-from reconciler.state.lockfile import Lockfile, RunRecord, parse_run_key
-from reconciler.state.provenance import Source
+from reconciler.state.model import Lockfile, RunRecord, Source, parse_run_key
 
 
 class ActionKind(enum.StrEnum):

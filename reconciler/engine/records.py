@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from reconciler.engine.desired import DesiredRun
 from reconciler.spec.runs import ObservedRun, RunStatus
-from reconciler.state.lockfile import RunRecord
+from reconciler.state.model import RunRecord
 
 
 def new_record(

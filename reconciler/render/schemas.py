@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from reconciler.engine.plan import Plan
 from reconciler.spec.models import Config, JobRun
-from reconciler.state.lockfile import Lockfile
+from reconciler.state.model import Lockfile
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "jobrun.v1.json": JobRun,

@@ -16,7 +16,7 @@ from reconciler.render.summary import (
     summary_line,
     unrefreshed,
 )
-from reconciler.state.lockfile import RunRecord
+from reconciler.state.model import RunRecord
 from reconciler.workflow import ShowRow
 
 

@@ -17,68 +17,23 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from reconciler.errors import StateError, key_path
+from reconciler.errors import JournalDamagedError, JournalWriteError, key_path
 from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.entries import (
+    ENTRY,
+    OPS,
+    Entry,
+    IntentEntry,
+    StartedEntry,
+    StartFailedEntry,
+    StopEntry,
+    StopIntentEntry,
+)
 from reconciler.state.files import display, open_state, read_state_text
-from reconciler.state.lockfile import Lockfile, RunRecord
-
-
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IntentEntry(_Entry):
-    """Before a start: the record the run will have, with no run id yet."""
-
-    op: Literal["intent"] = "intent"
-    record: RunRecord
-
-
-class StartedEntry(_Entry):
-    op: Literal["started"] = "started"
-    name: str
-    run_id: str
-    status: RunStatus
-    started_at: datetime | None
-
-
-class StartFailedEntry(_Entry):
-    """The API refused the start: no run exists for the intent."""
-
-    op: Literal["start_failed"] = "start_failed"
-    name: str
-
-
-class StopIntentEntry(_Entry):
-    op: Literal["stop_intent"] = "stop_intent"
-    name: str
-    run_id: str
-    reason: StopReason
-
-
-class StopEntry(_Entry):
-    op: Literal["stop"] = "stop"
-    name: str
-    run_id: str
-    reason: StopReason
-    status: RunStatus
-
-
-Entry = Annotated[
-    IntentEntry | StartedEntry | StartFailedEntry | StopIntentEntry | StopEntry,
-    Field(discriminator="op"),
-]
-_ENTRY: TypeAdapter[Entry] = TypeAdapter(Entry)
-OPS = ("intent", "started", "start_failed", "stop_intent", "stop")
-
-
-class JournalWriteError(StateError):
-    """An entry could not be made durable in full: its action and every later one must not
-    begin. The journal refuses further entries, so nothing is glued onto a torn line."""
+from reconciler.state.model import RunRecord
 
 
 class Journal:
@@ -174,23 +129,6 @@ class JournalLine:
     problem: str | None = None
 
 
-class JournalDamagedError(StateError):
-    """Lines that are not journal entries: nothing is replayed, since a skipped line could be
-    an intent, and a lost intent a second start."""
-
-    def __init__(self, path: Path, damaged: list[JournalLine]) -> None:
-        self.damaged = [f"{display(path)}:{line.number}: {line.problem}" for line in damaged]
-        super().__init__("\n".join(self.damaged))
-
-    def lines(self) -> list[str]:
-        return [
-            *self.damaged,
-            "the journal is damaged, and nothing was done: `reconciler journal show` lists "
-            "what it holds, `reconciler journal set-aside` replays what can be read and moves "
-            "it aside (see the README, Exactly once)",
-        ]
-
-
 def scan(path: Path) -> list[JournalLine]:
     """Every line of the journal, damaged ones included (for ``journal show``). A last line
     with no newline is torn (its writer died before it was durable, so its action never
@@ -203,7 +141,7 @@ def scan(path: Path) -> list[JournalLine]:
 
 def _parse(number: int, line: str) -> JournalLine:
     try:
-        return JournalLine(number, _ENTRY.validate_json(line, strict=True))
+        return JournalLine(number, ENTRY.validate_json(line, strict=True))
     except ValidationError as exc:
         return JournalLine(number, None, _problem(exc))
     except RecursionError:
@@ -235,40 +173,7 @@ def read_entries(path: Path) -> list[Entry]:
     lines = scan(path)
     damaged = [line for line in lines if line.entry is None]
     if damaged:
-        raise JournalDamagedError(path, damaged)
+        raise JournalDamagedError(
+            [f"{display(path)}:{line.number}: {line.problem}" for line in damaged]
+        )
     return [line.entry for line in lines if line.entry is not None]
-
-
-def fold(lock: Lockfile, entries: list[Entry]) -> Lockfile:
-    """The lockfile with the journal's entries applied, in order."""
-    runs = dict(lock.runs)
-    displaced: dict[str, RunRecord | None] = {}  # what each intent replaced
-    for entry in entries:
-        if isinstance(entry, IntentEntry):
-            displaced[entry.record.name] = runs.get(entry.record.name)
-            runs[entry.record.name] = entry.record
-            continue
-        record = runs.get(entry.name)
-        if record is None:
-            continue
-        if isinstance(entry, StartedEntry):
-            runs[record.name] = record.model_copy(
-                update={
-                    "run_id": entry.run_id,
-                    "status": entry.status,
-                    "started_at": entry.started_at,
-                }
-            )
-        elif isinstance(entry, StartFailedEntry) and record.run_id is None:
-            previous = displaced.get(record.name)
-            if previous is None:
-                del runs[record.name]
-            else:
-                runs[record.name] = previous
-        elif isinstance(entry, StopIntentEntry) and record.run_id == entry.run_id:
-            runs[record.name] = record.model_copy(update={"stop_reason": entry.reason})
-        elif isinstance(entry, StopEntry) and record.run_id == entry.run_id:
-            runs[record.name] = record.model_copy(
-                update={"stop_reason": entry.reason, "status": entry.status}
-            )
-    return lock.model_copy(update={"runs": runs})

@@ -17,13 +17,13 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from reconciler.errors import LockHeldError, StateError
+from reconciler.errors import LockHeldError, StaleLockError, StateError
 from reconciler.state.files import open_state, os_errors
+from reconciler.state.store import LockHolder
 
 POLL_SECONDS = 0.1
 # A new holder writes its note just after taking the lock; a contender that finds no note, or
@@ -31,31 +31,15 @@ POLL_SECONDS = 0.1
 NOTE_WAIT_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class Holder:
-    id: str
-    pid: int
-    host: str
-    command: str
-    since: str
-
-    def __str__(self) -> str:
-        return f"pid {self.pid} on {self.host} ({self.command}, since {self.since}; lock {self.id})"
-
-
-class StaleLockError(StateError):
-    pass
-
-
-def _read_holder(fd: int) -> Holder | None:
+def _read_holder(fd: int) -> LockHolder | None:
     try:
         raw = os.pread(fd, 4096, 0)
-        return Holder(**json.loads(raw)) if raw.strip() else None
+        return LockHolder(**json.loads(raw)) if raw.strip() else None
     except (ValueError, TypeError, OSError):
         return None
 
 
-def _may_be_alive(holder: Holder) -> bool:
+def _may_be_alive(holder: LockHolder) -> bool:
     if holder.host != socket.gethostname():
         return True  # cannot be checked from here
     try:
@@ -67,7 +51,7 @@ def _may_be_alive(holder: Holder) -> bool:
     return True
 
 
-def _current_holder(fd: int) -> Holder | None:
+def _current_holder(fd: int) -> LockHolder | None:
     """The note of the process that holds the lock now, or None if it wrote none in time."""
     deadline = time.monotonic() + NOTE_WAIT_SECONDS
     while True:
@@ -84,7 +68,7 @@ class StateLock:
         self.path = path
         self.command = command
         self.timeout = timeout
-        self.taken_over: Holder | None = None  # a dead holder's note, replaced by ours
+        self.taken_over: LockHolder | None = None  # a dead holder's note, replaced by ours
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -122,7 +106,7 @@ class StateLock:
                 f"reconciler force-unlock {previous.id}"
             )
         self.taken_over = previous  # same host and lock free: its holder is gone
-        holder = Holder(
+        holder = LockHolder(
             id=uuid.uuid4().hex[:12],
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -156,7 +140,7 @@ class StateLock:
         self.release()
 
 
-def force_unlock(path: Path, lock_id: str) -> Holder:
+def force_unlock(path: Path, lock_id: str) -> LockHolder:
     """Clear the note of lock ``lock_id``; refused while a process on this machine holds it."""
     if not path.exists():
         raise StateError("there is no state lock to clear")

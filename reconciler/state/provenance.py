@@ -7,25 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class SourceCommit(BaseModel):
-    """The commit the specs were read at (what the lockfile keeps)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    commit: str = Field(description="HEAD when the specs were read.")
-    dirty: bool = Field(description="The specs or reconciler.yaml had uncommitted changes.")
-
-
-class Source(SourceCommit):
-    """With, per spec file, the commit that last changed it (what a plan carries; the lockfile
-    keeps that per run instead)."""
-
-    files: dict[str, str] = Field(
-        default_factory=dict, description="Spec file -> the last commit that changed it."
-    )
+from reconciler.state.model import Source
 
 
 def _git(root: Path, *args: str) -> str | None:

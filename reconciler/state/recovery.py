@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import StateError
+from reconciler.state.entries import fold
 from reconciler.state.files import StateFiles, display, os_errors
-from reconciler.state.journal import JournalLine, fold, scan
+from reconciler.state.journal import JournalLine, scan
 from reconciler.state.lock import StateLock
-from reconciler.state.lockfile import Lockfile, RunRecord, read_lockfile, write_lockfile
+from reconciler.state.lockfile import read_lockfile, write_lockfile
+from reconciler.state.model import Lockfile, RunRecord
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.engine.plan import Plan
 from reconciler.engine.seal import sealed
-from reconciler.state.lockfile import dump_json
+from reconciler.state.document import dump_json
 from tests.conftest import Repo, jobrun
 
 KEY = "correct horse battery staple"

@@ -11,7 +11,7 @@ from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.plan import ActionKind, Planned, plan_actions
 from reconciler.spec.models import JobRun
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits, StopReason
-from reconciler.state.lockfile import Lockfile, RunRecord
+from reconciler.state.model import Lockfile, RunRecord
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -9,7 +9,7 @@ import httpx
 
 from reconciler.engine.apply import unsendable_starts
 from reconciler.engine.plan import plan_actions
-from reconciler.state.lockfile import new_lockfile
+from reconciler.state.model import new_lockfile
 from tests.engine.test_plan import spec
 from tests.providers.test_xplenty import make
 

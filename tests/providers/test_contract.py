@@ -36,7 +36,7 @@ from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.source.load import provider_options
 from reconciler.spec.models import JobRun, ProviderInstance
 from reconciler.spec.runs import RunStatus
-from reconciler.state.lockfile import Lockfile
+from reconciler.state.model import Lockfile
 from tests.conftest import advance
 from tests.sandbox.test_vonage_emulator import jwt
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.spec.runs import RunStatus
-from reconciler.state.lockfile import RunRecord
+from reconciler.state.model import RunRecord
 from tests.conftest import Repo, jobrun
 
 WAY_OUT = (

@@ -16,8 +16,11 @@ from reconciler import __version__
 from reconciler.engine.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.spec.runs import RunStatus
-from reconciler.state.journal import fold, read_entries
-from reconciler.state.lockfile import Lockfile, RunRecord, dump_json, read_lockfile
+from reconciler.state.document import dump_json
+from reconciler.state.entries import fold
+from reconciler.state.journal import read_entries
+from reconciler.state.lockfile import read_lockfile
+from reconciler.state.model import Lockfile, RunRecord
 from reconciler.workflow import read_plan
 
 FUZZ = settings(max_examples=120, deadline=None)

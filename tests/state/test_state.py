@@ -19,18 +19,20 @@ import jsonschema
 import pytest
 
 from reconciler import __version__
-from reconciler.errors import InputError, LockHeldError, StateError
-from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.journal import IntentEntry, Journal, JournalWriteError, fold, read_entries
-from reconciler.state.lock import StaleLockError, StateLock, force_unlock
-from reconciler.state.lockfile import (
-    Lockfile,
-    RunRecord,
-    dump_json,
-    new_lockfile,
-    read_lockfile,
-    write_lockfile,
+from reconciler.errors import (
+    InputError,
+    JournalWriteError,
+    LockHeldError,
+    StaleLockError,
+    StateError,
 )
+from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.document import dump_json
+from reconciler.state.entries import IntentEntry, fold
+from reconciler.state.journal import Journal, read_entries
+from reconciler.state.lock import StateLock, force_unlock
+from reconciler.state.lockfile import read_lockfile, write_lockfile
+from reconciler.state.model import Lockfile, RunRecord, new_lockfile
 
 
 def record(

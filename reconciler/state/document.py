@@ -1,0 +1,107 @@
+"""The document format of what reconciler writes (lockfile, saved plan): strict JSON read
+through the model, refused with key paths; written with sorted keys so git diffs stay small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from reconciler import __version__
+from reconciler.errors import InputError, Problem, key_path
+
+if TYPE_CHECKING:
+    import jsonschema
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@cache
+def _validator(model: type[BaseModel]) -> jsonschema.protocols.Validator:
+    import jsonschema  # only for a refused document: importing it cost every command ~50 ms
+
+    schema = model.model_json_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def read_json_document(path: Path, model: type[M], display: str, *, version_field: str) -> M:
+    """Read a document named on the command line (a saved plan), strictly."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(display, None, None, "", f"cannot read: {exc}")]) from None
+    return parse_json_document(text, model, display, version_field=version_field)
+
+
+def parse_json_document(text: str, model: type[M], display: str, *, version_field: str) -> M:
+    """A document reconciler wrote (lockfile, saved plan), read strictly.
+
+    The gate is the model in strict JSON mode (fast, no lax coercions); its JSON Schema is
+    generated from the same model. When the gate fails, a format version newer than the model's
+    is reported alone (an older reconciler meeting a newer file); otherwise the document is
+    checked against the schema with jsonschema, whose key paths best report a hand edit.
+    """
+    try:
+        return model.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        rejected = exc
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise InputError([Problem(display, None, None, "", "invalid: nested too deeply")]) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            [Problem(display, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}")]
+        ) from None
+    newer = _newer_format(data, model, version_field)
+    if newer:
+        raise InputError([Problem(display, None, None, version_field, newer)])
+    errors = sorted(_validator(model).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InputError(
+            [
+                Problem(display, None, None, _json_path(e.absolute_path), _schema_reason(e))
+                for e in errors
+            ]
+        )
+    raise InputError(
+        [
+            Problem(display, None, None, _json_path(e["loc"]), e["msg"])
+            for e in rejected.errors(include_input=False, include_url=False)
+        ]
+    )
+
+
+def _newer_format(data: object, model: type[BaseModel], version_field: str) -> str | None:
+    supported = model.model_fields[version_field].default
+    found = data.get(version_field) if isinstance(data, dict) else None
+    if not isinstance(found, int) or isinstance(found, bool) or found <= supported:
+        return None
+    writer = data.get("reconciler_version") if isinstance(data, dict) else None
+    by = f"reconciler {writer}" if isinstance(writer, str) else "a newer reconciler"
+    return (
+        f"format version {found} was written by {by}; this is reconciler {__version__}, "
+        f"which reads up to version {supported}: upgrade reconciler"
+    )
+
+
+def _schema_reason(error: jsonschema.ValidationError) -> str:
+    # jsonschema's message quotes the offending value; keep it short.
+    message = error.message
+    return message if len(message) <= 160 else message[:157] + "..."
+
+
+def _json_path(parts: Iterable[str | int]) -> str:
+    return key_path(parts) or "(document)"
+
+
+def dump_json(model: BaseModel) -> str:
+    data = model.model_dump(mode="json", by_alias=True)
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
