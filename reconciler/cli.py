@@ -1,4 +1,4 @@
-"""Command line: thin commands over ``reconciler.workflow``, and the one error boundary.
+"""Command line: thin commands over the use cases in ``reconciler.app``, and the one error boundary.
 
 Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detailed-exitcode``),
 3 internal error (a bug: the traceback is printed).

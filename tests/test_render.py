@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.app.show import ShowRow
 from reconciler.engine.plan import Plan, plan_actions
 from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.spec.runs import RunStatus
 from reconciler.state.model import Lockfile
-from reconciler.workflow import ShowRow
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
 
 GOLDEN = Path(__file__).parent / "data" / "plans"

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from reconciler.app.saved_plan import read_plan
+from reconciler.app.session import apply_session, converge
 from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.common import Options, echo_applied, lock_timeout_option, pass_options
 from reconciler.errors import ApplyError, UsageError
@@ -12,7 +14,6 @@ from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.inert import terminal
 from reconciler.render import text
 from reconciler.state.lock import command_line
-from reconciler.workflow import apply_failures, apply_session, read_plan, refresh_failures
 
 
 @click.command()
@@ -80,23 +81,23 @@ def apply(
         else:
             plan = session.plan(targets=targets)
         click.echo(text.render_plan(plan))
-        if not plan.changes:
-            if commit:
-                # Statuses alone are not committed, so a merge job re-run with nothing to do
-                # leaves git as it was (`show` gives live statuses). A replayed journal is.
-                _commit(ws.root, ws.lockfile, commit_message(plan, []))
-            else:
-                session.record_refresh(plan)
-            failures = refresh_failures(plan)
-            if failures:
-                raise ApplyError(failures)
-            return 0
-        if saved is None and not auto_approve and not _confirm():
-            click.echo("Apply cancelled; nothing was done.")
-            return 1
-        result = session.execute(plan)
+        asked = saved is None and not auto_approve
+        # Statuses alone are not committed, so a merge job re-run with nothing to do leaves git
+        # as it was (`show` gives live statuses). A replayed journal is.
+        outcome = converge(
+            session, plan, proceed=lambda _: not asked or _confirm(), record_unchanged=not commit
+        )
+    if outcome.declined:
+        click.echo("Apply cancelled; nothing was done.")
+        return 1
+    failures, result = outcome.failures, outcome.result
+    if result is None:  # nothing to do
+        if commit:
+            _commit(ws.root, ws.lockfile, commit_message(plan, []))
+        if failures:
+            raise ApplyError(failures)
+        return 0
     echo_applied(result, session.lock.runs)
-    failures = apply_failures(plan, result)
     if commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)
         _commit(ws.root, ws.lockfile, message)

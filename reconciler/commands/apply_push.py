@@ -9,12 +9,16 @@ retries. The final lockfile is pushed, merged by run name if the remote moved me
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
+from reconciler.app.runtime import Runtime
+from reconciler.app.session import ApplySession, apply_session, converge
 from reconciler.commands.common import Options, echo_applied
+from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.gitops import (
     commit_lockfile,
@@ -29,7 +33,6 @@ from reconciler.source.load import display_path
 from reconciler.state.lock import command_line
 from reconciler.state.lockfile import read_lockfile, write_lockfile
 from reconciler.state.model import Lockfile
-from reconciler.workflow import apply_failures, apply_session, refresh_failures
 
 ROUNDS = 5
 
@@ -37,45 +40,59 @@ ROUNDS = 5
 def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float) -> int:
     root = options.config.resolve().parent
     require_upstream(root)
-    for _ in range(ROUNDS):
-        sync(root)
-        ws = options.workspace()  # the specs may have moved on the remote
-        with (
-            options.environment(ws) as env,
-            apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session,
-        ):
-            plan = session.plan(targets=targets)
-            click.echo(text.render_plan(plan))
-            if not plan.changes:
+    with Runtime() as runtime:  # one login per provider for every round
+        for _ in range(ROUNDS):
+            sync(root)
+            ws = options.workspace()  # the specs may have moved on the remote
+            with (
+                options.environment(ws) as env,
+                apply_session(
+                    ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
+                ) as session,
+            ):
+                plan = session.plan(targets=targets)
+                click.echo(text.render_plan(plan))
                 # Statuses alone are not pushed, so a re-run with nothing to do leaves git as it
                 # was. A replayed journal is.
-                if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
-                    return _report(refresh_failures(plan))
-                continue
-            claimed = session.claim(plan)
-            if claimed:
-                names = "\n".join(f"- {a.name}" for a in plan.changes if a.attempt is not None)
-                message = f"reconciler: claim {claimed} start(s)\n\n{names}\n"
-                commit_lockfile(root, ws.lockfile, message)
-                if not push(root):
+                outcome = converge(
+                    session,
+                    plan,
+                    proceed=functools.partial(_claimed, session, root, ws.lockfile),
+                    record_unchanged=False,
+                )
+                if outcome.declined:
                     click.echo(
                         "The remote moved before the claim landed: planning again.", err=True
                     )
                     continue
-            result = session.execute(plan)
-            echo_applied(result, session.lock.runs)
-            failures = apply_failures(plan, result)
-            touched = {a.name for a in plan.changes}
-            message = commit_message(plan, result.done, session.lock.runs, failures=failures)
-            if not _publish(root, ws.lockfile, session.lock, touched, message):
-                raise ReconcilerError(
-                    "the remote kept moving: the lockfile could not be pushed; "
-                    "the runs are recorded in the local lockfile"
-                )
-            return _report(failures)
+                result = outcome.result
+                if result is None:  # nothing to do
+                    if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
+                        return _report(outcome.failures)
+                    continue
+                echo_applied(result, session.lock.runs)
+                touched = {a.name for a in plan.changes}
+                records = session.lock.runs
+                message = commit_message(plan, result.done, records, failures=outcome.failures)
+                if not _publish(root, ws.lockfile, session.lock, touched, message):
+                    raise ReconcilerError(
+                        "the remote kept moving: the lockfile could not be pushed; "
+                        "the runs are recorded in the local lockfile"
+                    )
+                return _report(outcome.failures)
     raise ReconcilerError(
         f"the remote kept moving: no claim landed in {ROUNDS} rounds; nothing was started"
     )
+
+
+def _claimed(session: ApplySession, root: Path, lockfile: Path, plan: Plan) -> bool:
+    """Claim the plan's starts in git before making them; False when the remote moved first."""
+    claimed = session.claim(plan)
+    if not claimed:
+        return True
+    names = "\n".join(f"- {a.name}" for a in plan.changes if a.attempt is not None)
+    commit_lockfile(root, lockfile, f"reconciler: claim {claimed} start(s)\n\n{names}\n")
+    return push(root)
 
 
 def _publish(root: Path, lockfile: Path, ours: Lockfile, touched: set[str], message: str) -> bool:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import click
 
+from reconciler.app.workspace import Environment, Workspace, open_workspace
 from reconciler.engine.apply import ApplyResult
 from reconciler.errors import InputError, Problem, StateError
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
 from reconciler.source.load import display_path
 from reconciler.state.model import RunRecord
-from reconciler.workflow import Environment, Workspace, open_workspace
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
 

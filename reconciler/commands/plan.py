@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from reconciler.app.planning import plan_command, refresh_failures
+from reconciler.app.saved_plan import seal_plan
 from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_options
 from reconciler.engine.plan import Plan
 from reconciler.errors import ApplyError
@@ -11,7 +13,6 @@ from reconciler.inert import json_text
 from reconciler.render import markdown, text
 from reconciler.state.document import dump_json
 from reconciler.state.files import check_writable, write_atomic
-from reconciler.workflow import plan_command, refresh_failures, seal_plan
 
 
 def render(plan: Plan, output_format: str) -> str:

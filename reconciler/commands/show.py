@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import click
 
+from reconciler.app.show import show_command
 from reconciler.commands.common import Options, pass_options
 from reconciler.render import text
-from reconciler.workflow import show_command
 
 
 @click.command()

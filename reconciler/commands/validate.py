@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import click
 
+from reconciler.app.workspace import load_desired
 from reconciler.commands.common import Options, pass_options
-from reconciler.workflow import load_desired
 
 
 @click.command()

@@ -12,10 +12,12 @@ from typing import Any
 import click
 
 from reconciler import gitops
+from reconciler.app.runtime import Runtime
+from reconciler.app.session import apply_session, converge
+from reconciler.app.workspace import Environment
 from reconciler.commands.common import EXIT_OK, Options, lock_timeout_option, pass_options
 from reconciler.errors import ApplyInterrupted, ReconcilerError
 from reconciler.state.lock import command_line
-from reconciler.workflow import Environment, apply_failures, apply_session, refresh_failures
 
 
 @click.command()
@@ -45,12 +47,14 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     ws = options.workspace()
     try:
-        with options.environment(ws) as env:
+        # One runtime for the process: a login or token grant serves every cycle.
+        with options.environment(ws) as env, Runtime() as runtime:
             cycle = 0
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
-                click.echo(json.dumps(_cycle(options, env, cycle, pull, lock_timeout, stop)))
+                line = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop)
+                click.echo(json.dumps(line))
                 stop.wait(max(0.0, interval - (time.monotonic() - began)))
     finally:
         for signum, handler in previous.items():
@@ -61,6 +65,7 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
 def _cycle(
     options: Options,
     env: Environment,
+    runtime: Runtime,
     cycle: int,
     pull: bool,
     lock_timeout: float,
@@ -72,21 +77,18 @@ def _cycle(
         if pull:
             gitops.pull(options.config.resolve().parent)
         ws = options.workspace()  # specs may have changed since the last cycle
-        with apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session:
+        with apply_session(
+            ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
+        ) as session:
             plan = session.plan()
             line["actions"] = dict(Counter(a.kind.value for a in plan.actions))
             line["api_calls"] = plan.refresh_calls
-            failures = refresh_failures(plan)
-            if plan.changes:
-                result = session.execute(plan)
-                failures = apply_failures(plan, result)
-                if result.interrupted:  # the signal reached the apply, not our handler
-                    stop.set()
-            else:
-                session.record_refresh(plan)
-            if failures:
-                line["errors"] = failures
-        line["status"] = "error" if failures else "ok"
+            outcome = converge(session, plan)
+            if outcome.result is not None and outcome.result.interrupted:
+                stop.set()  # the signal reached the apply, not our handler
+            if outcome.failures:
+                line["errors"] = outcome.failures
+        line["status"] = "error" if outcome.failures else "ok"
     except ApplyInterrupted as exc:  # interrupted twice during the apply: stop now
         line.update(status="error", errors=exc.lines())
         stop.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -70,7 +69,3 @@ def desired_run(
         scope=scope,
         traits=traits or RunTraits(),
     )
-
-
-def window_open(window: Window | None, now: datetime) -> bool:
-    return window is None or window.start <= now < window.end

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from reconciler.errors import ApiError
-from reconciler.spec.models import ProviderInstance, RateLimit
+from reconciler.spec.models import ProviderInstance
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
 
 if TYPE_CHECKING:
@@ -138,7 +138,6 @@ class ProviderType:
 
     name: str
     job_model: type[BaseModel]
-    default_rate_limit: RateLimit | None
     create: Callable[[ProviderContext], Provider]
     credential_keys: tuple[str, ...] = ()
     # Other complete sets of credentials the type accepts instead of ``credential_keys``.

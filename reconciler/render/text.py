@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from reconciler.app.show import ShowRow
 from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.inert import terminal
 from reconciler.render.summary import (
@@ -17,7 +18,6 @@ from reconciler.render.summary import (
     unrefreshed,
 )
 from reconciler.state.model import RunRecord
-from reconciler.workflow import ShowRow
 
 
 def render_plan(plan: Plan, *, verbose: bool = False) -> str:

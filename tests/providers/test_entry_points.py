@@ -31,7 +31,6 @@ def _for_sandbox(instance, url):
 PROVIDER = ProviderType(
     name="acme",
     job_model=AcmeJob,
-    default_rate_limit=None,
     create=XplentyProvider,
     credential_keys=("api_key",),
     for_sandbox=_for_sandbox,

@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconciler.app.planning import plan_command
+from reconciler.app.workspace import Environment, open_workspace
 from reconciler.cli import main
 from reconciler.sandbox.server import BackgroundSandbox
-from reconciler.workflow import Environment, open_workspace, plan_command
 from tests.conftest import jobrun
 
 CANARY = "canary-5b9e1d"

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import __version__
+from reconciler.app.saved_plan import read_plan
 from reconciler.engine.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.spec.runs import RunStatus
@@ -21,7 +22,6 @@ from reconciler.state.entries import fold
 from reconciler.state.journal import read_entries
 from reconciler.state.lockfile import read_lockfile
 from reconciler.state.model import Lockfile, RunRecord
-from reconciler.workflow import read_plan
 
 FUZZ = settings(max_examples=120, deadline=None)
 

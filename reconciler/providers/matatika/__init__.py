@@ -44,7 +44,6 @@ def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstan
 PROVIDER = ProviderType(
     name="matatika",
     job_model=MatatikaJob,
-    default_rate_limit=None,  # none documented
     create=_create,
     credential_keys=("token",),
     credential_alternatives=(("client_id", "client_secret"),),

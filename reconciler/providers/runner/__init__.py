@@ -42,7 +42,6 @@ def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstan
 PROVIDER = ProviderType(
     name="runner",
     job_model=RunnerJob,
-    default_rate_limit=None,  # none documented
     create=_create,
     credential_keys=("username", "password"),
     traits=RunTraits(keyed=False),

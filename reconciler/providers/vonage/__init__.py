@@ -20,7 +20,6 @@ def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstan
 PROVIDER = ProviderType(
     name="vonage",
     job_model=VonageJob,
-    default_rate_limit=None,  # none documented
     create=_create,
     credential_keys=("token",),
     credential_alternatives=(("application_id", "private_key"),),

@@ -18,7 +18,6 @@ def _create(context: ProviderContext) -> Provider:
 PROVIDER = ProviderType(
     name="xplenty",
     job_model=XplentyJob,
-    default_rate_limit=DEFAULT_RATE_LIMIT,
     create=_create,
     credential_keys=("api_key",),
     requires_account=True,

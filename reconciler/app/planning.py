@@ -1,0 +1,159 @@
+"""Planning: observe every instance the specs or the state use, then plan (pure), and say
+what failed, one line per instance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from reconciler import __version__
+from reconciler.app.providers import ProviderPool
+from reconciler.app.runtime import Runtime
+from reconciler.app.workspace import (
+    Environment,
+    Workspace,
+    load_desired,
+    lockfile_digest,
+    scopes,
+    specs_digest,
+    used_instances,
+)
+from reconciler.engine.apply import (
+    ApplyResult,
+)
+from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
+from reconciler.engine.desired import DesiredRun
+from reconciler.engine.observe import observe
+from reconciler.engine.plan import Plan, plan_actions
+from reconciler.errors import (
+    InputError,
+    Problem,
+    did_you_mean,
+)
+from reconciler.providers.base import Provider
+from reconciler.providers.registry import provider_types
+from reconciler.source.trusted import load_trusted_config
+from reconciler.state.model import Lockfile
+from reconciler.state.provenance import read_source
+
+
+async def make_plan(
+    ws: Workspace,
+    providers: Mapping[str, Provider],
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    *,
+    targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
+) -> Plan:
+    """Observe every instance the specs or the lockfile use, then plan (pure). Instances
+    withheld by ``config_review`` (pull-request mode) are not among ``providers``."""
+    before = {name: p.calls for name, p in providers.items()}  # adapters may be reused
+    observation = await observe(providers, lock, scopes(lock, desired))
+    now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
+    chosen = [d for d in desired if not targets or d.name in targets]
+    planned = plan_actions(
+        chosen,
+        lock,
+        observation.runs,
+        now=now,
+        prune=ws.config.prune,
+        unreachable={**observation.errors, **withheld_instances(config_review)},
+    )
+    actions = [a for a in planned.actions if not targets or a.name in targets]
+    return Plan(
+        reconciler_version=__version__,
+        source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
+        created_at=now,
+        lineage=lock.lineage,
+        serial=lock.serial,
+        lockfile_digest=lockfile_digest(lock),
+        specs_digest=specs_digest(ws.config, desired),
+        prune=ws.config.prune,
+        targets=tuple(targets),
+        records=planned.records,
+        actions=tuple(actions),
+        observed_at=observation.server_time,
+        refresh_calls={name: p.calls - before[name] for name, p in providers.items()},
+        config_review=config_review,
+    )
+
+
+def plan_command(
+    ws: Workspace,
+    env: Environment,
+    *,
+    targets: Sequence[str] = (),
+    trusted_ref: str | None = None,
+) -> Plan:
+    """The plan; with ``trusted_ref`` (pull-request mode), provider instances whose
+    configuration differs from that revision's are withheld: no credential, no refresh."""
+    review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
+    desired = load_desired(ws)
+    check_targets(desired, targets)
+    lock = ws.store.read()
+    with Runtime() as runtime:
+        plan = observe_and_plan(runtime.providers, ws, env, lock, desired, targets, review)
+        return runtime.run(plan)
+
+
+def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:
+    trusted = load_trusted_config(ws.root, trusted_ref, ws.config_path.name, provider_types())
+    return review_config(trusted, ws.config)
+
+
+async def observe_and_plan(
+    pool: ProviderPool,
+    ws: Workspace,
+    env: Environment,
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
+) -> Plan:
+    withheld = withheld_instances(config_review)
+    instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
+    providers = await pool.get(ws, env, instances)
+    return await make_plan(
+        ws, providers, lock, desired, targets=targets, config_review=config_review
+    )
+
+
+def check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> None:
+    names = {d.name for d in desired}
+    unknown = [t for t in targets if t not in names]
+    if unknown:
+        raise InputError(
+            [
+                Problem("--target", None, None, "", f"no spec named {t!r}{did_you_mean(t, names)}")
+                for t in unknown
+            ]
+        )
+
+
+def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
+    """One line per failed action, one for the actions an interrupt left, then the refresh's
+    failures (``refresh_failures``)."""
+    failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+    if result.not_begun:
+        names = sorted(a.name for a in result.not_begun)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        failures.append(
+            f"interrupted: {len(names)} action(s) not begun ({shown}); apply again to perform them"
+        )
+    return failures + refresh_failures(plan)
+
+
+def refresh_failures(plan: Plan) -> list[str]:
+    """One line per instance that could not be observed (its specs were left as they are)."""
+    by_instance: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for action in plan.errors:
+        if action.instance in plan.withheld:  # shown for review, not a failure
+            continue
+        by_instance.setdefault(action.instance, []).append(action.name)
+        reasons[action.instance] = action.reason
+    return [
+        f"refresh of {instance} failed, {len(names)} spec(s) left as they are: {reasons[instance]}"
+        for instance, names in sorted(by_instance.items())
+    ]

@@ -1,0 +1,173 @@
+"""Provider adapters for a workspace: credentials resolved and every host checked before
+any adapter exists, so a refused instance stops the command before any request."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from reconciler.app.workspace import Environment, Workspace
+from reconciler.errors import (
+    InputError,
+    Problem,
+)
+from reconciler.providers.base import Provider, ProviderContext, ProviderType
+from reconciler.providers.credentials import resolve
+from reconciler.providers.hosts import AllowedHost, parse_allowed_host, refusal
+from reconciler.providers.registry import provider_types
+from reconciler.source.load import (
+    config_problem,
+    provider_options,
+)
+from reconciler.source.yaml import Locator
+from reconciler.spec.models import Config, ProviderInstance
+
+# Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
+# {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
+SANDBOX_CREDENTIAL = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzYW5kYm94In0.sandbox"
+
+
+class ProviderPool:
+    """Adapters kept for a whole command (a whole ``watch`` process): a Runner login or a
+    Matatika token grant serves every phase and cycle, and a rate limiter keeps what the API
+    said. An instance whose configuration or credentials change gets a new adapter."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[str, Provider]] = {}
+
+    async def get(
+        self, ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+    ) -> dict[str, Provider]:
+        """Adapters for ``instances`` (all when None). Every configured instance is checked
+        (references, the hosts its credentials would go to) before any adapter exists, so a
+        refused one stops the command before any request."""
+        providers = {}
+        for kind, context in checked_contexts(ws, env, instances):
+            identity = _identity(kind, context)
+            held = self._open.get(context.instance)
+            if held is None or held[0] != identity:
+                if held is not None:
+                    await held[1].aclose()
+                held = (identity, kind.create(context))
+                self._open[context.instance] = held
+            providers[context.instance] = held[1]
+        return providers
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(provider.aclose() for _, provider in self._open.values()))
+        self._open.clear()
+
+
+def _identity(kind: ProviderType, context: ProviderContext) -> str:
+    """What an adapter was made from, as a digest (no second copy of the credentials)."""
+    made_from = [
+        kind.name,
+        context.config.model_dump(mode="json"),
+        sorted(context.credentials.items()),
+        context.options.model_dump(mode="json") if context.options is not None else None,
+        id(context.transport),
+    ]
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()
+
+
+@asynccontextmanager
+async def open_providers(
+    ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+) -> AsyncIterator[dict[str, Provider]]:
+    """Adapters for one use, closed after it (``ProviderPool`` keeps them instead)."""
+    pool = ProviderPool()
+    try:
+        yield await pool.get(ws, env, instances)
+    finally:
+        await pool.aclose()
+
+
+def checked_contexts(
+    ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+) -> list[tuple[ProviderType, ProviderContext]]:
+    """Each used instance's type and adapter context; ``InputError`` with every problem of
+    every configured instance (credentials resolved here, kept in memory)."""
+    types = provider_types()
+    shared = _shared_references(ws.config, types)
+    contexts: list[tuple[ProviderType, ProviderContext]] = []
+    problems: list[Problem] = []
+    locator = Locator()
+    for name, instance in ws.config.providers.items():
+        used = instances is None or name in instances
+        provider_type = types[instance.type]
+        context, reasons = _checked_context(
+            env, ws.root, name, instance, provider_type, shared, used
+        )
+        problems += [_instance_problem(ws, locator, name, key, why) for key, why in reasons.items()]
+        if used:
+            contexts.append((provider_type, context))
+    if problems:
+        raise InputError(problems)
+    return contexts
+
+
+def _checked_context(
+    env: Environment,
+    root: Path,
+    name: str,
+    instance: ProviderInstance,
+    provider_type: ProviderType,
+    shared: Mapping[str, set[str]],
+    used: bool,
+) -> tuple[ProviderContext, dict[str, str]]:
+    """The instance's adapter context, and why (by key path) it may not have one."""
+    found = resolve(instance.credentials, root=root, environ=env.environ)
+    refused = {**found.refused, **_shared_reasons(instance, shared)}
+    # Hostile input is refused everywhere; absence matters only where the instance is used.
+    values, unresolved, allowed = found.values, found.unresolved if used else {}, env.allowed_hosts
+    if env.sandbox_url is not None:
+        if unresolved:  # the type's primary credentials, all from the sandbox: no half sets
+            keys = provider_type.credential_keys or tuple(instance.credentials)
+            values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
+        instance = provider_type.for_sandbox(instance, env.sandbox_url)
+        allowed = (*allowed, parse_allowed_host(urlsplit(env.sandbox_url).netloc))
+    reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
+    reasons.update(_host_refusals(provider_type, instance, allowed))
+    options = provider_options(provider_type, instance) if used else None
+    return ProviderContext(name, instance, values, env.transport, options), reasons
+
+
+def _instance_problem(ws: Workspace, locator: Locator, name: str, key: str, why: str) -> Problem:
+    return config_problem(ws.config_path, locator, ["providers", name, *key.split(".")], why)
+
+
+def _host_refusals(
+    provider_type: ProviderType, instance: ProviderInstance, allowed: Sequence[AllowedHost]
+) -> dict[str, str]:
+    """Each URL of the instance that would carry a credential to a host not allowed."""
+    urls = provider_type.credential_urls(instance)
+    reasons = {
+        key: refusal(url, provider_type.production_hosts, allowed) for key, url in urls.items()
+    }
+    return {key: why for key, why in reasons.items() if why}
+
+
+def _shared_references(config: Config, types: Mapping[str, ProviderType]) -> dict[str, set[str]]:
+    """The provider types using each credential reference."""
+    users: dict[str, set[str]] = {}
+    for instance in config.providers.values():
+        for reference in instance.credentials.values():
+            users.setdefault(reference, set()).add(types[instance.type].name)
+    return users
+
+
+def _shared_reasons(instance: ProviderInstance, users: Mapping[str, set[str]]) -> dict[str, str]:
+    """A reference also used by another provider type would send one provider's secret to
+    another (e.g. a Vonage JWT to Matatika): refused wherever it appears."""
+    return {
+        key: f"{reference} is also used by provider type "
+        f"{', '.join(sorted(users[reference] - {instance.type}))}; "
+        "a credential goes to one provider type only"
+        for key, reference in instance.credentials.items()
+        if len(users[reference]) > 1
+    }

@@ -1,0 +1,89 @@
+"""``show``: each recorded run beside its live status and the provider's account of it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from reconciler.app.planning import make_plan
+from reconciler.app.providers import open_providers
+from reconciler.app.runtime import run_sync
+from reconciler.app.workspace import Environment, Workspace, used_instances
+from reconciler.errors import (
+    ReconcilerError,
+    UsageError,
+    did_you_mean,
+)
+from reconciler.providers.base import Provider
+from reconciler.state.model import Lockfile, RunRecord
+
+
+@dataclass(frozen=True)
+class ShowRow:
+    name: str
+    instance: str
+    run_id: str | None
+    attempt: int
+    recorded: str
+    live: str
+    api_status: str | None
+    started_at: datetime | None
+    spec_file: str | None
+    details: str | None = None
+    commit: str | None = None
+    revision: str = ""
+    run_key: str = ""
+    stop_reason: str | None = None
+
+
+def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
+    """Each recorded run (or the one of spec ``name``) beside its live status, and the
+    provider's account of it, if any."""
+    lock = ws.store.read()
+    if name is not None and name not in lock.runs:  # before any credential is needed
+        suggestion = did_you_mean(name, lock.runs)
+        raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
+    return run_sync(_show(ws, env, lock, [name] if name else sorted(lock.runs)))
+
+
+async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
+    async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
+        plan = await make_plan(ws, providers, lock, [])
+        details = await asyncio.gather(
+            *(_details(providers, plan.records.get(name, lock.runs[name])) for name in names)
+        )
+    rows = []
+    for name, detail in zip(names, details, strict=True):
+        recorded = lock.runs[name]
+        live = plan.records.get(name, recorded)
+        rows.append(
+            ShowRow(
+                name=name,
+                instance=recorded.instance,
+                run_id=live.run_id,
+                attempt=live.attempt,
+                recorded=recorded.status.value,
+                live=live.status.value,
+                api_status=live.api_status,
+                started_at=live.started_at,
+                spec_file=recorded.spec_file,
+                details=detail,
+                commit=live.commit,
+                revision=live.revision,
+                run_key=live.run_key,
+                stop_reason=live.stop_reason.value if live.stop_reason else None,
+            )
+        )
+    return rows
+
+
+async def _details(providers: Mapping[str, Provider], record: RunRecord) -> str | None:
+    provider = providers.get(record.instance)
+    if provider is None or record.run_id is None:
+        return None
+    try:
+        return await provider.details(record.run_id)
+    except ReconcilerError as exc:
+        return f"(unavailable: {exc})"

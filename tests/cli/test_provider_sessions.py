@@ -1,0 +1,41 @@
+"""Provider adapters are opened once per command (once per ``watch`` process): one Runner
+login serves the refresh and the actions of an apply, and every cycle of watch. Counted at the
+sandbox, which stores each token its login issues."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.resilience.world import World
+
+
+def _logins(world: World) -> int:
+    with sqlite3.connect(world.db) as db:
+        return int(db.execute("SELECT COUNT(*) FROM runner_tokens").fetchone()[0])
+
+
+@pytest.mark.timeout(120)
+def test_one_apply_logs_in_once_and_watch_once_for_all_its_cycles(tmp_path: Path) -> None:
+    world = World(tmp_path, per_provider=2)
+    try:
+        done = world.run("apply", "--auto-approve")
+        assert done.returncode == 0, done.stderr
+        assert "start" in done.stdout
+        assert _logins(world) == 1  # refresh and starts: one login (was one per phase)
+        watch = world.start("watch", "--interval", "0.2", stderr=subprocess.DEVNULL)
+        try:
+            assert watch.stdout is not None
+            cycles = [json.loads(watch.stdout.readline()) for _ in range(3)]
+        finally:
+            watch.terminate()
+            watch.communicate(timeout=30)
+    finally:
+        world.close()
+    assert [c["status"] for c in cycles] == ["ok", "ok", "ok"]
+    assert [c["api_calls"]["ctl"] > 0 for c in cycles] == [True, True, True]  # per cycle
+    assert _logins(world) == 2  # the watch process: one login for its three cycles
