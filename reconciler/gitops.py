@@ -39,14 +39,13 @@ def commit_message(
         lines.append(f"Specs read at {plan.source.commit}{dirty}.")
         lines.append("")
     for action in changes:
+        started = action.start
         commit = (
-            plan.source.files.get(action.desired.spec_file)
-            if plan.source and action.desired
-            else None
+            plan.source.files.get(started.desired.spec_file) if plan.source and started else None
         )
         by = f" (spec changed in {commit[:12]})" if commit else ""
         record = (records or {}).get(action.name)
-        run = f"; run {record.run_id}" if record and record.run_id and action.desired else ""
+        run = f"; run {record.run_id}" if record and record.run_id and started else ""
         lines.append(commit_line(f"- {action.kind.value} {action.name}: {action.reason}{run}{by}"))
     if failures:
         failed = [commit_line(f"- {line}") for line in failures]

@@ -62,17 +62,15 @@ def _unfounded_action(
     action: Action, wanted: DesiredRun | None, records: Mapping[str, RunRecord]
 ) -> str | None:
     """Why ``action`` is not one the planner makes from these specs and records, if so."""
-    if action.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE):
-        if wanted is None or action.desired != wanted or action.attempt is None:
+    if action.start is not None:
+        if wanted is None or action.start.desired != wanted:
             return "is not what the specs ask for"
         if action.instance != wanted.instance:
             return f"names instance {action.instance}, and its spec {wanted.instance}"
-    if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
+    if action.stop is not None:
         record = records.get(action.name)
-        if record is None or record.run_id is None or record.run_id != action.run_id:
-            return f"names run {action.run_id}, which is not the run recorded for it"
-        if action.stop_reason is None:
-            return "gives no reason to stop"
+        if record is None or record.run_id is None or record.run_id != action.stop.run_id:
+            return f"names run {action.stop.run_id}, which is not the run recorded for it"
     if action.kind is ActionKind.STOP and action.instance != records[action.name].instance:
         return f"names instance {action.instance}, and its record another"
     return None

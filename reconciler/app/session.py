@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ from reconciler.engine.apply import (
     unsendable_starts,
 )
 from reconciler.engine.desired import DesiredRun
-from reconciler.engine.plan import Action, Plan
+from reconciler.engine.plan import Plan, StartOrder
 from reconciler.engine.records import new_record
 from reconciler.errors import (
     ApplyError,
@@ -124,35 +124,32 @@ class ApplySession:
     def claim(self, plan: Plan) -> int:
         """Write the plan's starts into the lockfile as claims (no run id yet), so that other
         appliers who see them wait instead of starting the same runs. The number claimed."""
-        starts = [a for a in plan.actions if a.desired is not None and a.attempt is not None]
+        starts = {a.name: a.start for a in plan.actions if a.start is not None}
         if not starts:
             return 0
         snapshots = self.runtime.run(self._snapshots(starts))
         now = datetime.now(UTC)
         runs = dict(plan.records)
-        for action in starts:
-            assert action.desired is not None
-            assert action.attempt is not None
+        for name, order in starts.items():
             record = new_record(
-                action.desired,
-                attempt=action.attempt,
-                failures=action.failures,
-                prior_runs=snapshots.get(action.name),
+                order.desired,
+                attempt=order.attempt,
+                failures=order.failures,
+                prior_runs=snapshots.get(name),
             )
-            runs[action.name] = record.model_copy(update={"claimed_at": now})
+            runs[name] = record.model_copy(update={"claimed_at": now})
         self._write(self.lock.model_copy(update={"runs": dict(sorted(runs.items()))}))
         return len(starts)
 
-    async def _snapshots(self, starts: Sequence[Action]) -> dict[str, list[str]]:
+    async def _snapshots(self, starts: Mapping[str, StartOrder]) -> dict[str, list[str]]:
         """Run ids of each keyless start's scope, as a start would snapshot them."""
-        keyless = [a for a in starts if a.desired is not None and not a.desired.traits.keyed]
+        keyless = {n: o.desired for n, o in starts.items() if not o.desired.traits.keyed}
         if not keyless:
             return {}
         providers = await self._providers()
         return {
-            a.name: await snapshot_scope(providers[a.instance], a.desired.scope)
-            for a in keyless
-            if a.desired is not None
+            name: await snapshot_scope(providers[desired.instance], desired.scope)
+            for name, desired in keyless.items()
         }
 
     async def _providers(self) -> dict[str, Provider]:

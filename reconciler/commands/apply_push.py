@@ -90,7 +90,7 @@ def _claimed(session: ApplySession, root: Path, lockfile: Path, plan: Plan) -> b
     claimed = session.claim(plan)
     if not claimed:
         return True
-    names = "\n".join(f"- {a.name}" for a in plan.changes if a.attempt is not None)
+    names = "\n".join(f"- {a.name}" for a in plan.changes if a.start is not None)
     commit_lockfile(root, lockfile, f"reconciler: claim {claimed} start(s)\n\n{names}\n")
     return push(root)
 

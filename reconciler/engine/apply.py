@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reconciler.engine.plan import Action, ActionKind, Plan
+from reconciler.engine.plan import Action, ActionKind, Plan, StartOrder, StopOrder
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.errors import (
     AmbiguousStartError,
@@ -71,8 +71,9 @@ async def apply_plan(
         provider_clocks=plan.observed_at,
     )
     for action in calls:
-        if action.desired is not None and not action.desired.traits.keyed:
-            applier.scope_locks.setdefault((action.instance, action.desired.scope), asyncio.Lock())
+        if action.start is not None and not action.start.desired.traits.keyed:
+            place = (action.instance, action.start.desired.scope)
+            applier.scope_locks.setdefault(place, asyncio.Lock())
     await asyncio.gather(*(applier.perform(a) for a in calls))
     if applier.journal_failure is not None:
         # What was done is not all recorded: the journal (as far as it goes) is the record, and
@@ -88,12 +89,11 @@ def unsendable_starts(actions: Sequence[Action], providers: Mapping[str, Provide
     problems = []
     for action in actions:
         provider = providers.get(action.instance)
-        if action.desired is None or action.attempt is None or provider is None:
+        if action.start is None or provider is None:
             continue
         try:
-            provider.start_call(
-                start_request(action, run_key(action.desired.key, action.attempt))
-            ).check()
+            key = run_key(action.start.desired.key, action.start.attempt)
+            provider.start_call(start_request(action.name, action.start, key)).check()
         except Exception as exc:
             problems.append(
                 f"{action.kind.value} {action.name}: its start request cannot be built "
@@ -102,11 +102,10 @@ def unsendable_starts(actions: Sequence[Action], providers: Mapping[str, Provide
     return problems
 
 
-def start_request(action: Action, key: str) -> StartRequest:
-    desired = action.desired
-    assert desired is not None
+def start_request(name: str, order: StartOrder, key: str) -> StartRequest:
+    desired = order.desired
     return StartRequest(
-        name=action.name,
+        name=name,
         run_key=key,
         job=desired.job,
         window_start=desired.window.start if desired.window else None,
@@ -156,19 +155,19 @@ class _Applier:
         try:
             if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
-            if action.kind in (ActionKind.STOP, ActionKind.REPLACE):
-                await self.stop(action, provider)
-            if action.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE):
-                assert action.desired is not None
-                lock = self.scope_locks.get((action.instance, action.desired.scope))
+            if action.stop is not None:
+                await self.stop(action.name, action.instance, action.stop, provider)
+            if action.start is not None:
+                order = action.start
+                lock = self.scope_locks.get((action.instance, order.desired.scope))
                 if lock is None:
-                    await self.start(action, provider, prior_runs=None)
+                    await self.start(action.name, order, provider, prior_runs=None)
                 else:
                     # Runs here cannot carry our key: snapshot the scope first, one start at a
                     # time, so that after a crash exactly one new run can be ours.
                     async with lock:
-                        prior = await snapshot_scope(provider, action.desired.scope)
-                        await self.start(action, provider, prior_runs=prior)
+                        prior = await snapshot_scope(provider, order.desired.scope)
+                        await self.start(action.name, order, provider, prior_runs=prior)
         except _NotBegun:
             self.result.not_begun.append(action)
         except JournalWriteError as exc:  # its call never began, or the journal keeps its intent
@@ -186,63 +185,57 @@ class _Applier:
         clock = self.provider_clocks.get(instance)
         return clock - LOOKUP_MARGIN if clock is not None else None
 
-    async def stop(self, action: Action, provider: Provider) -> None:
-        assert action.run_id is not None
-        assert action.stop_reason is not None
-        record = self.result.records.get(action.name)
+    async def stop(self, name: str, instance: str, order: StopOrder, provider: Provider) -> None:
+        record = self.result.records.get(name)
         # As for a start, the intent comes first: a run found stopped after a kill or a lost
         # answer is then known as stopped by us, not as stopped outside reconciler.
-        await self.journal.stop_intent(action.name, action.run_id, action.stop_reason)
-        if record is not None and record.run_id == action.run_id:
-            stopping = record.model_copy(update={"stop_reason": action.stop_reason})
-            self.result.records[action.name] = stopping
+        await self.journal.stop_intent(name, order.run_id, order.reason)
+        if record is not None and record.run_id == order.run_id:
+            stopping = record.model_copy(update={"stop_reason": order.reason})
+            self.result.records[name] = stopping
         try:
-            async with self.begin(action.instance):
-                run = await provider.stop_run(action.run_id, record.job if record else {})
+            async with self.begin(instance):
+                run = await provider.stop_run(order.run_id, record.job if record else {})
         except (_NotBegun, ApiError) as exc:
             if _surely_without_effect(exc) and record is not None:  # the run was not stopped
-                self.result.records[action.name] = record
+                self.result.records[name] = record
             raise
-        await self.journal.stop_requested(
-            action.name, action.run_id, action.stop_reason, run.status
-        )
-        if record is not None and record.run_id == action.run_id:
-            self.result.records[action.name] = with_observation(record, run).model_copy(
-                update={"stop_reason": action.stop_reason}
+        await self.journal.stop_requested(name, order.run_id, order.reason, run.status)
+        if record is not None and record.run_id == order.run_id:
+            self.result.records[name] = with_observation(record, run).model_copy(
+                update={"stop_reason": order.reason}
             )
 
     async def start(
-        self, action: Action, provider: Provider, *, prior_runs: list[str] | None
+        self, name: str, order: StartOrder, provider: Provider, *, prior_runs: list[str] | None
     ) -> None:
-        desired = action.desired
-        assert desired is not None
-        assert action.attempt is not None
+        desired = order.desired
         record = new_record(
             desired,
-            attempt=action.attempt,
-            failures=action.failures,
+            attempt=order.attempt,
+            failures=order.failures,
             prior_runs=prior_runs,
             commit=self.commits.get(desired.spec_file),
         )
-        previous = self.result.records.get(action.name)
+        previous = self.result.records.get(name)
         await self.journal.intent(record)
-        self.result.records[action.name] = record
-        request = start_request(action, record.run_key)
+        self.result.records[name] = record
+        request = start_request(name, order, record.run_key)
         try:
-            async with self.begin(action.instance):
-                since = self.lookup_since(action.instance)
+            async with self.begin(desired.instance):
+                since = self.lookup_since(desired.instance)
                 run = await _start_once(provider, request, record, self.result, since)
         except (_NotBegun, ApiError) as exc:
             if _surely_without_effect(exc):  # no run exists: the intent is void
-                await self.journal.start_failed(action.name)
+                await self.journal.start_failed(name)
                 if previous is None:
-                    del self.result.records[action.name]
+                    del self.result.records[name]
                 else:
-                    self.result.records[action.name] = previous
+                    self.result.records[name] = previous
             # Otherwise the run may exist: the intent stays, and the next plan adopts it.
             raise
-        await self.journal.started(action.name, run.run_id, run.status, run.started_at)
-        self.result.records[action.name] = with_observation(record, run)
+        await self.journal.started(name, run.run_id, run.status, run.started_at)
+        self.result.records[name] = with_observation(record, run)
 
 
 def _surely_without_effect(exc: Exception) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reconciler.engine.config_review import ConfigChange, withheld_instances
 from reconciler.engine.desired import DesiredRun
@@ -71,17 +71,44 @@ class FieldChange(_Frozen):
     new: Any = None
 
 
+class StartOrder(_Frozen):
+    """What a start makes: the spec's run, as attempt ``attempt`` of its revision."""
+
+    desired: DesiredRun
+    attempt: int = Field(ge=1)
+    failures: int = Field(default=0, ge=0, description="Failed attempts, into the new record.")
+
+
+class StopOrder(_Frozen):
+    run_id: str
+    reason: StopReason
+
+
+STARTS = frozenset({ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE})
+STOPS = frozenset({ActionKind.STOP, ActionKind.REPLACE})
+
+
 class Action(_Frozen):
+    """One decision for one spec (or record): its kind and reason, and for the kinds that
+    call an API the order to carry out: ``start`` for start, retry and replace, ``stop`` for
+    stop and replace; nothing else has one (checked, also when a saved plan is read)."""
+
     kind: ActionKind
     name: str
     instance: str
     reason: str
-    run_id: str | None = None  # the run to stop, or the run adopted
-    attempt: int | None = None  # the attempt to start
-    failures: int = 0  # carried into the new record
-    stop_reason: StopReason | None = None
-    desired: DesiredRun | None = None  # what to start
+    start: StartOrder | None = None
+    stop: StopOrder | None = None
+    run_id: str | None = None  # adopt: the run found; forget: the run whose record goes
     changes: tuple[FieldChange, ...] = ()
+
+    @model_validator(mode="after")
+    def _orders_match_kind(self) -> Action:
+        for order, kinds, what in ((self.start, STARTS, "start"), (self.stop, STOPS, "stop")):
+            if (order is not None) != (self.kind in kinds):
+                needs = "needs" if self.kind in kinds else "has no"
+                raise ValueError(f"a {self.kind.value} action {needs} a {what} order")
+        return self
 
 
 class Plan(_Frozen):
@@ -158,7 +185,7 @@ def plan_actions(
         if spec.instance in down:
             planner.actions.append(_action(ActionKind.ERROR, spec, down[spec.instance]))
         else:
-            planner.plan_spec(spec)
+            planner.actions.append(planner.plan_spec(spec))
     wanted = {d.name for d in desired}
     for name in sorted(set(planner.records) - wanted):
         record = planner.records[name]
@@ -247,24 +274,20 @@ class _Planner:
 
     # -- per spec ------------------------------------------------------------------------
 
-    def plan_spec(self, spec: DesiredRun) -> None:
+    def plan_spec(self, spec: DesiredRun) -> Action:
+        """The decision for one spec; every rule below returns one."""
         record = self.records.get(spec.name)
         if (record is None or record.key != spec.key) and spec.traits.keyed:
             adopted = _find_by_key(spec, self.facts.by_key)
             if adopted is not None:
                 self._claim(spec.name, adopted)
                 reason = "found at the provider by its run key"
-                self.actions.append(_action(ActionKind.ADOPT, spec, reason, run_id=adopted.run_id))
-                return
+                return _action(ActionKind.ADOPT, spec, reason, run_id=adopted.run_id)
         if record is None:
-            self._start(spec, attempt=1, failures=0, reason="new spec")
-        elif record.key != spec.key:
-            self._new_revision(spec, record)
-        else:
-            self._same_revision(spec, record)
-
-    def _emit(self, kind: ActionKind, spec: DesiredRun, reason: str, **fields: Any) -> None:
-        self.actions.append(_action(kind, spec, reason, **fields))
+            return self._start(spec, attempt=1, failures=0, reason="new spec")
+        if record.key != spec.key:
+            return self._new_revision(spec, record)
+        return self._same_revision(spec, record)
 
     def _start(
         self,
@@ -276,31 +299,28 @@ class _Planner:
         kind: ActionKind = ActionKind.START,
         changes: tuple[FieldChange, ...] = (),
         stop_run: str | None = None,
-    ) -> None:
+    ) -> Action:
         window = spec.window
         if spec.state is DesiredState.STOPPED:
-            self._emit(ActionKind.DONE, spec, "no run active (state: stopped)")
+            return _action(ActionKind.DONE, spec, "no run active (state: stopped)")
         elif window and self.now < window.start and not spec.traits.schedules_window:
-            self._emit(ActionKind.WAIT, spec, f"window opens at {window.start.isoformat()}")
+            return _action(ActionKind.WAIT, spec, f"window opens at {window.start.isoformat()}")
         elif window and self.now >= window.end:
             closed = f"window closed at {window.end.isoformat()}"
             if attempt == 1:  # attempts count per revision: none of this one ever started
-                self._emit(ActionKind.MISSED, spec, f"{closed} before any run started")
+                return _action(ActionKind.MISSED, spec, f"{closed} before any run started")
             else:
-                self._emit(ActionKind.DONE, spec, closed)
+                return _action(ActionKind.DONE, spec, closed)
         elif (busy := self._busy(spec, stop_run)) is not None:
-            self._emit(ActionKind.WAIT, spec, busy, changes=changes)
+            return _action(ActionKind.WAIT, spec, busy, changes=changes)
         else:
-            self._emit(
+            return _action(
                 kind,
                 spec,
                 reason,
-                attempt=attempt,
-                failures=failures,
-                desired=spec,
+                start=StartOrder(desired=spec, attempt=attempt, failures=failures),
+                stop=StopOrder(run_id=stop_run, reason=StopReason.REPLACE) if stop_run else None,
                 changes=changes,
-                run_id=stop_run,
-                stop_reason=StopReason.REPLACE if stop_run else None,
             )
 
     def _busy(self, spec: DesiredRun, own_run: str | None) -> str | None:
@@ -314,15 +334,15 @@ class _Planner:
                 return f"{spec.scope} is busy with run {run.run_id} ({whose}); one run at a time"
         return None
 
-    def _new_revision(self, spec: DesiredRun, previous: RunRecord) -> None:
+    def _new_revision(self, spec: DesiredRun, previous: RunRecord) -> Action:
         changes = diff_record(previous, spec)
         if not _is_active(previous):
-            self._start(spec, attempt=1, failures=0, reason="spec changed", changes=changes)
+            return self._start(spec, attempt=1, failures=0, reason="spec changed", changes=changes)
         elif spec.state is DesiredState.STOPPED:
-            self._stop(spec, previous, StopReason.SPEC, "state: stopped")
+            return self._stop(spec, previous, StopReason.SPEC, "state: stopped")
         elif spec.concurrency is ConcurrencyPolicy.ALLOW and not spec.traits.exclusive_scope:
             reason = f"spec changed; run {previous.run_id} keeps running (concurrency: allow)"
-            self._start(spec, attempt=1, failures=0, changes=changes, reason=reason)
+            return self._start(spec, attempt=1, failures=0, changes=changes, reason=reason)
         elif spec.concurrency is not ConcurrencyPolicy.REPLACE or spec.prevent_stop:
             if spec.prevent_stop:
                 why = "prevent_stop"
@@ -331,20 +351,19 @@ class _Planner:
             else:
                 why = "concurrency: allow, but one run at a time here"
             reason = f"spec changed; waiting for run {previous.run_id} to end ({why})"
-            self._emit(ActionKind.WAIT, spec, reason, changes=changes)
+            return _action(ActionKind.WAIT, spec, reason, changes=changes)
         elif spec.traits.exclusive_scope:
             # One run per scope: the new one can start only once the old one has stopped.
             reason = f"spec changed; stop run {previous.run_id} first, start on a later apply"
-            self._emit(
+            return _action(
                 ActionKind.STOP,
                 spec,
                 reason,
-                run_id=previous.run_id,
-                stop_reason=StopReason.REPLACE,
+                stop=_stop_order(previous, StopReason.REPLACE),
                 changes=changes,
             )
         else:
-            self._start(
+            return self._start(
                 spec,
                 attempt=1,
                 failures=0,
@@ -354,59 +373,63 @@ class _Planner:
                 reason=f"spec changed; stop run {previous.run_id}, then start",
             )
 
-    def _stop(self, spec: DesiredRun, record: RunRecord, why: StopReason, reason: str) -> None:
+    def _stop(self, spec: DesiredRun, record: RunRecord, why: StopReason, reason: str) -> Action:
         if record.status is RunStatus.STOPPING:
-            self._emit(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is stopping")
+            return _action(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is stopping")
         elif spec.prevent_stop:
             left = f"{reason}, but prevent_stop is set; run {record.run_id} left running"
-            self._emit(ActionKind.DRIFT, spec, left)
+            return _action(ActionKind.DRIFT, spec, left)
         else:
-            self._emit(ActionKind.STOP, spec, reason, run_id=record.run_id, stop_reason=why)
+            return _action(ActionKind.STOP, spec, reason, stop=_stop_order(record, why))
 
-    def _same_revision(self, spec: DesiredRun, record: RunRecord) -> None:
+    def _same_revision(self, spec: DesiredRun, record: RunRecord) -> Action:
         status = record.status
         if record.run_id is None:
-            self._unconfirmed(spec, record)
+            return self._unconfirmed(spec, record)
         elif spec.state is DesiredState.STOPPED:
             if status.is_active:
-                self._stop(spec, record, StopReason.SPEC, "state: stopped")
+                return self._stop(spec, record, StopReason.SPEC, "state: stopped")
             else:
-                self._emit(ActionKind.DONE, spec, f"run {record.run_id} is {status.value}")
+                return _action(ActionKind.DONE, spec, f"run {record.run_id} is {status.value}")
         elif status.is_active:
-            self._active(spec, record)
+            return self._active(spec, record)
         elif status is RunStatus.SUCCEEDED:
             if spec.state is DesiredState.RUNNING:
                 reason = f"run {record.run_id} ended (state: running)"
-                self._start(spec, attempt=record.attempt + 1, failures=0, reason=reason)
+                return self._start(spec, attempt=record.attempt + 1, failures=0, reason=reason)
             else:
-                self._emit(ActionKind.DONE, spec, f"run {record.run_id} succeeded")
+                return _action(ActionKind.DONE, spec, f"run {record.run_id} succeeded")
         elif status is RunStatus.FAILED or record.stop_reason is StopReason.TIMEOUT:
-            self._failed(spec, record)
+            return self._failed(spec, record)
         elif record.stop_reason in (StopReason.SPEC, StopReason.PRUNE):
             reason = f"run {record.run_id} was stopped; spec asks for a run again"
-            self._start(spec, attempt=record.attempt + 1, failures=record.failures, reason=reason)
+            return self._start(
+                spec, attempt=record.attempt + 1, failures=record.failures, reason=reason
+            )
         elif record.stop_reason is StopReason.WINDOW:
-            self._emit(ActionKind.DONE, spec, f"run {record.run_id} stopped when the window closed")
+            return _action(
+                ActionKind.DONE, spec, f"run {record.run_id} stopped when the window closed"
+            )
         else:
-            self._emit(
+            return _action(
                 ActionKind.DRIFT,
                 spec,
                 f"run {record.run_id} was stopped outside reconciler; bump rerun to start again",
             )
 
-    def _unconfirmed(self, spec: DesiredRun, record: RunRecord) -> None:
+    def _unconfirmed(self, spec: DesiredRun, record: RunRecord) -> Action:
         """An intent with no confirmed start, and no run found that is surely ours."""
         claimed = record.claimed_at
         if claimed is not None and self.now - claimed < CLAIM_LEASE:
             until = (claimed + CLAIM_LEASE).isoformat(timespec="seconds")
             reason = f"claimed by another applier at {claimed.isoformat(timespec='seconds')}; "
-            self._emit(ActionKind.WAIT, spec, reason + f"its start is awaited until {until}")
+            return _action(ActionKind.WAIT, spec, reason + f"its start is awaited until {until}")
             return
         if record.prior_runs is not None:
             found = self.facts.new_runs(record)
             if len(found) > 1:
                 ids = ", ".join(sorted(r.run_id for r in found))
-                self._emit(
+                return _action(
                     ActionKind.DRIFT,
                     spec,
                     f"an interrupted start left {len(found)} new runs on {record.scope} "
@@ -414,29 +437,29 @@ class _Planner:
                 )
                 return
         reason = "earlier start not confirmed; no run found that is ours"
-        self._start(spec, attempt=record.attempt, failures=record.failures, reason=reason)
+        return self._start(spec, attempt=record.attempt, failures=record.failures, reason=reason)
 
-    def _active(self, spec: DesiredRun, record: RunRecord) -> None:
+    def _active(self, spec: DesiredRun, record: RunRecord) -> Action:
         began = record.started_at
         overdue = (self.now - began).total_seconds() if began else 0.0
         window = spec.window
         if spec.timeout is not None and began and overdue >= spec.timeout:
             reason = f"timeout: active for more than {spec.timeout}s"
-            self._stop(spec, record, StopReason.TIMEOUT, reason)
+            return self._stop(spec, record, StopReason.TIMEOUT, reason)
         elif spec.state is DesiredState.RUNNING and window and self.now >= window.end:
             if spec.traits.schedules_window:  # the API ends it at the window's end itself
-                self._emit(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is ending")
+                return _action(ActionKind.IN_PROGRESS, spec, f"run {record.run_id} is ending")
             else:
-                self._stop(spec, record, StopReason.WINDOW, "window closed")
+                return self._stop(spec, record, StopReason.WINDOW, "window closed")
         else:
             reason = f"run {record.run_id} is {record.status.value}"
-            self._emit(ActionKind.IN_PROGRESS, spec, reason)
+            return _action(ActionKind.IN_PROGRESS, spec, reason)
 
-    def _failed(self, spec: DesiredRun, record: RunRecord) -> None:
+    def _failed(self, spec: DesiredRun, record: RunRecord) -> Action:
         failures = record.failures + 1
         what = "timed out" if record.stop_reason is StopReason.TIMEOUT else "failed"
         if failures <= spec.retry_limit:
-            self._start(
+            return self._start(
                 spec,
                 kind=ActionKind.RETRY,
                 attempt=record.attempt + 1,
@@ -444,7 +467,7 @@ class _Planner:
                 reason=f"run {record.run_id} {what}; retry {failures} of {spec.retry_limit}",
             )
         else:
-            self._emit(
+            return _action(
                 ActionKind.FAILED,
                 spec,
                 f"run {record.run_id} {what}; retries exhausted ({failures - 1} of "
@@ -464,6 +487,11 @@ def _find_by_key(
 
 def _action(kind: ActionKind, spec: DesiredRun, reason: str, **fields: Any) -> Action:
     return Action(kind=kind, name=spec.name, instance=spec.instance, reason=reason, **fields)
+
+
+def _stop_order(record: RunRecord, reason: StopReason) -> StopOrder:
+    assert record.run_id is not None  # only an active run is stopped
+    return StopOrder(run_id=record.run_id, reason=reason)
 
 
 def _is_active(record: RunRecord) -> bool:
@@ -488,9 +516,7 @@ def _plan_orphan(record: RunRecord, prune: bool) -> Action:
         )
     if record.prevent_stop:
         return act(ActionKind.ORPHAN, f"spec removed; run {record.run_id} kept (prevent_stop)")
-    return act(
-        ActionKind.STOP, "spec removed (prune)", run_id=record.run_id, stop_reason=StopReason.PRUNE
-    )
+    return act(ActionKind.STOP, "spec removed (prune)", stop=_stop_order(record, StopReason.PRUNE))
 
 
 def diff_record(record: RunRecord, spec: DesiredRun) -> tuple[FieldChange, ...]:

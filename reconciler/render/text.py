@@ -74,10 +74,11 @@ def _outcome(action: Action, record: RunRecord | None) -> str:
             return f"adopted {now}"
         case ActionKind.STOP:
             return f"stop requested: {now}"
-        case ActionKind.REPLACE if record.run_id == action.run_id:  # one run at a time
+        case ActionKind.REPLACE if action.stop and record.run_id == action.stop.run_id:
             return f"stop requested: {now}; the new revision starts on a later apply"
         case ActionKind.REPLACE:
-            return f"stop requested: run {action.run_id}; started {now}"
+            stopped = action.stop.run_id if action.stop else "-"
+            return f"stop requested: run {stopped}; started {now}"
         case _:
             return f"started {now}"
 

@@ -65,7 +65,7 @@ EDITED = "it was edited after it was made: its digest does not match its content
 
 def set_package(name: str, package: int) -> Callable[[Document], None]:
     def change(document: Document) -> None:
-        action(document, name)["desired"]["job"]["package_id"] = package
+        action(document, name)["start"]["desired"]["job"]["package_id"] = package
 
     return change
 
@@ -146,8 +146,8 @@ def test_a_resealed_forgery_cannot_stop_a_run_not_recorded(repo: Repo) -> None:
     path = saved_plan(repo, "--target", "beta")
 
     def stop_run_one_as_beta(document: Document) -> None:
-        stop = {**action(document, "beta"), "kind": "stop", "run_id": "1", "desired": None}
-        document["actions"] = [{**stop, "stop_reason": "spec", "attempt": None}]
+        stop = {**action(document, "beta"), "kind": "stop", "start": None}
+        document["actions"] = [{**stop, "stop": {"run_id": "1", "reason": "spec"}}]
 
     edit(path, stop_run_one_as_beta, reseal=True)
     refused(repo, path, "its stop of beta names run 1, which is not the run recorded for it")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler.engine.desired import DesiredRun, desired_run
-from reconciler.engine.plan import ActionKind, Planned, plan_actions
+from reconciler.engine.plan import Action, ActionKind, Planned, StartOrder, StopOrder, plan_actions
 from reconciler.spec.models import JobRun
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits, StopReason
 from reconciler.state.model import Lockfile, RunRecord
@@ -88,6 +88,16 @@ def plan(
     return plan_actions(desired, lock, {"etl": list(runs)}, now=now, prune=prune)
 
 
+def start_of(action: Action) -> StartOrder:
+    assert action.start is not None, action
+    return action.start
+
+
+def stop_of(action: Action) -> StopOrder:
+    assert action.stop is not None, action
+    return action.stop
+
+
 def only(planned: Planned) -> tuple[ActionKind, str]:
     assert len(planned.actions) == 1, planned.actions
     action = planned.actions[0]
@@ -123,7 +133,11 @@ def test_state_completed(status: RunStatus | None, kind: ActionKind, reason: str
 def test_start_action_carries_what_apply_needs() -> None:
     desired = spec()
     action = plan([desired]).actions[0]
-    assert (action.attempt, action.failures, action.desired) == (1, 0, desired)
+    assert (start_of(action).attempt, start_of(action).failures, start_of(action).desired) == (
+        1,
+        0,
+        desired,
+    )
 
 
 # -- retry.limit ---------------------------------------------------------------------------
@@ -150,7 +164,7 @@ def test_retry_limit(failures: int, kind: ActionKind, reason: str) -> None:
     assert only(planned) == (kind, reason)
     if kind is ActionKind.RETRY:
         action = planned.actions[0]
-        assert (action.attempt, action.failures) == (failures + 2, failures + 1)
+        assert (start_of(action).attempt, start_of(action).failures) == (failures + 2, failures + 1)
 
 
 # -- state: running ------------------------------------------------------------------------
@@ -160,7 +174,7 @@ def test_running_restarts_after_success_and_resets_failures() -> None:
     desired = spec(state="running")
     planned = plan([desired], [record(desired, RunStatus.SUCCEEDED, attempt=3, failures=1)])
     assert only(planned) == (ActionKind.START, "run 7 ended (state: running)")
-    assert (planned.actions[0].attempt, planned.actions[0].failures) == (4, 0)
+    assert (start_of(planned.actions[0]).attempt, start_of(planned.actions[0]).failures) == (4, 0)
 
 
 def test_running_retries_failure_within_limit() -> None:
@@ -193,15 +207,15 @@ def test_state_stopped(status: RunStatus | None, prevent_stop: bool, kind: Actio
     planned = plan([desired], [record(desired, status)] if status else [])
     assert only(planned)[0] is kind
     if kind is ActionKind.STOP:
-        assert planned.actions[0].stop_reason is StopReason.SPEC
-        assert planned.actions[0].run_id == "7"
+        assert stop_of(planned.actions[0]).reason is StopReason.SPEC
+        assert stop_of(planned.actions[0]).run_id == "7"
 
 
 def test_stopped_by_spec_then_asked_again_starts_next_attempt() -> None:
     desired = spec()
     planned = plan([desired], [record(desired, RunStatus.STOPPED, stop_reason=StopReason.SPEC)])
     assert only(planned) == (ActionKind.START, "run 7 was stopped; spec asks for a run again")
-    assert planned.actions[0].attempt == 2
+    assert start_of(planned.actions[0]).attempt == 2
 
 
 def test_stopped_outside_reconciler_is_drift_not_a_restart() -> None:
@@ -238,7 +252,11 @@ def test_concurrency_policy(policy: str, prevent_stop: bool, kind: ActionKind) -
         ("job.variables.START", "'a'", "'b'")
     ]
     if kind is ActionKind.REPLACE:
-        assert (action.run_id, action.stop_reason, action.attempt) == ("7", StopReason.REPLACE, 1)
+        assert (stop_of(action).run_id, stop_of(action).reason, start_of(action).attempt) == (
+            "7",
+            StopReason.REPLACE,
+            1,
+        )
 
 
 def test_changed_spec_with_ended_run_starts_fresh_revision() -> None:
@@ -246,7 +264,11 @@ def test_changed_spec_with_ended_run_starts_fresh_revision() -> None:
     new = spec(job=NEW_JOB)
     planned = plan([new], [record(old, RunStatus.SUCCEEDED, attempt=3)])
     action = planned.actions[0]
-    assert (action.kind, action.reason, action.attempt) == (ActionKind.START, "spec changed", 1)
+    assert (action.kind, action.reason, start_of(action).attempt) == (
+        ActionKind.START,
+        "spec changed",
+        1,
+    )
     assert action.changes[0].path == "job.variables.START"
 
 
@@ -277,7 +299,7 @@ def test_timeout_stops_an_overdue_run() -> None:
     desired = spec(timeout="30m")
     planned = plan([desired], [record(desired, started=NOW - HOUR)])
     assert only(planned) == (ActionKind.STOP, "timeout: active for more than 1800s")
-    assert planned.actions[0].stop_reason is StopReason.TIMEOUT
+    assert stop_of(planned.actions[0]).reason is StopReason.TIMEOUT
 
 
 def test_timeout_not_reached_keeps_waiting() -> None:
@@ -324,7 +346,7 @@ def test_running_spec_is_stopped_when_its_window_closes() -> None:
     desired = spec(state="running", window=WINDOW)
     planned = plan([desired], [record(desired)], now=NOW + 4 * HOUR)
     assert only(planned) == (ActionKind.STOP, "window closed")
-    assert planned.actions[0].stop_reason is StopReason.WINDOW
+    assert stop_of(planned.actions[0]).reason is StopReason.WINDOW
 
 
 # -- removed specs: prune, prevent_stop, forget --------------------------------------------
@@ -346,7 +368,7 @@ def test_removed_spec(status: RunStatus, prune: bool, prevent_stop: bool, kind: 
     planned = plan([], [gone], prune=prune)
     assert only(planned)[0] is kind
     if kind is ActionKind.STOP:
-        assert planned.actions[0].stop_reason is StopReason.PRUNE
+        assert stop_of(planned.actions[0]).reason is StopReason.PRUNE
 
 
 # -- refresh, adopt by key, unconfirmed starts ----------------------------------------------
@@ -392,7 +414,11 @@ def test_unconfirmed_start_with_no_run_found_starts_the_same_attempt() -> None:
     desired = spec()
     intent = record(desired, RunStatus.UNKNOWN, run_id=None, attempt=2, failures=1)
     action = plan([desired], [intent]).actions[0]
-    assert (action.kind, action.attempt, action.failures) == (ActionKind.START, 2, 1)
+    assert (action.kind, start_of(action).attempt, start_of(action).failures) == (
+        ActionKind.START,
+        2,
+        1,
+    )
 
 
 # -- APIs whose runs cannot carry our key: adopt by the intent's snapshot -------------------
@@ -480,7 +506,7 @@ def test_exclusive_scope_replace_stops_first_and_starts_later() -> None:
     new = spec(job=NEW_JOB, traits=EXCLUSIVE, scope="p")
     planned = plan([new], [record(old, run_id="j1")], [in_scope("j1", scope="p")])
     action = planned.actions[0]
-    assert (action.kind, action.run_id, action.stop_reason) == (
+    assert (action.kind, stop_of(action).run_id, stop_of(action).reason) == (
         ActionKind.STOP,
         "j1",
         StopReason.REPLACE,
