@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reconciler.engine.plan import Action, Plan
+from reconciler.engine.actions import Action, Plan
 from reconciler.errors import ReconcilerError
 from reconciler.inert import commit_line
 from reconciler.state.model import Lockfile, RunRecord

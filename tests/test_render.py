@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.app.show import ShowRow
-from reconciler.engine.plan import Plan, plan_actions
+from reconciler.engine.actions import Plan
+from reconciler.engine.plan import plan_actions
 from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.spec.runs import RunStatus

@@ -18,13 +18,14 @@ from reconciler.app.workspace import (
     specs_digest,
     used_instances,
 )
+from reconciler.engine.actions import Plan
 from reconciler.engine.apply import (
     ApplyResult,
 )
 from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.observe import observe
-from reconciler.engine.plan import Plan, plan_actions
+from reconciler.engine.plan import plan_actions
 from reconciler.errors import (
     InputError,
     Problem,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.app.workspace import lockfile_digest, specs_digest
+from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.desired import DesiredRun
-from reconciler.engine.plan import Action, ActionKind, Plan
 from reconciler.engine.records import new_record
 from reconciler.engine.seal import seal_problem, sealed
 from reconciler.errors import (

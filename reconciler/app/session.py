@@ -21,6 +21,7 @@ from reconciler.app.planning import (
 from reconciler.app.runtime import Runtime
 from reconciler.app.saved_plan import SavedPlanCheck
 from reconciler.app.workspace import Environment, Workspace, load_desired, used_instances
+from reconciler.engine.actions import Plan, StartOrder
 from reconciler.engine.apply import (
     ApplyResult,
     Pacing,
@@ -30,7 +31,6 @@ from reconciler.engine.apply import (
     unsendable_starts,
 )
 from reconciler.engine.desired import DesiredRun
-from reconciler.engine.plan import Plan, StartOrder
 from reconciler.engine.records import new_record
 from reconciler.errors import (
     ApplyError,

@@ -18,7 +18,7 @@ import click
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import ApplySession, apply_session, converge
 from reconciler.commands.common import Options, echo_applied
-from reconciler.engine.plan import Plan
+from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.gitops import (
     commit_lockfile,

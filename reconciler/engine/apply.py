@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reconciler.engine.plan import Action, ActionKind, Plan, StartOrder, StopOrder
+from reconciler.engine.actions import Action, ActionKind, Plan, StartOrder, StopOrder
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
 from reconciler.errors import (
     AmbiguousStartError,

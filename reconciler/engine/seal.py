@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from reconciler.engine.actions import Plan
 from reconciler.engine.identity import canonical_json
-from reconciler.engine.plan import Plan
 
 # The seal's own fields: everything else in the document is covered by it.
 _SEAL_FIELDS = frozenset({"digest", "signature"})

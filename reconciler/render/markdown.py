@@ -4,7 +4,7 @@ they add no HTML, link, mention, table cell or line, and cannot close the ``<det
 
 from __future__ import annotations
 
-from reconciler.engine.plan import Plan
+from reconciler.engine.actions import Plan
 from reconciler.inert import markdown_code, markdown_text
 from reconciler.render.summary import (
     change_lines,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reconciler.engine.plan import Plan
+from reconciler.engine.actions import Plan
 from reconciler.spec.models import Config, JobRun
 from reconciler.state.model import Lockfile
 

@@ -6,8 +6,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.config_review import ConfigChange
-from reconciler.engine.plan import Action, ActionKind, Plan
 
 SYMBOL = {
     ActionKind.START: "+",

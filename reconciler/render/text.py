@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from reconciler.app.show import ShowRow
-from reconciler.engine.plan import Action, ActionKind, Plan
+from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.inert import terminal
 from reconciler.render.summary import (
     SYMBOL,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.engine.plan import Plan
+from reconciler.engine.actions import Plan
 from reconciler.engine.seal import sealed
 from reconciler.state.document import dump_json
 from tests.conftest import Repo, jobrun

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.engine.actions import Action, ActionKind, StartOrder, StopOrder
 from reconciler.engine.desired import DesiredRun, desired_run
-from reconciler.engine.plan import Action, ActionKind, Planned, StartOrder, StopOrder, plan_actions
+from reconciler.engine.plan import Planned, plan_actions
 from reconciler.spec.models import JobRun
 from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits, StopReason
 from reconciler.state.model import Lockfile, RunRecord

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.engine.actions import ActionKind
 from reconciler.engine.desired import desired_run
-from reconciler.engine.plan import ActionKind, plan_actions
+from reconciler.engine.plan import plan_actions
 from reconciler.engine.records import new_record
 from reconciler.errors import AuthError, NotFoundError, RateLimitedError
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, StartRequest

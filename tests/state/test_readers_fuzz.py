@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reconciler import __version__
 from reconciler.app.saved_plan import read_plan
-from reconciler.engine.plan import Plan
+from reconciler.engine.actions import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.spec.runs import RunStatus
 from reconciler.state.document import dump_json
