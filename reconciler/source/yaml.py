@@ -1,13 +1,12 @@
-"""YAML parsing: the fast C loader for the happy path, the round-trip loader for positions.
+"""YAML parsing with the fast C loader; positions come from ``source.positions``.
 
-Positions are only needed when something is wrong, so a file is re-read with the slower,
-position-keeping loader only then (``Locator``), and at most once per file.
+Positions are only needed when something is wrong, so only a bad document is parsed again,
+with the slower position-keeping loader (``Locator``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
 from reconciler.errors import Problem
-
-PathPart = str | int
+from reconciler.source.positions import Locator as Locator
+from reconciler.source.positions import PathPart as PathPart
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
 PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
@@ -218,61 +217,3 @@ def _duplicate_key_problem(exc: DuplicateKeyError, display: str) -> Problem:
     problem = exc.problem or ""
     key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
     return Problem(display, line, column, key, "duplicate key")
-
-
-class Locator:
-    """Finds ``(line, column)`` of a key path in a file, re-reading it with positions."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Path, list[Any]] = {}
-
-    def _documents(self, path: Path) -> list[Any]:
-        if path not in self._cache:
-            try:
-                self._cache[path] = list(YAML().load_all(path.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError, YAMLError):
-                self._cache[path] = []
-        return self._cache[path]
-
-    def locate(
-        self, path: Path, index: int, parts: Sequence[PathPart]
-    ) -> tuple[int | None, int | None]:
-        """Position of the deepest existing node on ``parts`` (1-based), or ``(None, None)``."""
-        docs = self._documents(path)
-        if index >= len(docs):
-            return None, None
-        node = docs[index]
-        position = _node_position(node)
-        for part in parts:
-            child_position = _child_position(node, part)
-            if child_position is None:
-                break
-            position = child_position
-            node = node[part]
-        return position
-
-    def has_documents(self, path: Path) -> bool:
-        return bool(self._documents(path))
-
-
-def _node_position(node: Any) -> tuple[int | None, int | None]:
-    lc = getattr(node, "lc", None)
-    if lc is None or lc.line is None:
-        return None, None
-    return lc.line + 1, lc.col + 1
-
-
-def _child_position(node: Any, part: PathPart) -> tuple[int, int] | None:
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return None
-    try:
-        if isinstance(node, dict) and part in node:
-            line, col = lc.key(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            line, col = lc.item(part)
-        else:
-            return None
-    except (KeyError, IndexError, TypeError):
-        return None
-    return int(line) + 1, int(col) + 1

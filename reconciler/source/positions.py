@@ -1,0 +1,129 @@
+"""Positions (``line:col``) of key paths, found only when something is wrong.
+
+The fast C loader keeps no positions, so a bad document is parsed again by the round-trip
+loader, which does. Only that document: re-reading a whole file of 10,000 documents for one
+bad value took 15 s and twice the memory of loading it (``benchmarks/bad_document.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+PathPart = str | int
+
+# A document marker is a line starting with "---" or "..." and a space or the line's end;
+# YAML forbids such a line inside any scalar, so it always separates documents.
+_MARKER = re.compile(r"^\ufeff?(---|\.\.\.)(?=[ \t\r\n]|\Z)", re.MULTILINE)
+_NOT_CONTENT = re.compile(r"^\s*(#.*|%.*)?$")  # blank, comment or directive lines
+
+
+def document_starts(text: str) -> list[tuple[int, int]]:
+    """``(offset, line)`` where each document of ``text`` begins (0-based line).
+
+    A ``---`` always starts a document, even an empty one; text before the first ``---``
+    or after a ``...`` is a document only if it holds content, not just comments.
+    """
+    starts: list[tuple[int, int]] = []
+    pieces = [(0, "")] + [(m.start(), m[1]) for m in _MARKER.finditer(text)]
+    ends = [offset for offset, _ in pieces[1:]] + [len(text)]
+    line = counted = 0  # newlines before ``counted``, counted once: files hold 10,000 documents
+    for (offset, marker), end in zip(pieces, ends, strict=True):
+        if marker == "...":  # the rest of the "..." line belongs to no document
+            newline = text.find("\n", offset, end)
+            offset = end if newline == -1 else newline + 1
+        if marker == "---" or not all(_NOT_CONTENT.match(x) for x in text[offset:end].split("\n")):
+            line += text.count("\n", counted, offset)
+            counted = offset
+            starts.append((offset, line))
+    return starts
+
+
+class Locator:
+    """Finds ``(line, column)`` of a key path in a file, parsing only the document asked for."""
+
+    def __init__(self) -> None:
+        self._texts: dict[Path, str | None] = {}
+        self._starts: dict[Path, list[tuple[int, int]]] = {}
+        self._documents: dict[tuple[Path, int], tuple[Any, int]] = {}
+
+    def _text(self, path: Path) -> str | None:
+        if path not in self._texts:
+            try:
+                self._texts[path] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                self._texts[path] = None
+        return self._texts[path]
+
+    def _document(self, path: Path, index: int) -> tuple[Any, int]:
+        """The round-trip document and the line it starts on; ``(None, 0)`` if unreadable."""
+        if (path, index) not in self._documents:
+            self._documents[path, index] = self._parse(path, index)
+        return self._documents[path, index]
+
+    def _parse(self, path: Path, index: int) -> tuple[Any, int]:
+        text = self._text(path)
+        if text is None:
+            return None, 0
+        starts = self._starts.setdefault(path, document_starts(text))
+        if index < len(starts):
+            offset, line = starts[index]
+            end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
+            found = _round_trip(text[offset:end])
+            if len(found) == 1:
+                return found[0], line
+        # The markers did not split the file as the parser did: read it all (correct, slower).
+        found = _round_trip(text)
+        return (found[index], 0) if index < len(found) else (None, 0)
+
+    def locate(
+        self, path: Path, index: int, parts: Sequence[PathPart]
+    ) -> tuple[int | None, int | None]:
+        """Position of the deepest existing node on ``parts`` (1-based), or ``(None, None)``."""
+        node, first_line = self._document(path, index)
+        if node is None:
+            return None, None
+        position = _node_position(node)
+        for part in parts:
+            child_position = _child_position(node, part)
+            if child_position is None:
+                break
+            position = child_position
+            node = node[part]
+        line, column = position
+        return (None, None) if line is None else (line + first_line, column)
+
+
+def _round_trip(text: str) -> list[Any]:
+    try:
+        return list(YAML().load_all(text))
+    except (YAMLError, ValueError, OverflowError, RecursionError):
+        return []
+
+
+def _node_position(node: Any) -> tuple[int | None, int | None]:
+    lc = getattr(node, "lc", None)
+    if lc is None or lc.line is None:
+        return None, None
+    return lc.line + 1, lc.col + 1
+
+
+def _child_position(node: Any, part: PathPart) -> tuple[int, int] | None:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if isinstance(node, dict) and part in node:
+            line, col = lc.key(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = lc.item(part)
+        else:
+            return None
+    except (KeyError, IndexError, TypeError):
+        return None
+    return int(line) + 1, int(col) + 1
