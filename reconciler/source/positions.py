@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PathPart = str | int
 
@@ -127,3 +128,45 @@ def _child_position(node: Any, part: PathPart) -> tuple[int, int] | None:
     except (KeyError, IndexError, TypeError):
         return None
     return int(line) + 1, int(col) + 1
+
+
+Duplicate = tuple[list[PathPart], int, int, int]  # key path, line, column, line of the first
+
+
+def duplicate_keys(text: str, line: int) -> list[Duplicate]:
+    """Every duplicate key of the document holding ``line`` (0-based), with its key path;
+    positions 1-based. Composing builds no values, and stops at that document."""
+    for pure in (False, True):  # the C composer is YAML 1.1; the pure one decides, as in parsing
+        try:
+            for document in YAML(typ="safe", pure=pure).compose_all(text):
+                if document is not None and document.end_mark.line >= line:
+                    return _duplicates(document)
+        except (YAMLError, RecursionError):
+            continue
+    return []
+
+
+def _duplicates(root: Node) -> list[Duplicate]:
+    found: list[Duplicate] = []
+    pending: list[tuple[Node, list[PathPart]]] = [(root, [])]
+    seen: set[int] = set()  # aliases share nodes, and may even contain themselves
+    while pending:
+        node, parts = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            pending.extend((child, [*parts, i]) for i, child in enumerate(node.value))
+        if not isinstance(node, MappingNode):
+            continue
+        first: dict[str, Node] = {}
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                continue
+            if key.value in first:
+                mark = key.start_mark
+                earlier = first[key.value].start_mark.line + 1
+                found.append(([*parts, key.value], mark.line + 1, mark.column + 1, earlier))
+            first.setdefault(key.value, key)
+            pending.append((value, [*parts, key.value]))
+    return found

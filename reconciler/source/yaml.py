@@ -16,9 +16,10 @@ from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeCon
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 
-from reconciler.errors import Problem
+from reconciler.errors import Problem, key_path
 from reconciler.source.positions import Locator as Locator
 from reconciler.source.positions import PathPart as PathPart
+from reconciler.source.positions import duplicate_keys
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
 PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
@@ -95,14 +96,14 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         try:
             docs = list(_c_loader().load_all(text))
         except DuplicateKeyError as exc:
-            return [], [_duplicate_key_problem(exc, display)]
+            return [], _duplicate_key_problems(exc, text, display)
         except YAMLError as exc:
             if len(text) > PURE_PARSER_MAX_BYTES:
                 return [], [_error_problem(exc, display)]
             try:
                 docs = list(_pure_loader().load_all(text))
             except DuplicateKeyError as again:
-                return [], [_duplicate_key_problem(again, display)]
+                return [], _duplicate_key_problems(again, text, display)
             except YAMLError as again:
                 return [], [_error_problem(again, display)]
     except RecursionError:
@@ -211,9 +212,16 @@ def _syntax_problem(exc: MarkedYAMLError, display: str) -> Problem:
     return Problem(display, line, column, "", f"invalid YAML: {reason}")
 
 
-def _duplicate_key_problem(exc: DuplicateKeyError, display: str) -> Problem:
+def _duplicate_key_problems(exc: DuplicateKeyError, text: str, display: str) -> list[Problem]:
+    """Every duplicate key of the document, by key path; the parser stops at the first."""
     line, column = _mark_position(exc)
+    found = duplicate_keys(text, line - 1) if line is not None else []
+    if any((at, col) == (line, column) for _, at, col, _ in found):
+        return [
+            Problem(display, at, col, key_path(parts), f"duplicate key (first at line {first})")
+            for parts, at, col, first in found
+        ]
     # ruamel's own message quotes both values, which may be secrets: name the key only.
     problem = exc.problem or ""
     key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
-    return Problem(display, line, column, key, "duplicate key")
+    return [Problem(display, line, column, key, "duplicate key")]

@@ -72,7 +72,7 @@ def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
         "specs/a.yaml:19:3: spec.provider: unknown provider instance 'nope' "
         "(declared in reconciler.yaml: etl)",
         "specs/b.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
-        "specs/c.yaml:2:1: a: duplicate key",
+        "specs/c.yaml:2:1: a: duplicate key (first at line 1)",
     ]
 
 
