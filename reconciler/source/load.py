@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import InputError, Problem, key_path
 from reconciler.providers.base import ProviderType
+from reconciler.source.paths import lockfile_problem, spec_path_problems
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
 from reconciler.spec.limits import (
     API_ID_PATTERN,
@@ -102,8 +103,14 @@ def config_problem(path: Path, locator: Locator, parts: Sequence[PathPart], reas
     return Problem(display_path(path), line, column, key_path(parts), reason)
 
 
-def load_config(path: Path, providers: Mapping[str, ProviderType]) -> Config:
-    """Read ``reconciler.yaml``; unknown provider types and bad options are errors."""
+def load_config(
+    path: Path, providers: Mapping[str, ProviderType], *, check_paths: bool = True
+) -> Config:
+    """Read ``reconciler.yaml``; unknown provider types and bad options are errors.
+
+    ``check_paths``: whether the paths it names (specs, lockfile) are checked against the
+    files beside it; not for a configuration read from another revision.
+    """
     display = display_path(path)
     if not path.is_file():
         raise InputError([Problem(display, None, None, "", "no such file; run `reconciler init`")])
@@ -117,34 +124,65 @@ def load_config(path: Path, providers: Mapping[str, ProviderType]) -> Config:
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
         raise InputError([Problem(display, 1, 1, "", "expected one mapping (kind: Config)")])
     locator = Locator()
+    data = docs[0].data
+    settings = _Settings(path, data, locator) if check_paths else None
     try:
-        config = Config.model_validate(docs[0].data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         bad = validation_problems(exc, path=path, document=docs[0], locator=locator)
-        raise InputError(bad + _spec_problems(path, docs[0].data, providers)) from None
+        raise InputError(bad + _further_problems(settings, providers)) from None
     bad = [
         problem
         for name, instance in config.providers.items()
         for problem in _instance_problems(path, docs[0], locator, name, instance, providers)
     ]
-    if bad:
-        raise InputError(bad + _spec_problems(path, docs[0].data, providers))
+    if bad or (settings and settings.problems):
+        raise InputError(bad + _further_problems(settings, providers))
     return config
 
 
-def _spec_problems(
-    path: Path, data: dict[Any, Any], providers: Mapping[str, ProviderType]
-) -> list[Problem]:
-    """The specs' problems, when ``reconciler.yaml`` has some too: every problem in one run.
+class _Settings:
+    """The paths ``reconciler.yaml`` names, checked as far as they can be read: a problem per
+    bad one, and the spec directories that can be read."""
 
-    The specs are checked against what can be read of the config: its spec directories and
-    each instance's type. When even that is unclear, only the config's problems are reported.
-    """
-    directories = data.get("specs", ["specs"])
-    raw_instances = data.get("providers", {})
-    if not isinstance(directories, list) or not all(isinstance(d, str) for d in directories):
+    def __init__(self, path: Path, data: dict[Any, Any], locator: Locator) -> None:
+        self.path = path
+        self.data = data
+        root = path.resolve().parent
+        config = path.resolve()
+        directories = data.get("specs", ["specs"])
+        if not isinstance(directories, list) or not all(isinstance(d, str) for d in directories):
+            directories = []  # the model reports it
+        found = spec_path_problems(root, directories, config)
+        bad = {parts[1] for parts, _ in found}
+        self.directories = [d for i, d in enumerate(directories) if i not in bad]
+        lockfile = data.get("lockfile", "reconciler.lock")
+        if isinstance(lockfile, str):
+            at_lockfile = lockfile_problem(root, lockfile, directories, config)
+            found += [at_lockfile] if at_lockfile else []
+        if "specs" not in data:  # the default: the problem is at no list item
+            found = [(["specs"] if parts[0] == "specs" else parts, why) for parts, why in found]
+        self.problems = [config_problem(path, locator, parts, why) for parts, why in found]
+
+
+def _further_problems(
+    settings: _Settings | None, providers: Mapping[str, ProviderType]
+) -> list[Problem]:
+    """The problems of the paths, and of the specs read from the good directories: every
+    problem in one run."""
+    if settings is None:
         return []
-    if not isinstance(raw_instances, dict):
+    return settings.problems + _spec_problems(settings, providers)
+
+
+def _spec_problems(settings: _Settings, providers: Mapping[str, ProviderType]) -> list[Problem]:
+    """The specs' problems, when ``reconciler.yaml`` has some too.
+
+    The specs are checked against what can be read of the config: its good spec directories
+    and each instance's type. When even that is unclear, only the config's problems are reported.
+    """
+    raw_instances = settings.data.get("providers", {})
+    if not settings.directories or not isinstance(raw_instances, dict):
         return []
     instances = {}
     for name, raw in raw_instances.items():
@@ -156,10 +194,10 @@ def _spec_problems(
         api_version="reconciler/v1",
         kind="Config",
         providers=instances,
-        specs=directories or ["specs"],
+        specs=settings.directories,
     )
     try:
-        load_specs(path.resolve().parent, readable, providers)
+        load_specs(settings.path.resolve().parent, readable, providers)
     except InputError as exc:
         return exc.problems
     return []

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import CONFIG, Repo, jobrun
 
@@ -81,3 +84,93 @@ def test_one_bad_document_among_thousands_is_refused_as_fast_as_all_valid(repo: 
     ]
     # Re-reading the whole file for positions took about three times as long as loading it.
     assert time.perf_counter() - started < 1.5 * valid + 0.5
+
+
+@pytest.mark.parametrize(
+    ("specs", "reasons"),
+    [
+        pytest.param(
+            "[/]",
+            ["10:9: specs[0]: is an absolute path; write it relative to reconciler.yaml"],
+            id="root",
+        ),
+        pytest.param(
+            "[specs, ../elsewhere]",
+            ["10:16: specs[1]: leads outside the repository ('..')"],
+            id="dot-dot",
+        ),
+        pytest.param(
+            "[outside]",
+            ["10:9: specs[0]: leads outside the repository through a symbolic link"],
+            id="symlink",
+        ),
+        pytest.param("[nothere]", ["10:9: specs[0]: no such directory: nothere"], id="missing"),
+        pytest.param(
+            "\n  - specs\n  - .\n  - reconciler.yaml\n  - ''",
+            [
+                "12:5: specs[1]: is the repository itself; name the directory that holds the specs",
+                "13:5: specs[2]: is reconciler.yaml itself, not a spec",
+                "14:5: specs[3]: is empty",
+            ],
+            id="root-config-empty",
+        ),
+        pytest.param(
+            "[pipe]", ["10:9: specs[0]: is neither a directory nor a regular file"], id="fifo"
+        ),
+        pytest.param('["a\\x1bb"]', ["10:9: specs[0]: contains a control character"], id="control"),
+    ],
+)
+def test_spec_directories_stay_in_the_repository(
+    repo: Repo, tmp_path_factory: pytest.TempPathFactory, specs: str, reasons: list[str]
+) -> None:
+    (repo.root / "outside").symlink_to(tmp_path_factory.mktemp("elsewhere"))
+    os.mkfifo(repo.root / "pipe")
+    repo.spec("a.yaml", jobrun("a"))
+    configure(repo, "specs: [specs]", f"specs: {specs}")
+    assert refused(repo) == [f"reconciler.yaml:{reason}" for reason in reasons]
+
+
+@pytest.mark.parametrize(
+    ("lockfile", "reason"),
+    [
+        pytest.param(
+            "/tmp/x.lock",
+            "is an absolute path; write it relative to reconciler.yaml",
+            id="absolute",
+        ),
+        pytest.param("../x.lock", "leads outside the repository ('..')", id="dot-dot"),
+        pytest.param(
+            "outside/x.lock", "leads outside the repository through a symbolic link", id="symlink"
+        ),
+        pytest.param("specs", "is a directory; name a file, e.g. reconciler.lock", id="directory"),
+        pytest.param(
+            "specs/state.lock",
+            "is inside the spec directory specs; keep state apart from the specs",
+            id="in-specs",
+        ),
+        pytest.param("reconciler.yaml", "is reconciler.yaml itself", id="config"),
+        pytest.param("pipe", "is not a regular file", id="fifo"),
+        pytest.param("state/x.lock", "its directory state does not exist", id="no-directory"),
+        pytest.param("''", "is empty", id="empty"),
+    ],
+)
+def test_the_lockfile_stays_in_the_repository_apart_from_the_specs(
+    repo: Repo, tmp_path_factory: pytest.TempPathFactory, lockfile: str, reason: str
+) -> None:
+    (repo.root / "outside").symlink_to(tmp_path_factory.mktemp("elsewhere"))
+    os.mkfifo(repo.root / "pipe")
+    repo.spec("a.yaml", jobrun("a"))
+    configure(repo, "specs: [specs]\n", f"specs: [specs]\nlockfile: {lockfile}\n")
+    assert refused(repo) == [f"reconciler.yaml:11:1: lockfile: {reason}"]
+
+
+def test_path_problems_come_with_the_other_problems_of_config_and_specs(repo: Repo) -> None:
+    repo.spec("a.yaml", jobrun("a", extra="colour: red\n"))
+    configure(repo, "specs: [specs]\n", "specs: [specs, /]\nlockfile: specs\nprune: maybe\n")
+    assert refused(repo) == [
+        "reconciler.yaml:10:16: specs[1]: is an absolute path; "
+        "write it relative to reconciler.yaml",
+        "reconciler.yaml:11:1: lockfile: is a directory; name a file, e.g. reconciler.lock",
+        "reconciler.yaml:12:1: prune: Input should be a valid boolean, unable to interpret input",
+        "specs/a.yaml:11:3: spec.colour: unknown key",
+    ]
