@@ -21,11 +21,12 @@ from pydantic import (
 )
 
 from reconciler.spec.durations import PositiveDuration
-from reconciler.spec.limits import API_ID_PATTERN
+from reconciler.spec.limits import API_ID_PATTERN, VARIABLE_NAME_PATTERN, VARIABLE_NAME_RULE
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
+SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:[^\x00-\x1f\x7f]{1,1024})$"
 API_VERSION = "reconciler/v1"
+MAX_REFERENCE_PATH = 1024
 
 
 class StrictModel(BaseModel):
@@ -93,9 +94,18 @@ class JobRun(StrictModel):
 
 
 def _secret_reference(value: str) -> str:
-    if not re.fullmatch(SECRET_REF_PATTERN, value):
-        # Never echo the value: it may be the secret itself.
+    """The reference, or the rule it breaks in words; never echoing it: it may be the secret."""
+    kind, colon, target = value.partition(":")
+    if not colon or kind not in ("env", "file"):
         raise ValueError("literal secrets are not allowed; write env:NAME or file:PATH")
+    if kind == "env" and not re.fullmatch(VARIABLE_NAME_PATTERN, target):
+        raise ValueError(f"env: must be followed by a variable name: {VARIABLE_NAME_RULE}")
+    if kind == "file" and not target:
+        raise ValueError("file: must be followed by a path")
+    if kind == "file" and len(target) > MAX_REFERENCE_PATH:
+        raise ValueError(f"file: path longer than {MAX_REFERENCE_PATH} characters")
+    if kind == "file" and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        raise ValueError("file: path contains a control character")
     return value
 
 
