@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import InputError, Problem, key_path
+from reconciler.errors import InputError, Problem, shown_key_path
 from reconciler.providers.base import ProviderType
 from reconciler.source.paths import lockfile_problem, spec_path_problems
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
@@ -92,15 +92,20 @@ def validation_problems(
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         parts = [*prefix, *(p for p in error["loc"] if isinstance(p, (str, int)))]
+        reason = _reason(error)
+        if parts and parts[-1] == "[key]":  # pydantic's name for "the key itself"
+            wrong_type = error["type"] == "string_type"
+            reason = "a key here must be a string" if wrong_type else f"not a valid key: {reason}"
+            parts = parts[:-1]
         line, column = locator.locate(path, document.index, parts)
-        problems.append(Problem(document.file, line, column, key_path(parts), _reason(error)))
+        problems.append(Problem(document.file, line, column, shown_key_path(parts), reason))
     return problems
 
 
 def config_problem(path: Path, locator: Locator, parts: Sequence[PathPart], reason: str) -> Problem:
     """A problem of ``reconciler.yaml`` at the deepest existing node of ``parts``."""
     line, column = locator.locate(path, 0, parts)
-    return Problem(display_path(path), line, column, key_path(parts), reason)
+    return Problem(display_path(path), line, column, shown_key_path(parts), reason)
 
 
 def load_config(
@@ -112,7 +117,7 @@ def load_config(
     files beside it; not for a configuration read from another revision.
     """
     display = display_path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError([Problem(display, None, None, "", "no such file; run `reconciler init`")])
     text, problem = read_text(path, display)
     if problem or text is None:
@@ -254,7 +259,8 @@ def provider_options(provider: ProviderType, instance: ProviderInstance) -> Base
 
 
 def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list[Problem]]:
-    """Spec files under the directories, and a Problem for each that leads outside ``root``."""
+    """Spec files under the directories, and a Problem for each that leads outside ``root``
+    or is no regular file (a FIFO would block the read, a device never end it)."""
     files: set[Path] = set()
     for directory in directories:
         base = root / directory
@@ -262,7 +268,7 @@ def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list
             files.add(base)
             continue
         for suffix in SPEC_SUFFIXES:
-            files.update(p for p in base.rglob(f"*{suffix}") if p.is_file())
+            files.update(p for p in base.rglob(f"*{suffix}") if not p.is_dir())
     inside, problems = [], []
     top = root.resolve()
     seen: set[Path] = set()  # a file reached through links is read once
@@ -271,11 +277,15 @@ def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list
         if target in seen:
             continue
         seen.add(target)
-        if top in target.parents:
-            inside.append(path)
-        else:
+        if top not in target.parents:
             reason = f"leads outside the repository (to {target}); not read"
             problems.append(Problem(display_path(path), None, None, "", reason))
+        elif not target.is_file():
+            problems.append(
+                Problem(display_path(path), None, None, "", "not a regular file; not read")
+            )
+        else:
+            inside.append(path)
     return inside, problems
 
 
@@ -306,7 +316,7 @@ class _SpecReader:
 
     def _problem(self, path: Path, doc: Document, parts: list[PathPart], reason: str) -> Problem:
         line, column = self.locator.locate(path, doc.index, parts)
-        return Problem(doc.file, line, column, key_path(parts), reason)
+        return Problem(doc.file, line, column, shown_key_path(parts), reason)
 
     def _document(self, path: Path, doc: Document) -> None:
         if not isinstance(doc.data, dict):

@@ -26,8 +26,8 @@ def _outside(root: Path, name: str) -> str | None:
         return "is empty"
     if len(name) > MAX_PATH or any(len(part) > MAX_NAME for part in Path(name).parts):
         return f"is longer than {MAX_PATH} characters, or one of its names than {MAX_NAME}"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "contains a control character"
+    if not name.isprintable():  # controls, line breaks, lone surrogates (no file name has one)
+        return "contains a control character or one that cannot be printed"
     if os.path.isabs(name) or Path(name).drive:
         return "is an absolute path; write it relative to reconciler.yaml"
     if ".." in Path(name).parts and os.path.normpath(name).split(os.sep)[0] == "..":

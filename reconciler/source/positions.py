@@ -8,12 +8,14 @@ bad value took 15 s and twice the memory of loading it (``benchmarks/bad_documen
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import YAMLError, YAMLFutureWarning, YAMLWarning
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 PathPart = str | int
@@ -22,6 +24,16 @@ PathPart = str | int
 # YAML forbids such a line inside any scalar, so it always separates documents.
 _MARKER = re.compile(r"^\ufeff?(---|\.\.\.)(?=[ \t\r\n]|\Z)", re.MULTILINE)
 _NOT_CONTENT = re.compile(r"^\s*(#.*|%.*)?$")  # blank, comment or directive lines
+
+
+@contextmanager
+def quiet_yaml() -> Iterator[None]:
+    """ruamel warns, on stderr and over several lines quoting the text, about valid YAML (an
+    anchor defined twice) and YAML 1.1 habits; what the parser accepts or refuses decides."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", YAMLWarning)
+        warnings.simplefilter("ignore", YAMLFutureWarning)
+        yield
 
 
 def document_starts(text: str) -> list[tuple[int, int]]:
@@ -102,7 +114,8 @@ class Locator:
 
 def _round_trip(text: str) -> list[Any]:
     try:
-        return list(YAML().load_all(text))
+        with quiet_yaml():
+            return list(YAML().load_all(text))
     except (YAMLError, ValueError, OverflowError, RecursionError):
         return []
 
@@ -138,9 +151,10 @@ def duplicate_keys(text: str, line: int) -> list[Duplicate]:
     positions 1-based. Composing builds no values, and stops at that document."""
     for pure in (False, True):  # the C composer is YAML 1.1; the pure one decides, as in parsing
         try:
-            for document in YAML(typ="safe", pure=pure).compose_all(text):
-                if document is not None and document.end_mark.line >= line:
-                    return _duplicates(document)
+            with quiet_yaml():
+                for document in YAML(typ="safe", pure=pure).compose_all(text):
+                    if document is not None and document.end_mark.line >= line:
+                        return _duplicates(document)
         except (YAMLError, RecursionError):
             continue
     return []

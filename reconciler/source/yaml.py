@@ -6,7 +6,9 @@ with the slower position-keeping loader (``Locator``).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
 
-from reconciler.errors import Problem, key_path
+from reconciler.errors import Problem, shown_key_path
 from reconciler.source.positions import Locator as Locator
 from reconciler.source.positions import PathPart as PathPart
-from reconciler.source.positions import duplicate_keys
+from reconciler.source.positions import duplicate_keys, quiet_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
 PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
@@ -93,24 +96,31 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     if too_deep is not None:
         return [], [too_deep]
     try:
-        try:
-            docs = list(_c_loader().load_all(text))
-        except DuplicateKeyError as exc:
-            return [], _duplicate_key_problems(exc, text, display)
-        except YAMLError as exc:
-            if len(text) > PURE_PARSER_MAX_BYTES:
-                return [], [_error_problem(exc, display)]
-            try:
-                docs = list(_pure_loader().load_all(text))
-            except DuplicateKeyError as again:
-                return [], _duplicate_key_problems(again, text, display)
-            except YAMLError as again:
-                return [], [_error_problem(again, display)]
+        with quiet_yaml():
+            docs, problems = _load_all(text, display)
     except RecursionError:
         return [], [Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    if problems:
+        return [], problems
     documents = [Document(display, i, d) for i, d in enumerate(docs)]
     problems = [p for d in documents if (p := _shape_problem(d)) is not None]
     return ([], problems) if problems else (documents, [])
+
+
+def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:
+    try:
+        return list(_c_loader().load_all(text)), []
+    except DuplicateKeyError as exc:
+        return [], _duplicate_key_problems(exc, text, display)
+    except YAMLError as exc:
+        if len(text) > PURE_PARSER_MAX_BYTES:
+            return [], [_error_problem(exc, text, display)]
+    try:
+        return list(_pure_loader().load_all(text)), []
+    except DuplicateKeyError as again:
+        return [], _duplicate_key_problems(again, text, display)
+    except YAMLError as again:
+        return [], [_error_problem(again, text, display)]
 
 
 def _nesting_problem(text: str, display: str) -> Problem | None:
@@ -130,10 +140,19 @@ def _nesting_problem(text: str, display: str) -> Problem | None:
     return None
 
 
-def _error_problem(exc: YAMLError, display: str) -> Problem:
+def _error_problem(exc: YAMLError, text: str, display: str) -> Problem:
     if isinstance(exc, MarkedYAMLError):
         return _syntax_problem(exc, display)
-    return Problem(display, None, None, "", f"invalid YAML: {exc}")
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        # ruamel's message spans lines and names a "<unicode string>": place it instead.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        )
+        reason = f"invalid YAML: character U+{code:04X} is not allowed in YAML text"
+        return Problem(display, line, column, "", reason)
+    return Problem(display, None, None, "", f"invalid YAML: {str(exc).splitlines()[0]}")
 
 
 def _shape_problem(document: Document) -> Problem | None:
@@ -180,23 +199,39 @@ def _shape_problem(document: Document) -> Problem | None:
 
 def read_text(path: Path, display: str) -> tuple[str | None, Problem | None]:
     """The file's text, or why it is not a YAML text file we accept."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            mb = size / 1024 / 1024
-            reason = (
-                f"file too large ({mb:.1f} MB; the limit is {MAX_FILE_BYTES // 1024 // 1024} MB)"
-            )
-            return None, Problem(display, None, None, "", reason)
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, Problem(display, None, None, "", f"cannot read: {exc.strerror}")
+    raw, why = _read_regular(path)
+    if why is not None or raw is None:
+        return None, Problem(display, None, None, "", why or "cannot read")
     if b"\0" in raw[:8192]:
         return None, Problem(display, None, None, "", "binary file, not YAML text")
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
         return None, Problem(display, None, None, "", f"not valid UTF-8 text (byte {exc.start})")
+
+
+def _read_regular(path: Path) -> tuple[bytes | None, str | None]:
+    """The bytes of a regular file of at most 4 MB. O_NONBLOCK: a FIFO swapped in after the
+    file was listed must not block the read; fstat decides on what was opened."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file"
+        if info.st_size > MAX_FILE_BYTES:
+            mb = info.st_size / 1024 / 1024
+            limit = MAX_FILE_BYTES // 1024 // 1024
+            return None, f"file too large ({mb:.1f} MB; the limit is {limit} MB)"
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(MAX_FILE_BYTES + 1), None
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+    finally:
+        os.close(fd)
 
 
 def _mark_position(exc: MarkedYAMLError) -> tuple[int | None, int | None]:
@@ -209,6 +244,8 @@ def _mark_position(exc: MarkedYAMLError) -> tuple[int | None, int | None]:
 def _syntax_problem(exc: MarkedYAMLError, display: str) -> Problem:
     line, column = _mark_position(exc)
     reason = exc.problem or exc.context or "invalid YAML"
+    if "'\\t'" in reason:  # ruamel: "found character '\t' that cannot start any token"
+        reason = "a tab character; YAML indents with spaces only"
     return Problem(display, line, column, "", f"invalid YAML: {reason}")
 
 
@@ -218,7 +255,9 @@ def _duplicate_key_problems(exc: DuplicateKeyError, text: str, display: str) -> 
     found = duplicate_keys(text, line - 1) if line is not None else []
     if any((at, col) == (line, column) for _, at, col, _ in found):
         return [
-            Problem(display, at, col, key_path(parts), f"duplicate key (first at line {first})")
+            Problem(
+                display, at, col, shown_key_path(parts), f"duplicate key (first at line {first})"
+            )
             for parts, at, col, first in found
         ]
     # ruamel's own message quotes both values, which may be secrets: name the key only.

@@ -117,7 +117,11 @@ def test_one_bad_document_among_thousands_is_refused_as_fast_as_all_valid(repo: 
         pytest.param(
             "[pipe]", ["10:9: specs[0]: is neither a directory nor a regular file"], id="fifo"
         ),
-        pytest.param('["a\\x1bb"]', ["10:9: specs[0]: contains a control character"], id="control"),
+        pytest.param(
+            '["a\\x1bb"]',
+            ["10:9: specs[0]: contains a control character or one that cannot be printed"],
+            id="control",
+        ),
     ],
 )
 def test_spec_directories_stay_in_the_repository(
@@ -173,4 +177,49 @@ def test_path_problems_come_with_the_other_problems_of_config_and_specs(repo: Re
         "reconciler.yaml:11:1: lockfile: is a directory; name a file, e.g. reconciler.lock",
         "reconciler.yaml:12:1: prune: Input should be a valid boolean, unable to interpret input",
         "specs/a.yaml:11:3: spec.colour: unknown key",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "a:\n\tb: 1\n",
+            "specs/t.yaml:2:1: invalid YAML: a tab character; YAML indents with spaces only",
+            id="tab",
+        ),
+        pytest.param(
+            "a: 1\nb: \x1f\n",
+            "specs/t.yaml:2:4: invalid YAML: character U+001F is not allowed in YAML text",
+            id="control-character",
+        ),
+        pytest.param(
+            jobrun("t", variables='{"a\\nb": "1", "": "2"}'),
+            'specs/t.yaml:10:17: spec.job.variables."a\\nb": not a valid key: letters, digits '
+            "and '_', not starting with a digit, at most 128 characters\n"
+            'specs/t.yaml:10:30: spec.job.variables."": not a valid key: letters, digits and '
+            "'_', not starting with a digit, at most 128 characters",
+            id="odd-keys-quoted",
+        ),
+        pytest.param(
+            jobrun("t", extra="x: &a [1]\ny: &a [2]\n"),
+            "specs/t.yaml:11:3: spec.x: unknown key\nspecs/t.yaml:12:3: spec.y: unknown key",
+            id="reused-anchor-no-warning",
+        ),
+    ],
+)
+def test_yaml_problems_are_one_line_in_words(repo: Repo, text: str, expected: str) -> None:
+    repo.spec("t.yaml", text)
+    assert refused(repo) == expected.splitlines()
+
+
+def test_spec_files_that_are_no_regular_files_are_named_not_read(repo: Repo) -> None:
+    os.mkfifo(repo.root / "specs" / "pipe.yaml")
+    (repo.root / "specs" / "zero.yaml").symlink_to("/dev/zero")
+    (repo.root / "specs" / "null.yaml").symlink_to(repo.root / "null")
+    os.mkfifo(repo.root / "null")
+    assert refused(repo) == [
+        "specs/null.yaml: not a regular file; not read",
+        "specs/pipe.yaml: not a regular file; not read",
+        "specs/zero.yaml: leads outside the repository (to /dev/zero); not read",
     ]

@@ -281,7 +281,7 @@ def test_values_the_provider_or_python_cannot_take_are_refused_with_the_rule(
         "specs/b.yaml:7:9: spec.job.job_id: letters, digits and '.', '_', ':', '@', '-', "
         "starting with a letter or digit, at most 128 characters",
         "specs/b.yaml:7:30: spec.job.duration: at most 366d (31622400 seconds)",
-        "specs/c.yaml:10:17: spec.job.variables.A B.[key]: letters, digits and '_', "
+        "specs/c.yaml:10:17: spec.job.variables.\"A B\": not a valid key: letters, digits and '_', "
         "not starting with a digit, at most 128 characters",
     ]
 

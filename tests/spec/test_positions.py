@@ -6,9 +6,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from reconciler.source.positions import Locator, document_starts
 
@@ -54,13 +55,16 @@ def test_each_document_is_placed_as_in_the_whole_file(
     tmp_path_factory: Any, docs: list[dict[str, Any]], seps: list[str], flow: bool, lead: str
 ) -> None:
     text = lead + "".join((seps[i] if i else "") + dump(doc, flow) for i, doc in enumerate(docs))
+    try:
+        whole = list(YAML().load_all(text))
+    except YAMLError:
+        assume(False)  # ruamel's flow dumper writes some strings its parser then refuses
     starts = [offset for offset, _ in document_starts(text)]
     assert len(starts) == len(docs)
     for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
         assert len(list(YAML().load_all(text[begin:end]))) == 1  # the slice, not the fallback
     path = Path(tmp_path_factory.mktemp("p")) / "f.yaml"
     path.write_text(text)
-    whole = list(YAML().load_all(text))
     locator = Locator()
     for index, doc in enumerate(docs):
         for parts in paths(doc):
