@@ -24,7 +24,14 @@ from reconciler.spec.limits import (
     VARIABLE_NAME_PATTERN,
     VARIABLE_NAME_RULE,
 )
-from reconciler.spec.models import NAME_PATTERN, Config, JobRun, ProviderInstance
+from reconciler.spec.models import (
+    NAME_PATTERN,
+    TYPE_PATTERN,
+    TYPE_RULE,
+    Config,
+    JobRun,
+    ProviderInstance,
+)
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -52,6 +59,11 @@ def display_path(path: Path) -> str:
 _REASONS = {
     "extra_forbidden": "unknown key",
     "missing": "required key is missing",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "string_type": "must be a string",
 }
 
 
@@ -61,6 +73,8 @@ _PATTERN_RULES = {
     "digit, at most 63 characters",
     API_ID_PATTERN: API_ID_RULE,
     VARIABLE_NAME_PATTERN: VARIABLE_NAME_RULE,
+    TYPE_PATTERN: TYPE_RULE,
+    r"^https?://": "an http:// or https:// URL",
 }
 
 
@@ -69,13 +83,23 @@ def _reason(error: Mapping[str, Any]) -> str:
     if reason:
         return reason
     context = error.get("ctx", {})
-    bounds = {"less_than_equal": "at most", "greater_than_equal": "at least"}
+    bounds = {
+        "less_than_equal": ("at most", "le"),
+        "greater_than_equal": ("at least", "ge"),
+        "less_than": ("less than", "lt"),
+        "greater_than": ("more than", "gt"),
+        "too_short": ("at least", "min_length"),
+        "too_long": ("at most", "max_length"),
+        "string_too_long": ("at most", "max_length"),
+    }
     if error["type"] in bounds:
-        bound = context.get("le", context.get("ge"))
-        return f"{bounds[str(error['type'])]} {bound}"
+        words, name = bounds[str(error["type"])]
+        unit = " item(s)" if "too" in error["type"] else ""
+        unit = " characters" if error["type"] == "string_too_long" else unit
+        return f"{words} {context.get(name)}{unit}"
     if error["type"] == "string_pattern_mismatch":
         pattern = str(error.get("ctx", {}).get("pattern", ""))
-        return _PATTERN_RULES.get(pattern, f"must match the pattern {pattern}")
+        return _PATTERN_RULES.get(pattern, "not of the form expected here")
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 

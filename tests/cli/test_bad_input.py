@@ -175,7 +175,7 @@ def test_path_problems_come_with_the_other_problems_of_config_and_specs(repo: Re
         "reconciler.yaml:10:16: specs[1]: is an absolute path; "
         "write it relative to reconciler.yaml",
         "reconciler.yaml:11:1: lockfile: is a directory; name a file, e.g. reconciler.lock",
-        "reconciler.yaml:12:1: prune: Input should be a valid boolean, unable to interpret input",
+        "reconciler.yaml:12:1: prune: must be true or false",
         "specs/a.yaml:11:3: spec.colour: unknown key",
     ]
 
@@ -222,4 +222,82 @@ def test_spec_files_that_are_no_regular_files_are_named_not_read(repo: Repo) -> 
         "specs/null.yaml: not a regular file; not read",
         "specs/pipe.yaml: not a regular file; not read",
         "specs/zero.yaml: leads outside the repository (to /dev/zero); not read",
+    ]
+
+
+URL_FORM = "must be an http or https URL with a host, e.g. https://api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "https://api.xplenty.com",
+            "https://",
+            f"6:5: providers.etl.base_url: {URL_FORM}",
+            id="no-host",
+        ),
+        pytest.param(
+            "https://api.xplenty.com",
+            "ftp://x",
+            f"6:5: providers.etl.base_url: {URL_FORM}",
+            id="ftp",
+        ),
+        pytest.param(
+            "https://api.xplenty.com",
+            "'https://api.xplenty.com/ x'",
+            "6:5: providers.etl.base_url: a URL holds no spaces, line breaks or control characters",
+            id="space",
+        ),
+        pytest.param(
+            "https://api.xplenty.com",
+            "https://api.xplenty.com:99999",
+            "6:5: providers.etl.base_url: not a valid URL (its host or port cannot be read)",
+            id="port",
+        ),
+        pytest.param(
+            "https://api.xplenty.com",
+            "https://api.xplenty.com?x=1",
+            "6:5: providers.etl.base_url: an API origin has no query or fragment, "
+            "e.g. https://api.example.com",
+            id="query",
+        ),
+        pytest.param(
+            "type: xplenty",
+            "type: Xplenty",
+            "5:5: providers.etl.type: lowercase letters, digits, '_' and '-', "
+            "starting with a letter, at most 63 characters",
+            id="type-rule-in-words",
+        ),
+        pytest.param(
+            "  etl:",
+            "  Etl Prod:",
+            "4:3: providers.\"Etl Prod\": not a valid key: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters\n"
+            "specs/a.yaml:6:3: spec.provider: unknown provider instance 'etl' "
+            "(declared in reconciler.yaml: Etl Prod)",
+            id="instance-name-at-its-key",
+        ),
+        pytest.param(
+            "specs: [specs]",
+            "specs: []\nprune: 2",
+            "10:1: specs: at least 1 item(s)\nreconciler.yaml:11:1: prune: must be true or false",
+            id="empty-list-and-bool",
+        ),
+        pytest.param(
+            "      api_key: env:XPLENTY_API_KEY",
+            "      api_key: env:XPLENTY_API_KEY\n    rate_limit: {calls: 99999999999999999999}",
+            "10:18: providers.etl.rate_limit.calls: at most 1000000",
+            id="rate-limit-bound",
+        ),
+    ],
+)
+def test_config_values_are_checked_with_the_rule_in_words(
+    repo: Repo, old: str, new: str, expected: str
+) -> None:
+    repo.spec("a.yaml", jobrun("a"))
+    configure(repo, old, new)
+    assert refused(repo) == [
+        f"reconciler.yaml:{expected}".splitlines()[0],
+        *expected.splitlines()[1:],
     ]

@@ -19,7 +19,6 @@ HOSTILE_URLS = {
     "https": "https://127.0.0.1:{port}",
     "http": "http://127.0.0.1:{port}",
     "localhost": "https://localhost:{port}",
-    "user-info": "https://api.xplenty.com@127.0.0.1:{port}",
 }
 
 
@@ -28,6 +27,16 @@ def test_base_url_to_another_host_is_refused(plan: Run, listener: Listener, url:
     target = url.format(port=listener.port)
     code, output = plan("base_url: https://api.xplenty.com", f"base_url: {target}")
     assert_refused(code, output, listener, "providers.etl.base_url: credentials go")
+
+
+def test_user_info_in_a_url_is_refused_at_load(plan: Run, listener: Listener) -> None:
+    """``https://api.xplenty.com@127.0.0.1`` goes to 127.0.0.1; and what precedes an '@'
+    may be a password: never echoed."""
+    url = f"https://api.xplenty.com:{CANARY}@127.0.0.1:{listener.port}"
+    for options in ((), ("--sandbox",)):
+        code, output = plan("https://api.xplenty.com", url, *options)
+        url = "https://api.xplenty.com"  # the config holds the URL already
+        assert_refused(code, output, listener, "providers.etl.base_url: holds a user name")
 
 
 def test_production_host_on_another_port_is_refused(plan: Run, listener: Listener) -> None:
