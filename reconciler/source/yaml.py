@@ -34,6 +34,7 @@ MAX_INDENT = 256  # columns of block nesting (indentation plus "- " indicators)
 _QUOTED_OR_COMMENT = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\n]|\'\')*\'|(?:^|(?<=\s))#[^\n]*', re.MULTILINE
 )
+_SURROGATE_ESCAPE = re.compile(r"\\(u[dD][89a-fA-F]|U0000[dD][89a-fA-F])")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BLOCK_LEAD = re.compile(r"^( *)((?:[-?:] +)*)", re.MULTILINE)
 
@@ -104,7 +105,39 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
         return [], problems
     documents = [Document(display, i, d) for i, d in enumerate(docs)]
     problems = [p for d in documents if (p := _shape_problem(d)) is not None]
+    surrogate = _surrogate_problem(text, docs, display)
+    problems += [surrogate] if surrogate else []
     return ([], problems) if problems else (documents, [])
+
+
+def _surrogate_problem(text: str, docs: list[Any], display: str) -> Problem | None:
+    """A ``\\uD800`` escape is half of a UTF-16 pair, no character: the string cannot be
+    written as UTF-8 (lockfile, JSON body, terminal). Only when the text has such an escape
+    are the values walked; the escape's place is reported (one in a plain or single-quoted
+    scalar is literal text, hence the walk)."""
+    escape = _SURROGATE_ESCAPE.search(text)
+    if escape is None or not any(_has_surrogate(d) for d in docs):
+        return None
+    line = text.count("\n", 0, escape.start()) + 1
+    column = escape.start() - (text.rfind("\n", 0, escape.start()) + 1) + 1
+    reason = (
+        "invalid YAML: a \\uD800-\\uDFFF escape is half of a UTF-16 pair, not a character; "
+        "write the character itself"
+    )
+    return Problem(display, line, column, "", reason)
+
+
+def _has_surrogate(node: Any) -> bool:
+    pending, seen = [node], set()
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= c <= "\udfff" for c in item):
+                return True
+        elif isinstance(item, (dict, list)) and id(item) not in seen:
+            seen.add(id(item))  # aliases share nodes
+            pending.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return False
 
 
 def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:

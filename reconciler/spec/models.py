@@ -49,12 +49,18 @@ class ConcurrencyPolicy(enum.StrEnum):
     ALLOW = "allow"
 
 
+LabelKey = Annotated[str, Field(min_length=1, max_length=63)]
+LabelValue = Annotated[str, Field(max_length=256)]
+
+
 class Metadata(StrictModel):
     name: str = Field(
         pattern=NAME_PATTERN,
         description="Unique in the repository: lowercase letters, digits and '-'.",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=64, description="At most 64; keys up to 63 characters."
+    )
 
 
 class Retry(StrictModel):
@@ -80,7 +86,7 @@ class RunSpec(StrictModel):
     retry: Retry = Field(default_factory=Retry)
     timeout: PositiveDuration | None = None
     window: Window | None = None
-    rerun: int = Field(default=0, ge=0, description="Bump to ask for a fresh run.")
+    rerun: int = Field(default=0, ge=0, le=1_000_000, description="Bump to ask for a fresh run.")
     prevent_stop: bool = False
 
 

@@ -301,3 +301,37 @@ def test_config_values_are_checked_with_the_rule_in_words(
         f"reconciler.yaml:{expected}".splitlines()[0],
         *expected.splitlines()[1:],
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param(
+            "window: {start: 2026-01-01T00:00:00, end: 2026-01-01T01:00:00Z}\n",
+            "11:12: spec.window.start: needs a time zone, e.g. 2026-12-01T02:00:00Z",
+            id="naive-time",
+        ),
+        pytest.param(
+            "rerun: 99999999999999999999\n", "11:3: spec.rerun: at most 1000000", id="rerun-bound"
+        ),
+    ],
+)
+def test_spec_values_are_bounded_and_explained(repo: Repo, extra: str, expected: str) -> None:
+    repo.spec("a.yaml", jobrun("a", extra=extra))
+    assert refused(repo) == [f"specs/a.yaml:{expected}"]
+
+
+def test_labels_are_bounded(repo: Repo) -> None:
+    repo.spec(
+        "a.yaml", jobrun("a").replace("  name: a\n", f"  name: a\n  labels: {{a: {'x' * 300}}}\n")
+    )
+    assert refused(repo) == ["specs/a.yaml:5:12: metadata.labels.a: at most 256 characters"]
+
+
+def test_a_lone_surrogate_escape_is_refused_at_its_place(repo: Repo) -> None:
+    """YAML's "\\ud800" is no character: nothing can write it as UTF-8 (lockfile, request)."""
+    repo.spec("a.yaml", jobrun("a", variables='{A: "\\ud800"}'))
+    assert refused(repo) == [
+        "specs/a.yaml:10:21: invalid YAML: a \\uD800-\\uDFFF escape is half of a UTF-16 pair, "
+        "not a character; write the character itself"
+    ]
