@@ -1,137 +1,29 @@
 """Turn ``reconciler.yaml`` and spec files into validated models, or one InputError.
 
 Every problem found is reported, each as ``file:line:col: key.path: reason``; nothing past
-this module sees raw YAML data or a pydantic ValidationError.
+this module sees raw YAML data or a pydantic ValidationError. Spec files are read in
+``source.specs``, messages made in ``source.problems``; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import InputError, Problem, shown_key_path
+from reconciler.errors import InputError, Problem
 from reconciler.providers.base import ProviderType
 from reconciler.source.paths import lockfile_problem, spec_path_problems
+from reconciler.source.problems import config_problem as config_problem
+from reconciler.source.problems import display_path as display_path
+from reconciler.source.problems import validation_problems
+from reconciler.source.specs import LoadedSpec as LoadedSpec
+from reconciler.source.specs import load_specs as load_specs
+from reconciler.source.specs import spec_files as spec_files
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
-from reconciler.spec.limits import (
-    API_ID_PATTERN,
-    API_ID_RULE,
-    VARIABLE_NAME_PATTERN,
-    VARIABLE_NAME_RULE,
-)
-from reconciler.spec.models import (
-    NAME_PATTERN,
-    TYPE_PATTERN,
-    TYPE_RULE,
-    Config,
-    JobRun,
-    ProviderInstance,
-)
-
-SPEC_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True)
-class LoadedSpec:
-    """A valid JobRun with its provider-validated ``job`` and where it was read."""
-
-    run: JobRun
-    job: dict[str, Any]  # canonical form from the provider's job model
-    provider: ProviderType
-    scope: str | None  # the job definition / pipeline the run belongs to, if the API has one
-    file: str  # relative to the repository root, with '/' separators
-    document: int
-
-
-def display_path(path: Path) -> str:
-    """The path as the user would type it from the current directory."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-_REASONS = {
-    "extra_forbidden": "unknown key",
-    "missing": "required key is missing",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-    "list_type": "must be a list",
-    "dict_type": "must be a mapping",
-    "string_type": "must be a string",
-    "string_unicode": "holds half of a UTF-16 surrogate pair, not a character",
-    "timezone_aware": "needs a time zone, e.g. 2026-12-01T02:00:00Z",
-}
-
-
-# A pattern's rule in words: a regular expression is no message for a person.
-_PATTERN_RULES = {
-    NAME_PATTERN: "lowercase letters, digits and '-', starting and ending with a letter or "
-    "digit, at most 63 characters",
-    API_ID_PATTERN: API_ID_RULE,
-    VARIABLE_NAME_PATTERN: VARIABLE_NAME_RULE,
-    TYPE_PATTERN: TYPE_RULE,
-    r"^https?://": "an http:// or https:// URL",
-}
-
-
-def _reason(error: Mapping[str, Any]) -> str:
-    reason = _REASONS.get(str(error["type"]))
-    if reason:
-        return reason
-    context = error.get("ctx", {})
-    bounds = {
-        "less_than_equal": ("at most", "le"),
-        "greater_than_equal": ("at least", "ge"),
-        "less_than": ("less than", "lt"),
-        "greater_than": ("more than", "gt"),
-        "too_short": ("at least", "min_length"),
-        "too_long": ("at most", "max_length"),
-        "string_too_long": ("at most", "max_length"),
-    }
-    if error["type"] in bounds:
-        words, name = bounds[str(error["type"])]
-        unit = " item(s)" if "too" in error["type"] else ""
-        unit = " characters" if error["type"] == "string_too_long" else unit
-        return f"{words} {context.get(name)}{unit}"
-    if error["type"] == "string_pattern_mismatch":
-        pattern = str(error.get("ctx", {}).get("pattern", ""))
-        return _PATTERN_RULES.get(pattern, "not of the form expected here")
-    message = str(error["msg"])
-    return message.removeprefix("Value error, ")
-
-
-def validation_problems(
-    exc: ValidationError,
-    *,
-    path: Path,
-    document: Document,
-    locator: Locator,
-    prefix: Sequence[PathPart] = (),
-) -> list[Problem]:
-    """One Problem per pydantic error, placed at the deepest node that exists."""
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        parts = [*prefix, *(p for p in error["loc"] if isinstance(p, (str, int)))]
-        reason = _reason(error)
-        if parts and parts[-1] == "[key]":  # pydantic's name for "the key itself"
-            wrong_type = error["type"] == "string_type"
-            reason = "a key here must be a string" if wrong_type else f"not a valid key: {reason}"
-            parts = parts[:-1]
-        line, column = locator.locate(path, document.index, parts)
-        problems.append(Problem(document.file, line, column, shown_key_path(parts), reason))
-    return problems
-
-
-def config_problem(path: Path, locator: Locator, parts: Sequence[PathPart], reason: str) -> Problem:
-    """A problem of ``reconciler.yaml`` at the deepest existing node of ``parts``."""
-    line, column = locator.locate(path, 0, parts)
-    return Problem(display_path(path), line, column, shown_key_path(parts), reason)
+from reconciler.spec.models import Config, ProviderInstance
 
 
 def load_config(
@@ -282,159 +174,3 @@ def provider_options(provider: ProviderType, instance: ProviderInstance) -> Base
             )
         return None
     return provider.options_model.model_validate(instance.options)
-
-
-def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list[Problem]]:
-    """Spec files under the directories, and a Problem for each that leads outside ``root``
-    or is no regular file (a FIFO would block the read, a device never end it)."""
-    files: set[Path] = set()
-    for directory in directories:
-        base = root / directory
-        if base.is_file():
-            files.add(base)
-            continue
-        for suffix in SPEC_SUFFIXES:
-            files.update(p for p in base.rglob(f"*{suffix}") if not p.is_dir())
-    inside, problems = [], []
-    top = root.resolve()
-    seen: set[Path] = set()  # a file reached through links is read once
-    for path in sorted(files):
-        target = path.resolve()
-        if target in seen:
-            continue
-        seen.add(target)
-        if top not in target.parents:
-            reason = f"leads outside the repository (to {target}); not read"
-            problems.append(Problem(display_path(path), None, None, "", reason))
-        elif not target.is_file():
-            problems.append(
-                Problem(display_path(path), None, None, "", "not a regular file; not read")
-            )
-        else:
-            inside.append(path)
-    return inside, problems
-
-
-class _SpecReader:
-    """Collects problems across every file, so that one run reports them all."""
-
-    def __init__(self, root: Path, config: Config, providers: Mapping[str, ProviderType]):
-        self.root = root
-        self.config = config
-        self.providers = providers
-        self.locator = Locator()
-        self.problems: list[Problem] = []
-        self.specs: list[LoadedSpec] = []
-        self.paths: dict[str, Path] = {}
-
-    def read(self, path: Path) -> None:
-        display = display_path(path)
-        self.paths[display] = path
-        text, problem = read_text(path, display)
-        if problem or text is None:
-            self.problems.extend([problem] if problem else [])
-            return
-        docs, problems = parse_text(text, display)
-        self.problems.extend(problems)
-        for doc in docs:
-            if doc.data is not None:
-                self._document(path, doc)
-
-    def _problem(self, path: Path, doc: Document, parts: list[PathPart], reason: str) -> Problem:
-        line, column = self.locator.locate(path, doc.index, parts)
-        return Problem(doc.file, line, column, shown_key_path(parts), reason)
-
-    def _document(self, path: Path, doc: Document) -> None:
-        if not isinstance(doc.data, dict):
-            self.problems.append(self._problem(path, doc, [], "expected a mapping (kind: JobRun)"))
-            return
-        try:
-            run = JobRun.model_validate(doc.data)
-        except ValidationError as exc:
-            self.problems.extend(
-                validation_problems(exc, path=path, document=doc, locator=self.locator)
-            )
-            self._job(path, doc, _raw_field(doc.data, "provider"), _raw_field(doc.data, "job"))
-            return
-        checked = self._job(path, doc, run.spec.provider, run.spec.job)
-        if checked is not None:
-            job, provider = checked
-            relative = path.absolute().relative_to(self.root.absolute()).as_posix()
-            scope = provider.scope(job)
-            self.specs.append(LoadedSpec(run, job, provider, scope, relative, doc.index))
-
-    def _job(
-        self, path: Path, doc: Document, provider: object, raw_job: object
-    ) -> tuple[dict[str, Any], ProviderType] | None:
-        """The job block validated by its provider's model, in canonical form."""
-        if not isinstance(provider, str):
-            return None
-        instance = self.config.providers.get(provider)
-        if instance is None:
-            declared = ", ".join(sorted(self.config.providers)) or "none"
-            reason = (
-                f"unknown provider instance {provider!r} (declared in reconciler.yaml: {declared})"
-            )
-            self.problems.append(self._problem(path, doc, ["spec", "provider"], reason))
-            return None
-        try:
-            provider = self.providers[instance.type]
-            job = provider.job_model.model_validate(raw_job)
-        except ValidationError as exc:
-            self.problems.extend(
-                validation_problems(
-                    exc, path=path, document=doc, locator=self.locator, prefix=["spec", "job"]
-                )
-            )
-            return None
-        return job.model_dump(mode="json", exclude_defaults=True), provider
-
-    def check_duplicates(self) -> None:
-        first: dict[str, LoadedSpec] = {}
-        for spec in self.specs:
-            name = spec.run.metadata.name
-            if name not in first:
-                first[name] = spec
-                continue
-            here = self._place(spec)
-            there = self._place(first[name])
-            self.problems.append(
-                Problem(
-                    here[0],
-                    here[1],
-                    here[2],
-                    "metadata.name",
-                    f"duplicate name {name!r} (also defined at {there[0]}:{there[1]}:{there[2]})",
-                )
-            )
-
-    def _place(self, spec: LoadedSpec) -> tuple[str, int | None, int | None]:
-        path = self.root / spec.file
-        display = display_path(path)
-        line, column = self.locator.locate(path, spec.document, ["metadata", "name"])
-        return display, line, column
-
-
-def _raw_field(data: dict[Any, Any], name: str) -> object:
-    spec = data.get("spec")
-    return spec.get(name) if isinstance(spec, dict) else None
-
-
-def load_specs(
-    root: Path, config: Config, providers: Mapping[str, ProviderType]
-) -> list[LoadedSpec]:
-    """Every JobRun under the configured directories, sorted by name; or one InputError."""
-    reader = _SpecReader(root, config, providers)
-    for directory in config.specs:
-        if not (root / directory).exists():
-            reader.problems.append(
-                Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
-            )
-    paths, outside = spec_files(root, config.specs)
-    reader.problems.extend(outside)
-    for path in paths:
-        reader.read(path)
-    reader.check_duplicates()
-    if reader.problems:
-        raise InputError(reader.problems)
-    return sorted(reader.specs, key=lambda s: s.run.metadata.name)
