@@ -17,12 +17,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.resolver import VersionedResolver
 
 from reconciler.errors import Problem, shown_key_path
 from reconciler.source.positions import Locator as Locator
 from reconciler.source.positions import PathPart as PathPart
-from reconciler.source.positions import duplicate_keys, quiet_yaml
+from reconciler.source.positions import Yaml12Resolver, duplicate_keys, quiet_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
 PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
@@ -37,15 +36,6 @@ _QUOTED_OR_COMMENT = re.compile(
 _SURROGATE_ESCAPE = re.compile(r"\\(u[dD][89a-fA-F]|U0000[dD][89a-fA-F])")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BLOCK_LEAD = re.compile(r"^( *)((?:[-?:] +)*)", re.MULTILINE)
-
-
-class _Yaml12Resolver(VersionedResolver):
-    """YAML 1.2 for the C parser, which reports no ``%YAML`` directive anyway: ruamel works
-    that out again for every scalar, through two caught AttributeErrors (~30% of parsing)."""
-
-    @property
-    def processing_version(self) -> Any:
-        return (1, 2)
 
 
 class _Constructor(SafeConstructor):
@@ -66,7 +56,7 @@ _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.constru
 
 def _c_loader() -> YAML:
     yaml = YAML(typ="safe", pure=False)
-    yaml.Resolver = _Yaml12Resolver
+    yaml.Resolver = Yaml12Resolver
     yaml.Constructor = _Constructor
     return yaml
 
