@@ -37,6 +37,15 @@ def load_config(
     display = display_path(path)
     if not path.exists():
         raise InputError([Problem(display, None, None, "", "no such file; run `reconciler init`")])
+    if (
+        check_paths
+        and path.is_symlink()
+        and path.resolve().parent != path.absolute().parent.resolve()
+    ):
+        # The repository is the directory holding reconciler.yaml: a link to a file elsewhere
+        # would read a configuration (and specs, and a lockfile) from outside it.
+        reason = "is a symbolic link to a file in another directory; not read"
+        raise InputError([Problem(display, None, None, "", reason)])
     text, problem = read_text(path, display)
     if problem or text is None:
         raise InputError([problem] if problem else [])

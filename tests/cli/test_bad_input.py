@@ -344,3 +344,25 @@ def test_a_lone_surrogate_escape_is_refused_at_its_place(repo: Repo) -> None:
         "specs/a.yaml:10:21: invalid YAML: a \\uD800-\\uDFFF escape is half of a UTF-16 pair, "
         "not a character; write the character itself"
     ]
+
+
+def test_a_config_linked_from_another_directory_is_not_read(
+    repo: Repo, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "reconciler.yaml"
+    elsewhere.write_text(CONFIG)
+    (repo.root / "reconciler.yaml").unlink()
+    (repo.root / "reconciler.yaml").symlink_to(elsewhere)
+    assert refused(repo) == [
+        "reconciler.yaml: is a symbolic link to a file in another directory; not read"
+    ]
+    (repo.root / "reconciler.yaml").unlink()
+    (repo.root / "config.yaml").write_text(CONFIG)
+    (repo.root / "reconciler.yaml").symlink_to("config.yaml")  # same directory: fine
+    assert repo.run("validate")[0] == 0
+
+
+def test_a_config_that_is_no_regular_file_is_refused(repo: Repo) -> None:
+    (repo.root / "reconciler.yaml").unlink()
+    os.mkfifo(repo.root / "reconciler.yaml")
+    assert refused(repo, ("validate",)) == ["reconciler.yaml: not a regular file"]
