@@ -225,12 +225,17 @@ def read_text(path: Path, display: str) -> tuple[str | None, Problem | None]:
     raw, why = _read_regular(path)
     if why is not None or raw is None:
         return None, Problem(display, None, None, "", why or "cannot read")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, Problem(display, None, None, "", "UTF-16 text; save it as UTF-8")
     if b"\0" in raw[:8192]:
         return None, Problem(display, None, None, "", "binary file, not YAML text")
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(display, None, None, "", f"not valid UTF-8 text (byte {exc.start})")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = "not valid UTF-8 text; save it as UTF-8"
+        return None, Problem(display, line, column, "", reason)
 
 
 def _read_regular(path: Path) -> tuple[bytes | None, str | None]:

@@ -366,3 +366,27 @@ def test_a_config_that_is_no_regular_file_is_refused(repo: Repo) -> None:
     (repo.root / "reconciler.yaml").unlink()
     os.mkfifo(repo.root / "reconciler.yaml")
     assert refused(repo, ("validate",)) == ["reconciler.yaml: not a regular file"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            b"a: 1\nb: caf\xe9\n",
+            "specs/t.yaml:2:7: not valid UTF-8 text; save it as UTF-8",
+            id="latin-1",
+        ),
+        pytest.param(
+            "a: 1\n".encode("utf-16"), "specs/t.yaml: UTF-16 text; save it as UTF-8", id="utf-16"
+        ),
+        pytest.param(
+            b"\xef\xbb\xbf" + jobrun("t").encode().replace(b"167", b"x"),
+            "specs/t.yaml:8:5: spec.job.cluster_id: "
+            "Input should be a valid integer, unable to parse string as an integer",
+            id="utf-8-bom-read-and-placed",
+        ),
+    ],
+)
+def test_file_encodings(repo: Repo, content: bytes, expected: str) -> None:
+    (repo.root / "specs" / "t.yaml").write_bytes(content)
+    assert refused(repo) == [expected]

@@ -160,7 +160,9 @@ def test_missing_config_and_invalid_utf8(tmp_path: Path) -> None:
     assert caught.value.lines() == ["reconciler.yaml: no such file; run `reconciler init`"]
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "latin1.yaml").write_bytes("name: café".encode("latin-1"))
-    assert problems(tmp_path, {}) == ["specs/latin1.yaml: not valid UTF-8 text (byte 9)"]
+    assert problems(tmp_path, {}) == [
+        "specs/latin1.yaml:1:10: not valid UTF-8 text; save it as UTF-8"
+    ]
 
 
 def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
