@@ -36,6 +36,7 @@ _REASONS = {
     "bool_parsing": "must be true or false",
     "list_type": "must be a list",
     "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",  # pydantic's message names our Python class
     "string_type": "must be a string",
     "string_unicode": "holds half of a UTF-16 surrogate pair, not a character",
     "timezone_aware": "needs a time zone, e.g. 2026-12-01T02:00:00Z",

@@ -35,7 +35,7 @@ def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list
     """Spec files under the directories, and a Problem for each that leads outside ``root``
     or is no regular file (a FIFO would block the read, a device never end it)."""
     files: set[Path] = set()
-    for directory in directories:
+    for directory in dict.fromkeys(directories):  # each directory walked once
         base = root / directory
         if base.is_file():
             files.add(base)
@@ -182,6 +182,6 @@ def load_specs(
     for path in paths:
         reader.read(path)
     reader.check_duplicates()
-    if reader.problems:
-        raise InputError(reader.problems)
+    if reader.problems:  # the envelope's and the provider's model may say the same
+        raise InputError(list(dict.fromkeys(reader.problems)))
     return sorted(reader.specs, key=lambda s: s.run.metadata.name)

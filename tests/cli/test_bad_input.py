@@ -390,3 +390,17 @@ def test_a_config_that_is_no_regular_file_is_refused(repo: Repo) -> None:
 def test_file_encodings(repo: Repo, content: bytes, expected: str) -> None:
     (repo.root / "specs" / "t.yaml").write_bytes(content)
     assert refused(repo) == [expected]
+
+
+def test_no_python_class_name_and_no_problem_twice(repo: Repo) -> None:
+    repo.spec("a.yaml", jobrun("a", extra="retry: 5\n").replace("  job:\n", "  job: 5\n  old:\n"))
+    assert refused(repo) == [
+        "specs/a.yaml:7:3: spec.job: must be a mapping",
+        "specs/a.yaml:8:3: spec.old: unknown key",
+        "specs/a.yaml:12:3: spec.retry: must be a mapping",
+    ]
+
+
+def test_the_spec_directory_list_is_bounded(repo: Repo) -> None:
+    configure(repo, "specs: [specs]", f"specs: [{', '.join(['specs'] * 300)}]")
+    assert refused(repo) == ["reconciler.yaml:10:1: specs: at most 256 item(s)"]
