@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import InputError, Problem
+from reconciler.errors import InputError, Problem, did_you_mean
 from reconciler.providers.base import ProviderType
 from reconciler.source.paths import lockfile_problem, spec_path_problems
 from reconciler.source.problems import config_problem as config_problem
@@ -160,6 +160,7 @@ def _instance_problems(
             reason = f"missing credential {key!r} for {instance.type}{instead}"
             parts = ["providers", name, "credentials"]
             problems.append(config_problem(path, locator, parts, reason))
+    problems += _unknown_credentials(path, locator, name, instance, provider)
     try:
         provider_options(provider, instance)
     except ValidationError as exc:
@@ -168,6 +169,29 @@ def _instance_problems(
             exc, path=path, document=document, locator=locator, prefix=prefix
         )
     return problems
+
+
+def _unknown_credentials(
+    path: Path, locator: Locator, name: str, instance: ProviderInstance, provider: ProviderType
+) -> list[Problem]:
+    """A credential the type does not take: a typo (``api_kye``) would otherwise pass, and
+    the reference be resolved for nothing. Types that declare no keys take any."""
+    known = {
+        *provider.credential_keys,
+        *(k for keys in provider.credential_alternatives for k in keys),
+    }
+    if not known:
+        return []
+    listed = ", ".join(sorted(known))
+    return [
+        config_problem(
+            path,
+            locator,
+            ["providers", name, "credentials", key],
+            f"unknown credential for {instance.type} (it takes {listed}){did_you_mean(key, known)}",
+        )
+        for key in sorted(set(instance.credentials) - known)
+    ]
 
 
 def provider_options(provider: ProviderType, instance: ProviderInstance) -> BaseModel | None:

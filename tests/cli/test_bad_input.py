@@ -404,3 +404,12 @@ def test_no_python_class_name_and_no_problem_twice(repo: Repo) -> None:
 def test_the_spec_directory_list_is_bounded(repo: Repo) -> None:
     configure(repo, "specs: [specs]", f"specs: [{', '.join(['specs'] * 300)}]")
     assert refused(repo) == ["reconciler.yaml:10:1: specs: at most 256 item(s)"]
+
+
+def test_a_credential_the_type_does_not_take_is_named(repo: Repo) -> None:
+    configure(repo, "api_key: env:XPLENTY_API_KEY", "api_kye: env:XPLENTY_API_KEY")
+    assert refused(repo) == [
+        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty",
+        "reconciler.yaml:9:7: providers.etl.credentials.api_kye: unknown credential for xplenty "
+        "(it takes api_key); did you mean 'api_key'?",
+    ]

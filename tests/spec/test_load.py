@@ -175,7 +175,9 @@ def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
 def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
     config = CONFIG.replace("      api_key: env:XPLENTY_API_KEY\n", "      other: env:X\n")
     assert problems(tmp_path, {}, config) == [
-        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty"
+        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty",
+        "reconciler.yaml:9:7: providers.etl.credentials.other: unknown credential for xplenty "
+        "(it takes api_key)",
     ]
 
 
