@@ -166,3 +166,19 @@ def test_odd_yaml_spliced_into_the_config(root: Path, odd: list[str], at: int) -
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=300)))
 def test_any_text_or_bytes(root: Path, content: str | bytes) -> None:
     check(root, content)
+
+
+@FUZZ
+@given(st.lists(ODD_YAML, min_size=1, max_size=3), st.integers(0, 200))
+def test_odd_yaml_spliced_into_a_spec(root: Path, odd: list[str], at: int) -> None:
+    """The same hostile snippets in a spec file: one line per problem, naming the file."""
+    (root / "reconciler.yaml").write_text(CONFIG)
+    spec = jobrun("ok")
+    (root / "specs" / "f.yaml").write_text(spec[:at] + "".join(odd) + spec[at:] + "---\n" + spec)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["--config", str(root / "reconciler.yaml"), "validate"])
+    (root / "specs" / "f.yaml").write_text(jobrun("ok"))
+    assert code in (0, 1)
+    for line in err.getvalue().splitlines():
+        assert LINE.match(line.removeprefix("Error: ")), line
