@@ -61,7 +61,7 @@ def load_config(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        bad = validation_problems(exc, path=path, document=docs[0], locator=locator)
+        bad = validation_problems(exc, path=path, document=docs[0], locator=locator, model=Config)
         raise InputError(bad + _further_problems(settings, providers)) from None
     bad = [
         problem
@@ -166,7 +166,12 @@ def _instance_problems(
     except ValidationError as exc:
         prefix: list[PathPart] = ["providers", name, "options"]
         problems += validation_problems(
-            exc, path=path, document=document, locator=locator, prefix=prefix
+            exc,
+            path=path,
+            document=document,
+            locator=locator,
+            prefix=prefix,
+            model=provider.options_model,
         )
     return problems
 

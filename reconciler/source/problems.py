@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import Problem, shown_key_path
+from reconciler.errors import Problem, did_you_mean, shown_key_path
+from reconciler.source.suggest import known_keys
 from reconciler.source.yaml import Document, Locator, PathPart
 from reconciler.spec.limits import (
     API_ID_PATTERN,
@@ -87,12 +88,17 @@ def validation_problems(
     document: Document,
     locator: Locator,
     prefix: Sequence[PathPart] = (),
+    model: type[BaseModel] | None = None,
 ) -> list[Problem]:
-    """One Problem per pydantic error, placed at the deepest node that exists."""
+    """One Problem per pydantic error, placed at the deepest node that exists; an unknown
+    key gets the closest key ``model`` takes there, if one is close."""
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
-        parts = [*prefix, *(p for p in error["loc"] if isinstance(p, (str, int)))]
+        loc = [p for p in error["loc"] if isinstance(p, (str, int))]
+        parts = [*prefix, *loc]
         reason = _reason(error)
+        if error["type"] == "extra_forbidden" and loc:
+            reason += did_you_mean(str(loc[-1]), known_keys(model, loc[:-1]))
         if parts and parts[-1] == "[key]":  # pydantic's name for "the key itself"
             wrong_type = error["type"] == "string_type"
             reason = "a key here must be a string" if wrong_type else f"not a valid key: {reason}"

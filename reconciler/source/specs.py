@@ -99,7 +99,9 @@ class _SpecReader:
             run = JobRun.model_validate(doc.data)
         except ValidationError as exc:
             self.problems.extend(
-                validation_problems(exc, path=path, document=doc, locator=self.locator)
+                validation_problems(
+                    exc, path=path, document=doc, locator=self.locator, model=JobRun
+                )
             )
             self._job(path, doc, _raw_field(doc.data, "provider"), _raw_field(doc.data, "job"))
             return
@@ -124,17 +126,22 @@ class _SpecReader:
             )
             self.problems.append(self._problem(path, doc, ["spec", "provider"], reason))
             return None
+        provider_type = self.providers[instance.type]
         try:
-            provider = self.providers[instance.type]
-            job = provider.job_model.model_validate(raw_job)
+            job = provider_type.job_model.model_validate(raw_job)
         except ValidationError as exc:
             self.problems.extend(
                 validation_problems(
-                    exc, path=path, document=doc, locator=self.locator, prefix=["spec", "job"]
+                    exc,
+                    path=path,
+                    document=doc,
+                    locator=self.locator,
+                    prefix=["spec", "job"],
+                    model=provider_type.job_model,
                 )
             )
             return None
-        return job.model_dump(mode="json", exclude_defaults=True), provider
+        return job.model_dump(mode="json", exclude_defaults=True), provider_type
 
     def check_duplicates(self) -> None:
         first: dict[str, LoadedSpec] = {}

@@ -413,3 +413,16 @@ def test_a_credential_the_type_does_not_take_is_named(repo: Repo) -> None:
         "reconciler.yaml:9:7: providers.etl.credentials.api_kye: unknown credential for xplenty "
         "(it takes api_key); did you mean 'api_key'?",
     ]
+
+
+def test_an_unknown_key_suggests_the_closest_known_one(repo: Repo) -> None:
+    configure(repo, "specs: [specs]", "specs: [specs]\nprnue: true")
+    configure(repo, "    account: acme", "    account: acme\n    concurency: 2")
+    repo.spec("a.yaml", jobrun("a", extra="retry: {limt: 1}\n").replace("cluster_id", "cluster"))
+    assert refused(repo) == [
+        "reconciler.yaml:8:5: providers.etl.concurency: unknown key; did you mean 'concurrency'?",
+        "reconciler.yaml:12:1: prnue: unknown key; did you mean 'prune'?",
+        "specs/a.yaml:7:3: spec.job.cluster_id: required key is missing",
+        "specs/a.yaml:8:5: spec.job.cluster: unknown key; did you mean 'cluster_id'?",
+        "specs/a.yaml:11:11: spec.retry.limt: unknown key; did you mean 'limit'?",
+    ]

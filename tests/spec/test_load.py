@@ -51,7 +51,7 @@ def test_wrong_type_names_file_line_and_key_path(tmp_path: Path) -> None:
     assert problems(tmp_path, {"orders.yaml": text}) == [
         "specs/orders.yaml:9:5: spec.job.cluster_id: "
         "Input should be a valid integer, unable to parse string as an integer",
-        "specs/orders.yaml:11:5: spec.job.cluster_name: unknown key",
+        "specs/orders.yaml:11:5: spec.job.cluster_name: unknown key; did you mean 'cluster_id'?",
     ]
 
 
