@@ -88,6 +88,8 @@ def lockfile_problem(
         why = f"{os.path.dirname(lockfile)} is not a directory"
     elif real == config:
         why = "is reconciler.yaml itself"
+    elif root / ".git" in (real, *real.parents):
+        why = "is inside .git, which is git's own"
     else:
         why = _among_specs(root, real, directories)
     return None if why is None else (["lockfile"], why)

@@ -165,6 +165,7 @@ def test_spec_directories_stay_in_the_repository(
         pytest.param("pipe", "is not a regular file", id="fifo"),
         pytest.param("state/x.lock", "its directory state does not exist", id="no-directory"),
         pytest.param("''", "is empty", id="empty"),
+        pytest.param(".git/config", "is inside .git, which is git's own", id="git"),
     ],
 )
 def test_the_lockfile_stays_in_the_repository_apart_from_the_specs(
@@ -172,6 +173,8 @@ def test_the_lockfile_stays_in_the_repository_apart_from_the_specs(
 ) -> None:
     (repo.root / "outside").symlink_to(tmp_path_factory.mktemp("elsewhere"))
     os.mkfifo(repo.root / "pipe")
+    (repo.root / ".git").mkdir()
+    (repo.root / ".git" / "config").write_text("[core]\n")
     repo.spec("a.yaml", jobrun("a"))
     configure(repo, "specs: [specs]\n", f"specs: [specs]\nlockfile: {lockfile}\n")
     assert refused(repo) == [f"reconciler.yaml:11:1: lockfile: {reason}"]
