@@ -190,7 +190,7 @@ class Config(StrictModel):
 
     api_version: Literal["reconciler/v1"] = Field(alias="apiVersion")
     kind: Literal["Config"]
-    providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict)
+    providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict, max_length=256)
     specs: list[str] = Field(default_factory=lambda: ["specs"], min_length=1, max_length=256)
     lockfile: str = "reconciler.lock"
     prune: bool = Field(default=False, description="Stop runs of removed specs.")

@@ -429,3 +429,10 @@ def test_an_unknown_key_suggests_the_closest_known_one(repo: Repo) -> None:
         "specs/a.yaml:8:5: spec.job.cluster: unknown key; did you mean 'cluster_id'?",
         "specs/a.yaml:11:11: spec.retry.limt: unknown key; did you mean 'limit'?",
     ]
+
+
+def test_the_provider_instances_are_bounded(repo: Repo) -> None:
+    instance = "  p{}:\n    type: xplenty\n    base_url: https://api.xplenty.com\n    account: a\n"
+    many = "".join(instance.format(i) for i in range(300))
+    configure(repo, "providers:\n", f"providers:\n{many}")
+    assert refused(repo, ("validate",))[0] == "reconciler.yaml:3:1: providers: at most 256 item(s)"
