@@ -191,3 +191,23 @@ class ServerError(ApiError):
 
 class TransportError(ApiError):
     pass
+
+
+def shown_key_path(parts: Iterable[str | int]) -> str:
+    """``key_path`` for keys a YAML file may spell any way: a key that is empty or holds a
+    space, a dot, a bracket, a quote or a character that is not printable (a line break) is
+    quoted and escaped, so every problem stays one line and each key is told apart."""
+    return key_path(part if isinstance(part, int) else _shown_key(part) for part in parts)
+
+
+def _shown_key(key: str) -> str:
+    if key and all(c.isprintable() and c not in ' ."[]\\' for c in key):
+        return key
+    return '"' + "".join(_escaped(c) for c in key) + '"'
+
+
+def _escaped(char: str) -> str:
+    short = {"\n": "\\n", "\t": "\\t", "\r": "\\r", '"': '\\"', "\\": "\\\\"}
+    if char in short:
+        return short[char]
+    return char if char.isprintable() else f"\\u{ord(char):04x}"

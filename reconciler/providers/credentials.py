@@ -66,13 +66,28 @@ def resolve(references: Mapping[str, str], *, root: Path, environ: Mapping[str, 
     return result
 
 
+def unsendable(value: str) -> str | None:
+    """Why a credential value cannot go into an HTTP header, or None: printable ASCII on one
+    line (a PEM block, such as a private key, may span lines). httpx raised
+    UnicodeEncodeError on a non-ASCII token; never name the value itself."""
+    if not value.isascii():
+        return "holds a non-ASCII character (credentials are printable ASCII)"
+    lines = value.splitlines() if value.startswith("-----BEGIN ") else [value]
+    if not all(line.isprintable() for line in lines):
+        return "holds a control character such as a line break or tab (credentials are one line)"
+    return None
+
+
 def _resolve_variable(key: str, name: str, environ: Mapping[str, str], result: Resolution) -> None:
+    value = environ.get(name)
     if denied_variable(name):
         result.refused[key] = f"${name} belongs to the CI platform or reconciler, not a provider"
-    elif environ.get(name):
-        result.values[key] = environ[name]
-    else:
+    elif not value:
         result.unresolved[key] = f"${name} is not set"
+    elif why := unsendable(value):
+        result.refused[key] = f"${name} {why}"
+    else:
+        result.values[key] = value
 
 
 def _resolve_file(key: str, target: str, dirs: list[Path], root: Path, result: Resolution) -> None:
@@ -89,6 +104,7 @@ def _resolve_file(key: str, target: str, dirs: list[Path], root: Path, result: R
         )
     else:
         value, why = read_bounded(real)
+        why = why or ("is empty" if not value else unsendable(value))
         if why:
             result.refused[key] = f"file {target} {why}"
         else:

@@ -1,13 +1,14 @@
-"""YAML parsing: the fast C loader for the happy path, the round-trip loader for positions.
+"""YAML parsing with the fast C loader; positions come from ``source.positions``.
 
-Positions are only needed when something is wrong, so a file is re-read with the slower,
-position-keeping loader only then (``Locator``), and at most once per file.
+Positions are only needed when something is wrong, so only a bad document is parsed again,
+with the slower position-keeping loader (``Locator``).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.reader import ReaderError
 
-from reconciler.errors import Problem
-
-PathPart = str | int
+from reconciler.errors import Problem, shown_key_path
+from reconciler.source.positions import Locator as Locator
+from reconciler.source.positions import PathPart as PathPart
+from reconciler.source.positions import Yaml12Resolver, duplicate_keys, quiet_yaml
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a spec file is a few KB; 4 MB is far past any real one
 PURE_PARSER_MAX_BYTES = 1024 * 1024  # the pure 1.2 parser is slow: only for small files
@@ -31,17 +33,9 @@ MAX_INDENT = 256  # columns of block nesting (indentation plus "- " indicators)
 _QUOTED_OR_COMMENT = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\n]|\'\')*\'|(?:^|(?<=\s))#[^\n]*', re.MULTILINE
 )
+_SURROGATE_ESCAPE = re.compile(r"\\(u[dD][89a-fA-F]|U0000[dD][89a-fA-F])")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BLOCK_LEAD = re.compile(r"^( *)((?:[-?:] +)*)", re.MULTILINE)
-
-
-class _Yaml12Resolver(VersionedResolver):
-    """YAML 1.2 for the C parser, which reports no ``%YAML`` directive anyway: ruamel works
-    that out again for every scalar, through two caught AttributeErrors (~30% of parsing)."""
-
-    @property
-    def processing_version(self) -> Any:
-        return (1, 2)
 
 
 class _Constructor(SafeConstructor):
@@ -62,7 +56,7 @@ _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.constru
 
 def _c_loader() -> YAML:
     yaml = YAML(typ="safe", pure=False)
-    yaml.Resolver = _Yaml12Resolver
+    yaml.Resolver = Yaml12Resolver
     yaml.Constructor = _Constructor
     return yaml
 
@@ -93,24 +87,63 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     if too_deep is not None:
         return [], [too_deep]
     try:
-        try:
-            docs = list(_c_loader().load_all(text))
-        except DuplicateKeyError as exc:
-            return [], [_duplicate_key_problem(exc, display)]
-        except YAMLError as exc:
-            if len(text) > PURE_PARSER_MAX_BYTES:
-                return [], [_error_problem(exc, display)]
-            try:
-                docs = list(_pure_loader().load_all(text))
-            except DuplicateKeyError as again:
-                return [], [_duplicate_key_problem(again, display)]
-            except YAMLError as again:
-                return [], [_error_problem(again, display)]
+        with quiet_yaml():
+            docs, problems = _load_all(text, display)
     except RecursionError:
         return [], [Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    if problems:
+        return [], problems
     documents = [Document(display, i, d) for i, d in enumerate(docs)]
     problems = [p for d in documents if (p := _shape_problem(d)) is not None]
+    surrogate = _surrogate_problem(text, docs, display)
+    problems += [surrogate] if surrogate else []
     return ([], problems) if problems else (documents, [])
+
+
+def _surrogate_problem(text: str, docs: list[Any], display: str) -> Problem | None:
+    """A ``\\uD800`` escape is half of a UTF-16 pair, no character: the string cannot be
+    written as UTF-8 (lockfile, JSON body, terminal). Only when the text has such an escape
+    are the values walked; the escape's place is reported (one in a plain or single-quoted
+    scalar is literal text, hence the walk)."""
+    escape = _SURROGATE_ESCAPE.search(text)
+    if escape is None or not any(_has_surrogate(d) for d in docs):
+        return None
+    line = text.count("\n", 0, escape.start()) + 1
+    column = escape.start() - (text.rfind("\n", 0, escape.start()) + 1) + 1
+    reason = (
+        "invalid YAML: a \\uD800-\\uDFFF escape is half of a UTF-16 pair, not a character; "
+        "write the character itself"
+    )
+    return Problem(display, line, column, "", reason)
+
+
+def _has_surrogate(node: Any) -> bool:
+    pending, seen = [node], set()
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= c <= "\udfff" for c in item):
+                return True
+        elif isinstance(item, (dict, list)) and id(item) not in seen:
+            seen.add(id(item))  # aliases share nodes
+            pending.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return False
+
+
+def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:
+    try:
+        return list(_c_loader().load_all(text)), []
+    except DuplicateKeyError as exc:
+        return [], _duplicate_key_problems(exc, text, display)
+    except YAMLError as exc:
+        if len(text) > PURE_PARSER_MAX_BYTES:
+            return [], [_error_problem(exc, text, display)]
+    try:
+        return list(_pure_loader().load_all(text)), []
+    except DuplicateKeyError as again:
+        return [], _duplicate_key_problems(again, text, display)
+    except YAMLError as again:
+        return [], [_error_problem(again, text, display)]
 
 
 def _nesting_problem(text: str, display: str) -> Problem | None:
@@ -130,10 +163,19 @@ def _nesting_problem(text: str, display: str) -> Problem | None:
     return None
 
 
-def _error_problem(exc: YAMLError, display: str) -> Problem:
+def _error_problem(exc: YAMLError, text: str, display: str) -> Problem:
     if isinstance(exc, MarkedYAMLError):
         return _syntax_problem(exc, display)
-    return Problem(display, None, None, "", f"invalid YAML: {exc}")
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        # ruamel's message spans lines and names a "<unicode string>": place it instead.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        )
+        reason = f"invalid YAML: character U+{code:04X} is not allowed in YAML text"
+        return Problem(display, line, column, "", reason)
+    return Problem(display, None, None, "", f"invalid YAML: {str(exc).splitlines()[0]}")
 
 
 def _shape_problem(document: Document) -> Problem | None:
@@ -180,23 +222,44 @@ def _shape_problem(document: Document) -> Problem | None:
 
 def read_text(path: Path, display: str) -> tuple[str | None, Problem | None]:
     """The file's text, or why it is not a YAML text file we accept."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            mb = size / 1024 / 1024
-            reason = (
-                f"file too large ({mb:.1f} MB; the limit is {MAX_FILE_BYTES // 1024 // 1024} MB)"
-            )
-            return None, Problem(display, None, None, "", reason)
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, Problem(display, None, None, "", f"cannot read: {exc.strerror}")
+    raw, why = _read_regular(path)
+    if why is not None or raw is None:
+        return None, Problem(display, None, None, "", why or "cannot read")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, Problem(display, None, None, "", "UTF-16 text; save it as UTF-8")
     if b"\0" in raw[:8192]:
         return None, Problem(display, None, None, "", "binary file, not YAML text")
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(display, None, None, "", f"not valid UTF-8 text (byte {exc.start})")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = "not valid UTF-8 text; save it as UTF-8"
+        return None, Problem(display, line, column, "", reason)
+
+
+def _read_regular(path: Path) -> tuple[bytes | None, str | None]:
+    """The bytes of a regular file of at most 4 MB. O_NONBLOCK: a FIFO swapped in after the
+    file was listed must not block the read; fstat decides on what was opened."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read: {getattr(exc, 'strerror', None) or exc}"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file"
+        if info.st_size > MAX_FILE_BYTES:
+            mb = info.st_size / 1024 / 1024
+            limit = MAX_FILE_BYTES // 1024 // 1024
+            return None, f"file too large ({mb:.1f} MB; the limit is {limit} MB)"
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(MAX_FILE_BYTES + 1), None
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+    finally:
+        os.close(fd)
 
 
 def _mark_position(exc: MarkedYAMLError) -> tuple[int | None, int | None]:
@@ -209,70 +272,23 @@ def _mark_position(exc: MarkedYAMLError) -> tuple[int | None, int | None]:
 def _syntax_problem(exc: MarkedYAMLError, display: str) -> Problem:
     line, column = _mark_position(exc)
     reason = exc.problem or exc.context or "invalid YAML"
+    if "'\\t'" in reason:  # ruamel: "found character '\t' that cannot start any token"
+        reason = "a tab character; YAML indents with spaces only"
     return Problem(display, line, column, "", f"invalid YAML: {reason}")
 
 
-def _duplicate_key_problem(exc: DuplicateKeyError, display: str) -> Problem:
+def _duplicate_key_problems(exc: DuplicateKeyError, text: str, display: str) -> list[Problem]:
+    """Every duplicate key of the document, by key path; the parser stops at the first."""
     line, column = _mark_position(exc)
+    found = duplicate_keys(text, line - 1) if line is not None else []
+    if any((at, col) == (line, column) for _, at, col, _ in found):
+        return [
+            Problem(
+                display, at, col, shown_key_path(parts), f"duplicate key (first at line {first})"
+            )
+            for parts, at, col, first in found
+        ]
     # ruamel's own message quotes both values, which may be secrets: name the key only.
     problem = exc.problem or ""
     key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
-    return Problem(display, line, column, key, "duplicate key")
-
-
-class Locator:
-    """Finds ``(line, column)`` of a key path in a file, re-reading it with positions."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Path, list[Any]] = {}
-
-    def _documents(self, path: Path) -> list[Any]:
-        if path not in self._cache:
-            try:
-                self._cache[path] = list(YAML().load_all(path.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError, YAMLError):
-                self._cache[path] = []
-        return self._cache[path]
-
-    def locate(
-        self, path: Path, index: int, parts: Sequence[PathPart]
-    ) -> tuple[int | None, int | None]:
-        """Position of the deepest existing node on ``parts`` (1-based), or ``(None, None)``."""
-        docs = self._documents(path)
-        if index >= len(docs):
-            return None, None
-        node = docs[index]
-        position = _node_position(node)
-        for part in parts:
-            child_position = _child_position(node, part)
-            if child_position is None:
-                break
-            position = child_position
-            node = node[part]
-        return position
-
-    def has_documents(self, path: Path) -> bool:
-        return bool(self._documents(path))
-
-
-def _node_position(node: Any) -> tuple[int | None, int | None]:
-    lc = getattr(node, "lc", None)
-    if lc is None or lc.line is None:
-        return None, None
-    return lc.line + 1, lc.col + 1
-
-
-def _child_position(node: Any, part: PathPart) -> tuple[int, int] | None:
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return None
-    try:
-        if isinstance(node, dict) and part in node:
-            line, col = lc.key(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            line, col = lc.item(part)
-        else:
-            return None
-    except (KeyError, IndexError, TypeError):
-        return None
-    return int(line) + 1, int(col) + 1
+    return [Problem(display, line, column, key, "duplicate key")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -16,16 +17,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
 from reconciler.spec.durations import PositiveDuration
-from reconciler.spec.limits import API_ID_PATTERN
+from reconciler.spec.limits import API_ID_PATTERN, VARIABLE_NAME_PATTERN, VARIABLE_NAME_RULE
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$"
+SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:[^\x00-\x1f\x7f]{1,1024})$"
 API_VERSION = "reconciler/v1"
+TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+TYPE_RULE = "lowercase letters, digits, '_' and '-', starting with a letter, at most 63 characters"
+MAX_URL = 2048
+URL_EXAMPLE = "e.g. https://api.example.com"
+MAX_REFERENCE_PATH = 1024
 
 
 class StrictModel(BaseModel):
@@ -44,12 +49,18 @@ class ConcurrencyPolicy(enum.StrEnum):
     ALLOW = "allow"
 
 
+LabelKey = Annotated[str, Field(min_length=1, max_length=63)]
+LabelValue = Annotated[str, Field(max_length=256)]
+
+
 class Metadata(StrictModel):
     name: str = Field(
         pattern=NAME_PATTERN,
         description="Unique in the repository: lowercase letters, digits and '-'.",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=64, description="At most 64; keys up to 63 characters."
+    )
 
 
 class Retry(StrictModel):
@@ -75,7 +86,7 @@ class RunSpec(StrictModel):
     retry: Retry = Field(default_factory=Retry)
     timeout: PositiveDuration | None = None
     window: Window | None = None
-    rerun: int = Field(default=0, ge=0, description="Bump to ask for a fresh run.")
+    rerun: int = Field(default=0, ge=0, le=1_000_000, description="Bump to ask for a fresh run.")
     prevent_stop: bool = False
 
 
@@ -93,9 +104,18 @@ class JobRun(StrictModel):
 
 
 def _secret_reference(value: str) -> str:
-    if not re.fullmatch(SECRET_REF_PATTERN, value):
-        # Never echo the value: it may be the secret itself.
+    """The reference, or the rule it breaks in words; never echoing it: it may be the secret."""
+    kind, colon, target = value.partition(":")
+    if not colon or kind not in ("env", "file"):
         raise ValueError("literal secrets are not allowed; write env:NAME or file:PATH")
+    if kind == "env" and not re.fullmatch(VARIABLE_NAME_PATTERN, target):
+        raise ValueError(f"env: must be followed by a variable name: {VARIABLE_NAME_RULE}")
+    if kind == "file" and not target:
+        raise ValueError("file: must be followed by a path")
+    if kind == "file" and len(target) > MAX_REFERENCE_PATH:
+        raise ValueError(f"file: path longer than {MAX_REFERENCE_PATH} characters")
+    if kind == "file" and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        raise ValueError("file: path contains a control character")
     return value
 
 
@@ -107,15 +127,41 @@ SecretReference = Annotated[
 
 
 class RateLimit(StrictModel):
-    calls: int = Field(gt=0)
+    calls: int = Field(gt=0, le=1_000_000)
     per: PositiveDuration = 3600
 
 
+def _api_url(value: str) -> str:
+    """An http(s) URL with a host and nothing a request line or a log would choke on."""
+    if len(value) > MAX_URL:
+        raise ValueError(f"longer than {MAX_URL} characters")
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise ValueError("a URL holds no spaces, line breaks or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (parsing the port is the check: 99999 or "x" raise)
+    except ValueError:
+        raise ValueError("not a valid URL (its host or port cannot be read)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http or https URL with a host, {URL_EXAMPLE}")
+    if "@" in parts.netloc:
+        # Never echo it: what precedes the '@' may be a password.
+        raise ValueError("holds a user name or password; credentials go under credentials:")
+    if parts.query or parts.fragment:
+        raise ValueError(f"an API origin has no query or fragment, {URL_EXAMPLE}")
+    return value
+
+
+ApiUrl = Annotated[
+    str,
+    AfterValidator(_api_url),
+    Field(pattern=r"^https?://", max_length=MAX_URL),
+]
+
+
 class ProviderInstance(StrictModel):
-    type: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Provider type, e.g. xplenty.")
-    base_url: str = Field(
-        pattern=r"^https?://", description="API origin, e.g. https://api.xplenty.com"
-    )
+    type: str = Field(pattern=TYPE_PATTERN, description="Provider type, e.g. xplenty.")
+    base_url: ApiUrl = Field(description="API origin, e.g. https://api.xplenty.com")
     account: str | None = Field(
         default=None,
         pattern=API_ID_PATTERN,
@@ -132,6 +178,9 @@ class ProviderInstance(StrictModel):
     )
 
 
+InstanceName = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
 class Config(StrictModel):
     """The repository's ``reconciler.yaml`` (``kind: Config``)."""
 
@@ -141,15 +190,7 @@ class Config(StrictModel):
 
     api_version: Literal["reconciler/v1"] = Field(alias="apiVersion")
     kind: Literal["Config"]
-    providers: dict[str, ProviderInstance] = Field(default_factory=dict)
-    specs: list[str] = Field(default_factory=lambda: ["specs"], min_length=1)
+    providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict, max_length=256)
+    specs: list[str] = Field(default_factory=lambda: ["specs"], min_length=1, max_length=256)
     lockfile: str = "reconciler.lock"
     prune: bool = Field(default=False, description="Stop runs of removed specs.")
-
-    @field_validator("providers")
-    @classmethod
-    def _instance_names(cls, value: dict[str, ProviderInstance]) -> dict[str, ProviderInstance]:
-        for name in value:
-            if not re.fullmatch(NAME_PATTERN, name):
-                raise ValueError(f"instance name {name!r} must be lowercase letters, digits, '-'")
-        return value

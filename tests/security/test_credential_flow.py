@@ -5,9 +5,7 @@ host or a provider it chooses. Each hostile edit runs ``plan`` through the real 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,144 +13,13 @@ import pytest
 
 from reconciler.app.planning import plan_command
 from reconciler.app.workspace import Environment, open_workspace
-from reconciler.cli import main
 from reconciler.sandbox.server import BackgroundSandbox
-from tests.conftest import jobrun
-
-CANARY = "canary-5b9e1d"
-ENV = {
-    "XPLENTY_API_KEY": f"{CANARY}-xplenty",
-    "CLC_USERNAME": f"{CANARY}-user",
-    "CLC_PASSWORD": f"{CANARY}-password",
-    "VONAGE_JWT": f"{CANARY}-vonage",
-    "MATATIKA_TOKEN": f"{CANARY}-matatika",
-    "GITHUB_TOKEN": f"{CANARY}-github",
-}
-CONFIG = """\
-apiVersion: reconciler/v1
-kind: Config
-providers:
-  etl:
-    type: xplenty
-    base_url: https://api.xplenty.com
-    account: acme
-    credentials: {api_key: env:XPLENTY_API_KEY}
-  ctl:
-    type: runner
-    base_url: https://api.runner.ctl.io
-    account: ACME
-    credentials: {username: env:CLC_USERNAME, password: env:CLC_PASSWORD}
-  campaigns:
-    type: vonage
-    base_url: https://api-eu.dev.v1.vonagenetworks.net/beta
-    credentials: {token: env:VONAGE_JWT}
-  elt:
-    type: matatika
-    base_url: https://app.matatika.com/api
-    credentials: {token: env:MATATIKA_TOKEN}
-specs: [specs]
-"""
-
-
-class Listener:
-    """A loopback TCP server that records every connection and byte, and answers each
-    request with ``answer`` (a redirect, in one test)."""
-
-    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]") -> None:
-        self.answer = answer
-        self.connections = 0
-        self.received = b""
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received += conn.recv(65536)
-                    conn.sendall(self.answer)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    server = Listener()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def credentials_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "credentials"
-    directory.mkdir()
-    (directory / "canary.key").write_text(f"{CANARY}-file\n")
-    return directory
-
-
-@pytest.fixture
-def repo(tmp_path: Path, credentials_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "repo"
-    (root / "specs").mkdir(parents=True)
-    (root / "specs" / "a.yaml").write_text(jobrun("a"))
-    (root / "reconciler.yaml").write_text(CONFIG)
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_rsa").write_text(f"{CANARY}-ssh\n")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("RECONCILER_CREDENTIAL_DIRS", str(credentials_dir))
-    monkeypatch.delenv("RECONCILER_ALLOW_HOSTS", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    return root
-
-
-Run = Callable[..., tuple[int, str]]
-
-
-@pytest.fixture
-def plan(repo: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    """``reconciler [global options] plan`` after replacing ``old`` by ``new`` in the config."""
-
-    def run(old: str, new: str, *options: str) -> tuple[int, str]:
-        config = repo / "reconciler.yaml"
-        assert old in config.read_text()
-        config.write_text(config.read_text().replace(old, new))
-        capsys.readouterr()
-        code = main(["--config", str(config), *options, "plan"])
-        out, err = capsys.readouterr()
-        return code, out + err
-
-    return run
-
-
-def assert_refused(code: int, output: str, listener: Listener, *named: str) -> None:
-    assert code == 1, output
-    assert CANARY not in output
-    assert listener.connections == 0
-    assert listener.received == b""
-    assert "Traceback" not in output
-    for text in named:
-        assert text in output, output
-
+from tests.security.conftest import CANARY, CONFIG, Listener, Run, assert_refused
 
 HOSTILE_URLS = {
     "https": "https://127.0.0.1:{port}",
     "http": "http://127.0.0.1:{port}",
     "localhost": "https://localhost:{port}",
-    "user-info": "https://api.xplenty.com@127.0.0.1:{port}",
 }
 
 
@@ -161,6 +28,16 @@ def test_base_url_to_another_host_is_refused(plan: Run, listener: Listener, url:
     target = url.format(port=listener.port)
     code, output = plan("base_url: https://api.xplenty.com", f"base_url: {target}")
     assert_refused(code, output, listener, "providers.etl.base_url: credentials go")
+
+
+def test_user_info_in_a_url_is_refused_at_load(plan: Run, listener: Listener) -> None:
+    """``https://api.xplenty.com@127.0.0.1`` goes to 127.0.0.1; and what precedes an '@'
+    may be a password: never echoed."""
+    url = f"https://api.xplenty.com:{CANARY}@127.0.0.1:{listener.port}"
+    for options in ((), ("--sandbox",)):
+        code, output = plan("https://api.xplenty.com", url, *options)
+        url = "https://api.xplenty.com"  # the config holds the URL already
+        assert_refused(code, output, listener, "providers.etl.base_url: holds a user name")
 
 
 def test_production_host_on_another_port_is_refused(plan: Run, listener: Listener) -> None:

@@ -51,7 +51,7 @@ def test_wrong_type_names_file_line_and_key_path(tmp_path: Path) -> None:
     assert problems(tmp_path, {"orders.yaml": text}) == [
         "specs/orders.yaml:9:5: spec.job.cluster_id: "
         "Input should be a valid integer, unable to parse string as an integer",
-        "specs/orders.yaml:11:5: spec.job.cluster_name: unknown key",
+        "specs/orders.yaml:11:5: spec.job.cluster_name: unknown key; did you mean 'cluster_id'?",
     ]
 
 
@@ -72,7 +72,7 @@ def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
         "specs/a.yaml:19:3: spec.provider: unknown provider instance 'nope' "
         "(declared in reconciler.yaml: etl)",
         "specs/b.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
-        "specs/c.yaml:2:1: a: duplicate key",
+        "specs/c.yaml:2:1: a: duplicate key (first at line 1)",
     ]
 
 
@@ -160,7 +160,9 @@ def test_missing_config_and_invalid_utf8(tmp_path: Path) -> None:
     assert caught.value.lines() == ["reconciler.yaml: no such file; run `reconciler init`"]
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "latin1.yaml").write_bytes("name: café".encode("latin-1"))
-    assert problems(tmp_path, {}) == ["specs/latin1.yaml: not valid UTF-8 text (byte 9)"]
+    assert problems(tmp_path, {}) == [
+        "specs/latin1.yaml:1:10: not valid UTF-8 text; save it as UTF-8"
+    ]
 
 
 def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
@@ -173,7 +175,9 @@ def test_provider_options_are_checked_by_the_provider(tmp_path: Path) -> None:
 def test_missing_credential_key_is_reported(tmp_path: Path) -> None:
     config = CONFIG.replace("      api_key: env:XPLENTY_API_KEY\n", "      other: env:X\n")
     assert problems(tmp_path, {}, config) == [
-        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty"
+        "reconciler.yaml:8:5: providers.etl.credentials: missing credential 'api_key' for xplenty",
+        "reconciler.yaml:9:7: providers.etl.credentials.other: unknown credential for xplenty "
+        "(it takes api_key)",
     ]
 
 
@@ -281,7 +285,7 @@ def test_values_the_provider_or_python_cannot_take_are_refused_with_the_rule(
         "specs/b.yaml:7:9: spec.job.job_id: letters, digits and '.', '_', ':', '@', '-', "
         "starting with a letter or digit, at most 128 characters",
         "specs/b.yaml:7:30: spec.job.duration: at most 366d (31622400 seconds)",
-        "specs/c.yaml:10:17: spec.job.variables.A B.[key]: letters, digits and '_', "
+        "specs/c.yaml:10:17: spec.job.variables.\"A B\": not a valid key: letters, digits and '_', "
         "not starting with a digit, at most 128 characters",
     ]
 
