@@ -23,6 +23,7 @@ from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
 from reconciler.errors import ReconcilerError
 from reconciler.inert import terminal
 from reconciler.providers.hosts import ALLOW_HOSTS_VARIABLE, allowed_hosts
+from reconciler.render.style import Style, wanted
 
 # httpcore's DEBUG trace logs every response's headers (Set-Cookie, tokens); hpack, with HTTP/2,
 # every header both ways. --debug keeps them at INFO: httpx's line per call is what it shows.
@@ -65,6 +66,11 @@ _URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
     help="Also send credentials to this host (repeatable; also $RECONCILER_ALLOW_HOSTS, "
     "comma-separated). Without a port, any port. Plain http only to an allowed loopback host.",
 )
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour, even on a terminal (also $NO_COLOR; $FORCE_COLOR turns it on).",
+)
 @click.option("--debug", is_flag=True, help="Log HTTP calls and show tracebacks.")
 @click.version_option(__version__, prog_name="reconciler")
 @click.pass_context
@@ -75,6 +81,7 @@ def cli(
     sandbox: bool,
     sandbox_seed: Path | None,
     allow_hosts: tuple[str, ...],
+    no_color: bool,
     debug: bool,
 ) -> None:
     """Declarative GitOps reconciler for job runs.
@@ -89,6 +96,7 @@ def cli(
         hosts = allowed_hosts(allow_hosts, os.environ.get(ALLOW_HOSTS_VARIABLE))
     except ValueError as exc:
         raise click.UsageError(f"--allow-host / ${ALLOW_HOSTS_VARIABLE}: {exc}") from None
+    colour = wanted(os.environ, no_color=no_color, is_terminal=sys.stdout.isatty())
     ctx.obj = Options(
         config=config,
         sandbox=sandbox,
@@ -96,7 +104,9 @@ def cli(
         debug=debug,
         allowed_hosts=hosts,
         lockfile=lockfile,
+        style=Style(colour),
     )
+    ctx.color = colour or None  # click.echo strips colour off a terminal unless told
 
 
 class _InertFormatter(logging.Formatter):

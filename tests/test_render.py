@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 
 from reconciler.app.show import ShowRow
@@ -13,6 +14,7 @@ from reconciler.engine.actions import Plan
 from reconciler.engine.plan import plan_actions
 from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
+from reconciler.render.style import Style, wanted
 from reconciler.spec.runs import RunStatus
 from reconciler.state.model import Lockfile
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
@@ -180,3 +182,33 @@ def test_commit_message_keeps_each_value_to_its_line() -> None:
         "![i](http://e/i) | \\x1b[2J\\x1b]8;;http://e\\x1b\\link\\x1b]8;;\\x1b\\ \\x9b31m "
         "\\u202eevil\\u202c \\x07\\r\\x08\\n\\nCo-authored-by: x <y@z>",
     ]
+
+
+@pytest.mark.parametrize("case", ["changes", "hostile"])
+def test_coloured_plan_matches_golden_and_colours_only_our_own_words(case: str) -> None:
+    rendered = text.render_plan(make_plan(case), style=Style(enabled=True)) + "\n"
+    golden = GOLDEN / f"{case}.color.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered)
+    assert rendered == golden.read_text()
+    plain = text.render_plan(make_plan(case)) + "\n"
+    assert click.unstyle(rendered) == plain  # the same text, with colour around our words only
+
+
+@pytest.mark.parametrize(
+    ("environ", "no_color", "is_terminal", "colour"),
+    [
+        ({}, False, True, True),
+        ({}, False, False, False),
+        ({}, True, True, False),
+        ({"NO_COLOR": "1"}, False, True, False),
+        ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False, False),
+        ({"FORCE_COLOR": "1"}, False, False, True),
+        ({"FORCE_COLOR": "0"}, False, True, False),
+        ({"NO_COLOR": ""}, False, True, True),
+    ],
+)
+def test_colour_is_on_for_terminals_and_as_no_color_and_force_color_say(
+    environ: dict[str, str], no_color: bool, is_terminal: bool, colour: bool
+) -> None:
+    assert wanted(environ, no_color=no_color, is_terminal=is_terminal) is colour

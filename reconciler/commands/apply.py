@@ -8,11 +8,18 @@ import click
 from reconciler.app.saved_plan import read_plan
 from reconciler.app.session import apply_session, converge
 from reconciler.commands.apply_push import apply_and_push
-from reconciler.commands.common import Options, echo_applied, lock_timeout_option, pass_options
+from reconciler.commands.common import (
+    Options,
+    confirmed,
+    echo_applied,
+    lock_timeout_option,
+    pass_options,
+)
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.inert import terminal
 from reconciler.render import text
+from reconciler.render.summary import apply_tally
 from reconciler.state.lock import command_line
 
 
@@ -80,12 +87,17 @@ def apply(
             plan = saved
         else:
             plan = session.plan(targets=targets)
-        click.echo(text.render_plan(plan))
+        click.echo(text.render_plan(plan, style=options.style))
         asked = saved is None and not auto_approve
         # Statuses alone are not committed, so a merge job re-run with nothing to do leaves git
         # as it was (`show` gives live statuses). A replayed journal is.
         outcome = converge(
-            session, plan, proceed=lambda _: not asked or _confirm(), record_unchanged=not commit
+            session,
+            plan,
+            proceed=lambda _: confirmed(
+                "Perform these actions?", skip=not asked, flag="--auto-approve"
+            ),
+            record_unchanged=not commit,
         )
     if outcome.declined:
         click.echo("Apply cancelled; nothing was done.")
@@ -97,14 +109,13 @@ def apply(
         if failures:
             raise ApplyError(failures)
         return 0
-    echo_applied(result, session.lock.runs)
+    echo_applied(result, session.lock.runs, options.style)
     if commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)
         _commit(ws.root, ws.lockfile, message)
+    click.echo(f"\n{apply_tally(plan, result)}; lockfile serial {session.lock.serial}.")
     if failures:
         raise ApplyError(failures)
-    done = len([a for a in result.done if a.kind.is_change])
-    click.echo(f"\nApply complete: {done} action(s) done; lockfile serial {session.lock.serial}.")
     return 0
 
 
@@ -113,11 +124,3 @@ def _commit(root: Path, lockfile: Path, message: str) -> None:
     click.echo(
         f"Committed the lockfile: {made[:12]}." if made else "Lockfile unchanged: no commit."
     )
-
-
-def _confirm() -> bool:
-    click.echo("")
-    answer = click.prompt(
-        "Perform these actions? Only 'yes' will be accepted", default="", show_default=False
-    )
-    return bool(answer.strip() == "yes")

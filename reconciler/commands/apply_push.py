@@ -19,6 +19,7 @@ from reconciler.app.runtime import Runtime
 from reconciler.app.session import ApplySession, apply_session, converge
 from reconciler.commands.common import Options, echo_applied
 from reconciler.engine.actions import Plan
+from reconciler.engine.apply import ApplyResult
 from reconciler.errors import ApplyError, ReconcilerError
 from reconciler.gitops import (
     commit_lockfile,
@@ -29,6 +30,7 @@ from reconciler.gitops import (
     sync,
 )
 from reconciler.render import text
+from reconciler.render.summary import apply_tally
 from reconciler.source.load import display_path
 from reconciler.state.lock import command_line
 from reconciler.state.lockfile import read_lockfile, write_lockfile
@@ -51,7 +53,7 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                 ) as session,
             ):
                 plan = session.plan(targets=targets)
-                click.echo(text.render_plan(plan))
+                click.echo(text.render_plan(plan, style=options.style))
                 # Statuses alone are not pushed, so a re-run with nothing to do leaves git as it
                 # was. A replayed journal is.
                 outcome = converge(
@@ -68,9 +70,11 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                 result = outcome.result
                 if result is None:  # nothing to do
                     if _publish(root, ws.lockfile, session.lock, set(), commit_message(plan, [])):
+                        nothing = apply_tally(plan, ApplyResult(records={}))
+                        click.echo(f"\n{nothing}; the lockfile is pushed.")
                         return _report(outcome.failures)
                     continue
-                echo_applied(result, session.lock.runs)
+                echo_applied(result, session.lock.runs, options.style)
                 touched = {a.name for a in plan.changes}
                 records = session.lock.runs
                 message = commit_message(plan, result.done, records, failures=outcome.failures)
@@ -79,6 +83,7 @@ def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float
                         "the remote kept moving: the lockfile could not be pushed; "
                         "the runs are recorded in the local lockfile"
                     )
+                click.echo(f"\n{apply_tally(plan, result)}; the lockfile is pushed.")
                 return _report(outcome.failures)
     raise ReconcilerError(
         f"the remote kept moving: no claim landed in {ROUNDS} rounds; nothing was started"
@@ -110,5 +115,4 @@ def _publish(root: Path, lockfile: Path, ours: Lockfile, touched: set[str], mess
 def _report(failures: list[str]) -> int:
     if failures:
         raise ApplyError(failures)
-    click.echo("\nApply complete; the lockfile is pushed.")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,19 +14,34 @@ import click
 
 from reconciler.app.workspace import Environment, Workspace, open_workspace
 from reconciler.engine.apply import ApplyResult
-from reconciler.errors import InputError, Problem, StateError
+from reconciler.errors import InputError, Problem, StateError, UsageError
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
+from reconciler.render.style import PLAIN, Style
 from reconciler.source.load import display_path
 from reconciler.state.model import RunRecord
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
 
 
-def echo_applied(result: ApplyResult, records: Mapping[str, RunRecord]) -> None:
+def echo_applied(
+    result: ApplyResult, records: Mapping[str, RunRecord], style: Style = PLAIN
+) -> None:
     """Each change apply made, with the run it started, adopted or stopped (if any)."""
     if any(a.kind.is_change for a in result.done):
-        click.echo("\n" + text.render_applied(result.done, records))
+        click.echo("\n" + text.render_applied(result.done, records, style))
+
+
+def confirmed(question: str, *, skip: bool, flag: str) -> bool:
+    """``skip`` (the command's ``flag``) or a person's 'yes'; refused when no one can answer,
+    as Terraform does, rather than taken as a yes."""
+    if skip:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to go on without confirmation: pass {flag}")
+    click.echo("")
+    answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
+    return bool(answer.strip() == "yes")
 
 
 def lock_timeout_option(default: float) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -48,6 +64,7 @@ class Options:
     debug: bool
     allowed_hosts: tuple[AllowedHost, ...] = ()
     lockfile: Path | None = None  # --lockfile
+    style: Style = PLAIN  # colour on a terminal (--no-color, $NO_COLOR, $FORCE_COLOR)
 
     def workspace(self) -> Workspace:
         return open_workspace(self.config, self.lockfile)

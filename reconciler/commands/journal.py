@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from reconciler.commands.common import Options, lock_timeout_option, pass_options
-from reconciler.errors import UsageError
+from reconciler.commands.common import Options, confirmed, lock_timeout_option, pass_options
 from reconciler.inert import terminal
 from reconciler.state.entries import (
     IntentEntry,
@@ -66,17 +63,9 @@ def set_aside_command(options: Options, yes: bool, lock_timeout: float) -> int:
     unconfirmed starts listed at the provider first.
     """
     ws = options.workspace()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("refusing to set the journal aside without confirmation: pass --yes")
-        answer = click.prompt(
-            "Replay what can be read and set the journal aside? Only 'yes' will be accepted",
-            default="",
-            show_default=False,
-        )
-        if answer.strip() != "yes":
-            click.echo("Cancelled; nothing was done.")
-            return 1
+    if not confirmed("Replay what can be read and set the journal aside?", skip=yes, flag="--yes"):
+        click.echo("Cancelled; nothing was done.")
+        return 1
     done = set_aside(ws.state, command_line(), lock_timeout=lock_timeout)
     click.echo(
         f"Replayed {done.replayed} entr{'y' if done.replayed == 1 else 'ies'} into "

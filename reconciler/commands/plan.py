@@ -11,16 +11,17 @@ from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError
 from reconciler.inert import json_text
 from reconciler.render import markdown, text
+from reconciler.render.style import PLAIN, Style
 from reconciler.state.document import dump_json
 from reconciler.state.files import check_writable, write_atomic
 
 
-def render(plan: Plan, output_format: str) -> str:
+def render(plan: Plan, output_format: str, style: Style = PLAIN) -> str:
     if output_format == "json":
         return json_text(dump_json(plan)).rstrip("\n")
     if output_format == "markdown":
         return markdown.render_plan(plan)
-    return text.render_plan(plan)
+    return text.render_plan(plan, style=style)
 
 
 @click.command()
@@ -70,7 +71,7 @@ def plan(
     if out is not None:
         result = seal_plan(result, env.environ)
         write_atomic(out, dump_json(result))
-    click.echo(render(result, output_format))
+    click.echo(render(result, output_format, options.style))
     if out is not None and output_format == "text":
         click.echo(f"\nSaved the plan to {out}; apply it with: reconciler apply {out}")
     failures = refresh_failures(result)

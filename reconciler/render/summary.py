@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from reconciler.engine.actions import Action, ActionKind, Plan
+from reconciler.engine.apply import ApplyResult
 from reconciler.engine.config_review import ConfigChange
 
 SYMBOL = {
@@ -100,3 +101,28 @@ def config_change_title(change: ConfigChange) -> str:
 
 def config_change_lines(change: ConfigChange) -> list[str]:
     return [f"{c.path}: {value(c.old)} -> {value(c.new)}" for c in change.changes]
+
+
+DONE_WORDS = {
+    ActionKind.START: "started",
+    ActionKind.REPLACE: "replaced",
+    ActionKind.STOP: "stopped",
+    ActionKind.RETRY: "retried",
+    ActionKind.ADOPT: "adopted",
+    ActionKind.FORGET: "forgotten",
+}
+
+
+def apply_tally(plan: Plan, result: ApplyResult) -> str:
+    """``Apply complete: 3 started, 1 stopped`` or ``Apply incomplete: 2 started, 1 failed,
+    75 not refreshed``: what every apply ends with, a partial one included."""
+    done = Counter(a.kind for a in result.done if a.kind.is_change)
+    parts = [f"{done[kind]} {DONE_WORDS[kind]}" for kind in ORDER if done[kind]]
+    if result.failures:
+        parts.append(f"{len(result.failures)} failed")
+    if result.not_begun:
+        parts.append(f"{len(result.not_begun)} not begun")
+    if plan.errors:
+        parts.append(f"{len(plan.errors)} not refreshed")
+    whole = not (result.failures or result.not_begun or plan.errors)
+    return f"Apply {'complete' if whole else 'incomplete'}: {', '.join(parts) or 'nothing done'}"

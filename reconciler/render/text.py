@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from reconciler.app.show import ShowRow
 from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.inert import terminal
+from reconciler.render.style import PLAIN, Style
 from reconciler.render.summary import (
     SYMBOL,
     change_lines,
@@ -20,15 +21,14 @@ from reconciler.render.summary import (
 from reconciler.state.model import RunRecord
 
 
-def render_plan(plan: Plan, *, verbose: bool = False) -> str:
+def render_plan(plan: Plan, *, verbose: bool = False, style: Style = PLAIN) -> str:
     lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
     width = max((len(a.name) for a in plan.actions), default=4)
     for action in plan.actions:
         if not action.kind.is_change and not verbose:
             continue
-        symbol = SYMBOL.get(action.kind, "=")
         lines.append(
-            f"  {symbol:>3} {action.kind.value:<11} {action.name:<{width}}  "
+            f"  {_head(action.kind, style)} {action.name:<{width}}  "
             f"{action.instance}: {terminal(action.reason)}"
         )
         lines.extend(f"{'':>18}{terminal(line)}" for line in change_lines(action))
@@ -40,7 +40,8 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
         lines.append("  unchanged: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     if not verbose:
         lines += [
-            f"    ! not refreshed {instance}: {terminal(specs)}: {terminal(reason)}"
+            f"    {style.kind(ActionKind.ERROR, '! not refreshed')} {instance}: "
+            f"{terminal(specs)}: {terminal(reason)}"
             for instance, specs, reason in unrefreshed(plan)
         ]
     if plan.config_review:
@@ -50,16 +51,24 @@ def render_plan(plan: Plan, *, verbose: bool = False) -> str:
             lines.extend(f"{'':>18}{terminal(line)}" for line in config_change_lines(change))
     if lines[-1] != "":
         lines.append("")
-    lines.append(summary_line(plan))
+    lines.append(style.bold(summary_line(plan)))
     return "\n".join(lines)
 
 
-def render_applied(done: Sequence[Action], records: Mapping[str, RunRecord]) -> str:
+def _head(kind: ActionKind, style: Style) -> str:
+    """``  + start      ``: the symbol and the kind, coloured, padded outside the colour."""
+    head = f"{SYMBOL.get(kind, '='):>3} {kind.value}"
+    return style.kind(kind, head) + " " * (11 - len(kind.value))
+
+
+def render_applied(
+    done: Sequence[Action], records: Mapping[str, RunRecord], style: Style = PLAIN
+) -> str:
     """What apply did, a line per change: the run each action started, adopted or stopped."""
     changes = [a for a in done if a.kind.is_change]
     width = max((len(a.name) for a in changes), default=4)
     return "\n".join(
-        f"  {SYMBOL[a.kind]:>3} {a.kind.value:<11} {a.name:<{width}}  "
+        f"  {_head(a.kind, style)} {a.name:<{width}}  "
         f"{a.instance}: {terminal(_outcome(a, records.get(a.name)))}"
         for a in changes
     )

@@ -40,7 +40,7 @@ def test_plan_apply_plan_converges(repo: Repo) -> None:
         "    + start       alpha  etl: started run 1 (pending)\n"
         "    + start       beta   etl: started run 2 (pending)\n"
         "    + start       gamma  etl: started run 3 (pending)\n\n"
-        "Apply complete: 3 action(s) done; lockfile serial 1.\n"
+        "Apply complete: 3 started; lockfile serial 1.\n"
     )
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert sorted(lock["runs"]) == ["alpha", "beta", "gamma"]

@@ -113,5 +113,5 @@ def test_vonage_application_key_credentials_work_unresolved_under_the_sandbox(re
         "    + start       vonage-run  campaigns: new spec\n\n"
         "Plan: 1 to start.\n\n"
         f"    + start       vonage-run  campaigns: started run {run_id} (running)\n\n"
-        "Apply complete: 1 action(s) done; lockfile serial 1.\n",
+        "Apply complete: 1 started; lockfile serial 1.\n",
     )

@@ -223,7 +223,7 @@ def test_a_lock_notes_holder_is_inert_in_errors_and_force_unlock(repo: Repo) -> 
         "Error: the state lock is noted as held by pid 4242 on ci\\x1b[2J\\u202e "
         "(apply\\r\\x9b1m, since"
     )
-    code, out, _ = repo.run("force-unlock", "abc123")
+    code, out, _ = repo.run("force-unlock", "--force", "abc123")
     assert (code, out) == (
         0,
         "Cleared lock abc123 (pid 4242 on ci\\x1b[2J\\u202e, apply\\r\\x9b1m).\n",

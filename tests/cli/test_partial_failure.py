@@ -28,6 +28,7 @@ def test_unreachable_provider_leaves_its_specs_and_the_rest_proceeds(repo: Repo)
     code, out, err = repo.run("--sandbox", "--sandbox-seed", str(seed), "apply", "--auto-approve")
     assert code == 1
     assert "Apply complete" not in out
+    assert "\nApply incomplete: 3 started, 1 not refreshed; lockfile serial 1.\n" in out
     lock = json.loads((repo.root / "reconciler.lock").read_text())
     assert sorted(lock["runs"]) == ["matatika-run", "vonage-run", "xplenty-run"]
     assert "refresh of ctl failed" in err

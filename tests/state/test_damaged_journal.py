@@ -132,7 +132,7 @@ def test_set_aside_replays_what_it_can_read_and_the_next_apply_goes_on(repo: Rep
     code, _, err = repo.run("journal", "set-aside")  # not a terminal: --yes is needed
     assert (code, err.splitlines()) == (
         1,
-        ["Error: refusing to set the journal aside without confirmation: pass --yes"],
+        ["Error: refusing to go on without confirmation: pass --yes"],
     )
     code, out, err = repo.run("journal", "set-aside", "--yes")
     assert (code, err) == (0, "")
