@@ -42,10 +42,7 @@ def show_command(ws: Workspace, env: Environment, name: str | None = None) -> li
     """Each recorded run (or the one of spec ``name``) beside its live status, and the
     provider's account of it, if any."""
     lock = ws.store.read()
-    if name is not None and name not in lock.runs:  # before any credential is needed
-        suggestion = did_you_mean(name, lock.runs)
-        raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
-    return run_sync(_show(ws, env, lock, [name] if name else sorted(lock.runs)))
+    return run_sync(_show(ws, env, lock, _names(lock, name)))
 
 
 async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
@@ -54,29 +51,44 @@ async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str
         details = await asyncio.gather(
             *(_details(providers, plan.records.get(name, lock.runs[name])) for name in names)
         )
-    rows = []
-    for name, detail in zip(names, details, strict=True):
-        recorded = lock.runs[name]
-        live = plan.records.get(name, recorded)
-        rows.append(
-            ShowRow(
-                name=name,
-                instance=recorded.instance,
-                run_id=live.run_id,
-                attempt=live.attempt,
-                recorded=recorded.status.value,
-                live=live.status.value,
-                api_status=live.api_status,
-                started_at=live.started_at,
-                spec_file=recorded.spec_file,
-                details=detail,
-                commit=live.commit,
-                revision=live.revision,
-                run_key=live.run_key,
-                stop_reason=live.stop_reason.value if live.stop_reason else None,
-            )
-        )
-    return rows
+    return [
+        _row(name, lock.runs[name], plan.records.get(name, lock.runs[name]), detail)
+        for name, detail in zip(names, details, strict=True)
+    ]
+
+
+def offline_rows(ws: Workspace, name: str | None = None) -> list[ShowRow]:
+    """What the state records, without asking any provider (no credential needed): statuses
+    as of the last apply that recorded them."""
+    lock = ws.store.read()
+    names = _names(lock, name)
+    return [_row(n, lock.runs[n], lock.runs[n], None) for n in names]
+
+
+def _names(lock: Lockfile, name: str | None) -> list[str]:
+    if name is not None and name not in lock.runs:  # before any credential is needed
+        suggestion = did_you_mean(name, lock.runs)
+        raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
+    return [name] if name else sorted(lock.runs)
+
+
+def _row(name: str, recorded: RunRecord, live: RunRecord, detail: str | None) -> ShowRow:
+    return ShowRow(
+        name=name,
+        instance=recorded.instance,
+        run_id=live.run_id,
+        attempt=live.attempt,
+        recorded=recorded.status.value,
+        live=live.status.value,
+        api_status=live.api_status,
+        started_at=live.started_at,
+        spec_file=recorded.spec_file,
+        details=detail,
+        commit=live.commit,
+        revision=live.revision,
+        run_key=live.run_key,
+        stop_reason=live.stop_reason.value if live.stop_reason else None,
+    )
 
 
 async def _details(providers: Mapping[str, Provider], record: RunRecord) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reconciler.commands.apply import apply
+from reconciler.commands.completion import completion
 from reconciler.commands.force_unlock import force_unlock
 from reconciler.commands.init import init
 from reconciler.commands.journal import journal
@@ -13,4 +14,16 @@ from reconciler.commands.show import show
 from reconciler.commands.validate import validate
 from reconciler.commands.watch import watch
 
-COMMANDS = [init, validate, plan, apply, show, watch, force_unlock, journal, schema, sandbox]
+COMMANDS = [
+    init,
+    validate,
+    plan,
+    apply,
+    show,
+    watch,
+    force_unlock,
+    journal,
+    schema,
+    sandbox,
+    completion,
+]

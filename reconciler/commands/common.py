@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.app.workspace import Environment, Workspace, open_workspace
+from reconciler.app.workspace import Environment, Workspace, load_desired, open_workspace
 from reconciler.engine.apply import ApplyResult
 from reconciler.errors import InputError, Problem, StateError, UsageError
 from reconciler.providers.hosts import AllowedHost
@@ -78,6 +78,7 @@ class Options:
         from reconciler.sandbox.seed import load_seed
         from reconciler.sandbox.server import BackgroundSandbox
 
+        load_desired(ws)  # every problem of the specs is told before the sandbox writes its state
         state = sandbox_state(ws.root)
         seed = load_seed(self.sandbox_seed)
         try:

@@ -2,21 +2,30 @@ from __future__ import annotations
 
 import click
 
-from reconciler.app.show import show_command
+from reconciler.app.show import offline_rows, show_command
 from reconciler.commands.common import Options, pass_options
 from reconciler.render import text
 
 
 @click.command()
 @click.argument("name", required=False)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Read the state only: no provider is asked and no credential needed; statuses are "
+    "as the last apply recorded them.",
+)
 @pass_options
-def show(options: Options, name: str | None) -> int:
+def show(options: Options, name: str | None, offline: bool) -> int:
     """What the lockfile records for each spec, beside the run's live status.
 
     With NAME, that spec's run in full, including the commit that started it.
     """
     ws = options.workspace()
-    with options.environment(ws) as env:
-        rows = show_command(ws, env, name)
+    if offline:
+        rows = offline_rows(ws, name)
+    else:
+        with options.environment(ws) as env:
+            rows = show_command(ws, env, name)
     click.echo(text.render_show(rows) if name is None else text.render_run(rows[0]))
     return 0
