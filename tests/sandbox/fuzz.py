@@ -216,9 +216,19 @@ class Session:
         self.sent += 1
         assert response.status_code < 500, (request, response.status_code, response.text)
         if response.status_code >= 400 and request.method != "HEAD":
-            assert set(response.json()) >= self.error_keys(url), (request, response.text)
-        if response.status_code < 300 and "json" in response.headers.get("content-type", ""):
-            for kind, found in self.collect(response.json()):
+            try:
+                keys = set(response.json())
+            except ValueError:
+                keys = set()
+            assert keys >= self.error_keys(url), (request, response.status_code, response.text)
+        media = response.headers.get("content-type", "").split(";")[0]
+        json_media = media == "application/json" or media.endswith("+json")
+        if response.status_code < 300 and json_media and request.method != "HEAD":
+            try:
+                answer = response.json()
+            except ValueError:
+                raise AssertionError((request, response.status_code, response.text)) from None
+            for kind, found in self.collect(answer):
                 ids = self.known.setdefault(kind, [])
                 if found not in ids:
                     ids.append(found)

@@ -5,6 +5,7 @@ of which move the clock."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +33,7 @@ from tests.sandbox.fuzz import (
 )
 from tests.sandbox.inprocess import auth_headers, jwt, runner_token, sandbox_client
 
-EXAMPLES = 100
+EXAMPLES = int(os.environ.get("SANDBOX_FUZZ_EXAMPLES", "100"))  # more for a long campaign
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
