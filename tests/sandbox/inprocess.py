@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp
 
 from reconciler.sandbox.app import create_app
 from reconciler.sandbox.seed import Seed
@@ -62,9 +63,17 @@ def sandbox_client(
     """A client of a fresh in-memory sandbox; ``raise_errors``: an exception in the app fails
     the test with its traceback (else it is the API's 500 answer)."""
     store = Store(None)
-    transport = httpx.ASGITransport(
-        create_app(store, seed or Seed()), raise_app_exceptions=raise_errors
-    )
+    try:
+        with app_client(create_app(store, seed or Seed()), raise_errors=raise_errors) as client:
+            yield client
+    finally:
+        store.close()
+
+
+@contextmanager
+def app_client(app: ASGIApp, *, raise_errors: bool = True) -> Iterator[SandboxClient]:
+    """A client of this sandbox app."""
+    transport = httpx.ASGITransport(app, raise_app_exceptions=raise_errors)
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
     try:
@@ -72,7 +81,6 @@ def sandbox_client(
     finally:
         loop.run_until_complete(client.aclose())
         loop.close()
-        store.close()
 
 
 def runner_token(client: SandboxClient) -> dict[str, str]:
