@@ -93,7 +93,13 @@ def create_app(store: Store, seed: Seed) -> ASGIApp:
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     faults: dict[str, Faults] = {str(name): f for name, f in seed.faults.items()}
-    injector = FaultInjector(app, faults) if faults else None
+    injector = (
+        FaultInjector(
+            app, faults, render=lambda scope, problem: problem_response(Request(scope), problem)
+        )
+        if faults
+        else None
+    )
     return SandboxDate(injector or app, store)
 
 

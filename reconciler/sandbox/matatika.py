@@ -35,6 +35,7 @@ REASONS = {
     409: "Conflict",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 SIZE_DEFAULT, SIZE_MAX = 20, 2000  # Spring Data's defaults
 

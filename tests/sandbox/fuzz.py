@@ -197,6 +197,8 @@ class Session:
     collect: Callable[[Any], list[tuple[str, str]]]  # (kind, id) pairs an answer carries
     known: dict[str, list[str]] = field(default_factory=dict)
     sent: int = 0
+    faults: bool = False  # faults are injected: a 503 may be one of them (counted)
+    unavailable: int = 0
 
     def _fill(self, segment: str) -> str:
         if not segment.startswith(KNOWN):
@@ -214,7 +216,10 @@ class Session:
             headers["Content-Type"] = request.content_type
         response = self.client.request(request.method, url, content=request.body, headers=headers)
         self.sent += 1
-        assert response.status_code < 500, (request, response.status_code, response.text)
+        if self.faults and response.status_code == 503:
+            self.unavailable += 1
+        else:
+            assert response.status_code < 500, (request, response.status_code, response.text)
         if response.status_code >= 400 and request.method != "HEAD":
             try:
                 keys = set(response.json())

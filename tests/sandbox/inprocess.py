@@ -84,9 +84,12 @@ def app_client(app: ASGIApp, *, raise_errors: bool = True) -> Iterator[SandboxCl
 
 
 def runner_token(client: SandboxClient) -> dict[str, str]:
-    response = client.post(
-        "/runner/v2/authentication/login", json={"username": "u", "password": "p"}
-    )
+    for _ in range(50):  # past injected faults, as a client retries
+        response = client.post(
+            "/runner/v2/authentication/login", json={"username": "u", "password": "p"}
+        )
+        if response.status_code not in (429, 503):
+            break
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['bearerToken']}"}
 

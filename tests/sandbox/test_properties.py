@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.sandbox.seed import Faults, Seed
 from tests.sandbox.fuzz import (
     KNOWN,
     Request,
@@ -40,6 +41,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 advances = st.floats(min_value=0, max_value=30 * 86400)
+INJECTED = Faults(server_errors=0.2, rate_limited=0.1)
 Step = Request | float  # a request, or seconds the clock moves
 
 
@@ -53,15 +55,24 @@ def steps(
     return st.builds(lambda first, then: [*first, *then], story, more)
 
 
-def run(provider: str, prefix: str, plan: list[Step], **session: Any) -> Session:
-    with sandbox_client() as client:
-        s = Session(client, prefix, auth_headers(client)[provider], **session)
+def run(provider: str, prefix: str, plan: list[Step], faults: bool = False, **kw: Any) -> Session:
+    """The plan's steps, then (without faults) every listing; with faults, every 5xx must be
+    one the sandbox says it injected."""
+    seed = Seed.model_validate({"faults": {provider: INJECTED}} if faults else {})
+    with sandbox_client(seed) as client:
+        s = Session(client, prefix, auth_headers(client)[provider], faults=faults, **kw)
         for step in plan:
             if isinstance(step, Request):
                 s.send(step)
             else:
                 assert client.post("/_sandbox/clock", json={"advance": step}).status_code == 200
-        checks[provider](s)
+        if faults:
+            injected = client.get("/_sandbox/faults").json().get(provider, {})
+            retried = injected.get("server_errors", 0) - s.unavailable  # Runner logins
+            assert retried >= 0
+            assert provider == "runner" or retried == 0
+        else:
+            checks[provider](s)
         return s
 
 
@@ -386,21 +397,26 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("faults", [False, True], ids=["", "faults"])
 @pytest.mark.parametrize("provider", sorted(CASES))
-def test_no_request_breaks_an_emulator(provider: str, report_figure: Callable[[str], None]) -> None:
+def test_no_request_breaks_an_emulator(
+    provider: str, faults: bool, report_figure: Callable[[str], None]
+) -> None:
     prefix, ops, error_keys, collect = CASES[provider]
-    totals = [0, 0]
+    totals = [0, 0, 0]
 
-    @SETTINGS
+    @settings(SETTINGS, max_examples=EXAMPLES // 4 if faults else EXAMPLES)
     @given(steps(SCENARIOS[provider], ops))
     def example(plan: list[Step]) -> None:
-        session = run(provider, prefix, plan, error_keys=error_keys, collect=collect)
+        session = run(provider, prefix, plan, faults=faults, error_keys=error_keys, collect=collect)
         totals[0] += 1
         totals[1] += session.sent
+        totals[2] += session.unavailable
 
     started = time.monotonic()
     example()
+    injected = f", {totals[2]} injected 503s" if faults else ""
     report_figure(
-        f"sandbox properties, {provider}: {totals[0]} examples, {totals[1]} requests, "
-        f"{time.monotonic() - started:.1f} s"
+        f"sandbox properties, {provider}{' with faults' if faults else ''}: {totals[0]} "
+        f"examples, {totals[1]} requests{injected}, {time.monotonic() - started:.1f} s"
     )
