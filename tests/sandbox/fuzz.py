@@ -198,6 +198,7 @@ class Session:
     known: dict[str, list[str]] = field(default_factory=dict)
     sent: int = 0
     faults: bool = False  # faults are injected: a 503 may be one of them (counted)
+    seeded: bool = False  # the seed names accounts, jobs, pipelines (else: auto mode)
     unavailable: int = 0
 
     def _fill(self, segment: str) -> str:
