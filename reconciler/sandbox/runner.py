@@ -365,7 +365,8 @@ class RunnerEmulator:
                         400, f"Cannot {verb} execution {execution_id} in status {status}"
                     )
                 expiry = _expiry(body.get("expiryDuration", 0))
-                if last["stop_at"] is None or verb == "kill":
+                # A repeated stop or kill keeps the first one's timing; a kill overrides a stop.
+                if last["stop_at"] is None or (verb == "kill" and last["stop_kind"] != "kill"):
                     db.execute(
                         "UPDATE runner_attempts SET stop_at = ?, stop_kind = ?, stop_expiry = ? "
                         "WHERE seq = ?",

@@ -148,6 +148,19 @@ def test_runner_stop_is_stopping_at_once_and_ends_after_the_expiry(api: SandboxC
     assert api.get(listing, headers=h).json()["results"][0]["status"] == "STOPPED"
 
 
+def test_runner_a_repeated_kill_keeps_the_first_ones_timing(api: SandboxClient) -> None:
+    h = auth_headers(api)["runner"]
+    execution = api.post(f"{RUNNER}/job-1/start", json={}, headers=h).json()
+    advance(api, 4)
+    kill = f"{RUNNER}/job-1/executions/{execution['execution_id']}/kill"
+    assert api.post(kill, json={"expiryDuration": 10}, headers=h).json()["status"] == "KILLING"
+    advance(api, 6)
+    assert api.post(kill, json={"expiryDuration": 10}, headers=h).json()["status"] == "KILLING"
+    advance(api, 5)
+    listing = api.get(f"{RUNNER}/job-1/executions", headers=h).json()["results"]
+    assert listing[0]["status"] == "KILLED"
+
+
 # -- Vonage --------------------------------------------------------------------------------
 
 
