@@ -7,6 +7,7 @@ Afterwards every listing still answers."""
 from __future__ import annotations
 
 import base64
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.sandbox.inprocess import ACCEPT, app_client
 DOCUMENT = Path(__file__).parent / "data" / "xplenty-openapi.yaml"
 BASE = "http://testserver/xplenty/acme/api"
 BASIC = "Basic " + base64.b64encode(b"key:").decode()
-EXAMPLES = 100
+EXAMPLES = int(os.environ.get("SANDBOX_FUZZ_EXAMPLES", "100"))  # more for a long campaign
 # Valid requests go to auto mode, where every cluster and package exists, so most are run and
 # their Job checked against the schema. Invalid ones go to a seeded account, where a wrong
 # key is refused (auto mode takes any key).
