@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
+from typing import Any
 
 
 class ApiProblem(Exception):
@@ -56,13 +58,58 @@ def b64url_decode(segment: str) -> bytes:
 
 
 def is_jwt(token: str) -> bool:
-    """Three base64url segments, the first two JSON: a well-formed JWT (signature unchecked)."""
+    """Three base64url segments, the first two JSON objects (RFC 7519 §7.2: the JOSE header and
+    the claims set are objects): a well-formed JWT (signature unchecked)."""
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         return False
     try:
-        for part in parts[:2]:
-            json.loads(b64url_decode(part))
-    except ValueError:
+        return all(isinstance(json.loads(b64url_decode(part)), dict) for part in parts[:2])
+    except (ValueError, RecursionError):
         return False
-    return True
+
+
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as the APIs' JSON parsers take it (RFC 8259 with I-JSON's limits, RFC 7493).
+
+    UTF-8 only; no ``NaN``/``Infinity`` and no number that overflows a double; no unpaired
+    surrogate (``"\\ud800"``), which no UTF-8 response could ever carry back. Anything else is a
+    400, never a value stored to break a later listing.
+    """
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise ApiProblem(400, "Request body is not valid JSON") from None
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ApiProblem(400, "Request body holds a number out of range")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiProblem(400, "Request body is not valid JSON: unpaired surrogate") from None
+
+
+def is_int(value: Any) -> bool:
+    """A JSON integer (``true`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -8,27 +8,41 @@ is the worst case for a start: the run exists, and the client does not know it.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.sandbox.common import ApiProblem
 from reconciler.sandbox.seed import Faults
 
 STOP_MARKERS = ("/stop", "/kill", "/stopped")
+SERVER_ERROR = "Service Unavailable (sandbox fault)"
+RATE_LIMITED = "Rate Limit Exceeded (sandbox fault)"
 
 
 class DroppedConnection(Exception):
     """Raised after a response has started, so that the server closes the connection."""
 
 
-class FaultInjector:
-    """Injects the seed's faults; ``injected`` counts them by (provider, seed field name)."""
+Render = Callable[[Scope, ApiProblem], Response]
 
-    def __init__(self, app: ASGIApp, faults: Mapping[str, Faults], seed: int | None = None) -> None:
+
+class FaultInjector:
+    """Injects the seed's faults; ``injected`` counts them by (provider, seed field name).
+    ``render`` answers an injected error in the API's own format (else a generic JSON body)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Mapping[str, Faults],
+        seed: int | None = None,
+        render: Render | None = None,
+    ) -> None:
         self.app = app
+        self.render = render
         self.faults = dict(faults)
         self.random = random.Random(seed)
         self.injected: Counter[tuple[str, str]] = Counter()
@@ -46,44 +60,38 @@ class FaultInjector:
             await asyncio.sleep(delay)
         draw = self.random.random()
         bands = [
-            ("server_errors", faults.server_errors, self._server_error),
-            ("rate_limited", faults.rate_limited, self._rate_limited),
-            ("drops", faults.drops, self._drop),
+            ("server_errors", faults.server_errors, ApiProblem(503, SERVER_ERROR)),
+            (
+                "rate_limited",
+                faults.rate_limited,
+                ApiProblem(429, RATE_LIMITED, {"Retry-After": str(faults.retry_after)}),
+            ),
         ]
-        for kind, share, answer in bands:
+        for kind, share, problem in bands:
             if draw < share:
                 self.injected[provider, kind] += 1
-                await answer(send, faults)
+                await self._problem(scope, problem)(scope, receive, send)
                 return
             draw -= share
+        if draw < faults.drops:
+            self.injected[provider, "drops"] += 1
+            await self._drop(send)
+            return
+        draw -= faults.drops
         if draw < faults.drops_after:
             self.injected[provider, "drops_after"] += 1
             await self.app(scope, receive, _swallow)  # the API acts; its answer is lost
-            await self._drop(send, faults)
+            await self._drop(send)
             return
         await self.app(scope, receive, send)
 
-    async def _server_error(self, send: Send, faults: Faults) -> None:
-        await _json(
-            send,
-            503,
-            {
-                "message": "Service Unavailable (sandbox fault)",
-                "title": "Service Unavailable",
-                "detail": "sandbox fault",
-            },
-            {},
-        )
+    def _problem(self, scope: Scope, problem: ApiProblem) -> Response:
+        if self.render is not None:
+            return self.render(scope, problem)
+        body = {"message": problem.message, "title": problem.message, "detail": "sandbox fault"}
+        return JSONResponse(body, problem.status, problem.headers)
 
-    async def _rate_limited(self, send: Send, faults: Faults) -> None:
-        body = {
-            "message": "Rate Limit Exceeded (sandbox fault)",
-            "title": "Too Many Requests",
-            "detail": "sandbox fault",
-        }
-        await _json(send, 429, body, {"retry-after": str(faults.retry_after)})
-
-    async def _drop(self, send: Send, faults: Faults) -> None:
+    async def _drop(self, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
         )
@@ -99,11 +107,3 @@ def _is_stop(scope: Scope) -> bool:
 
 async def _swallow(message: Message) -> None:
     return None
-
-
-async def _json(send: Send, status: int, body: object, headers: dict[str, str]) -> None:
-    raw = json.dumps(body).encode()
-    pairs = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
-    pairs += [(k.encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": pairs})
-    await send({"type": "http.response.body", "body": raw})

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from reconciler.sandbox.common import ApiProblem, HourlyRate, bearer_token
+from reconciler.sandbox.common import INT32_MAX, ApiProblem, HourlyRate, bearer_token, parse_json
 from reconciler.sandbox.seed import MatatikaSeed
 from reconciler.sandbox.store import Store
 
@@ -31,9 +31,13 @@ REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
+    405: "Method Not Allowed",
     409: "Conflict",
     429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }
+SIZE_DEFAULT, SIZE_MAX = 20, 2000  # Spring Data's defaults
 
 
 def stamp(ts: float | None) -> str | None:
@@ -84,6 +88,13 @@ class MatatikaEmulator:
                 (pipeline_id, f"pipeline {pipeline_id}"),
             )
         return self.store.query("SELECT * FROM matatika_pipelines WHERE id = ?", (pipeline_id,))[0]
+
+    def _workspace(self, workspace_id: str) -> None:
+        """A workspace exists when a seeded pipeline is in it (in auto mode, any does)."""
+        if self.seed.pipelines is None:
+            return
+        if not any(p.workspace == workspace_id for p in self.seed.pipelines):
+            raise ApiProblem(404, f"Workspace {workspace_id} not found")
 
     def _state(
         self, job: sqlite3.Row, pipeline: sqlite3.Row, now: float
@@ -202,17 +213,16 @@ class MatatikaEmulator:
 
     def collection(self, request: Request, rows: list[sqlite3.Row]) -> dict[str, Any]:
         query = request.query_params
-        try:
-            page, size = int(query.get("page", 0)), int(query.get("size", 20))
-        except ValueError:
-            raise ApiProblem(400, "page and size must be integers") from None
-        if page < 0 or not 1 <= size <= 2000:
-            raise ApiProblem(400, "page must be >= 0 and size between 1 and 2000")
+        # Spring Data's PageableHandlerMethodArgumentResolver: an unreadable or negative page is
+        # 0, an unreadable or non-positive size the default, a larger one the maximum.
+        page = max(0, _spring_int(query.get("page"), 0))
+        size = _spring_int(query.get("size"), SIZE_DEFAULT)
+        size = SIZE_DEFAULT if size < 1 else min(size, SIZE_MAX)
         order = query.get("sort", "created,desc")
         rows = sorted(rows, key=lambda r: r["seq"], reverse=order.endswith("desc"))
         now = self.store.now()
         chunk = rows[page * size : (page + 1) * size]
-        pages = max(1, math.ceil(len(rows) / size))
+        pages = math.ceil(len(rows) / size)  # Spring: an empty collection has 0 pages
         base = str(request.url.replace(query=""))
         links: dict[str, Any] = {"self": {"href": f"{base}?page={page}&size={size}"}}
         if page + 1 < pages:
@@ -292,21 +302,21 @@ class MatatikaEmulator:
         )
 
     async def _token(self, request: Request) -> Response:
-        """A stub of the Auth0 client-credentials exchange."""
-        raw = (await request.body()).decode("utf-8", "replace")
-        body: dict[str, Any] = dict(parse_qsl(raw))
-        if not body and raw.strip().startswith("{"):
-            body = json.loads(raw)
-        client_id, secret = str(body.get("client_id") or ""), str(body.get("client_secret") or "")
+        """A stub of the Auth0 client-credentials exchange: a JSON or form body (Auth0 takes
+        both, chosen by Content-Type), OAuth 2.0 errors (RFC 6749 §5.2)."""
+        try:
+            body = await _grant_body(request)
+        except ApiProblem as problem:
+            return self.problem_response(request, problem)
+        client_id, secret = body.get("client_id"), body.get("client_secret")
+        grant = body.get("grant_type")
+        if not (isinstance(client_id, str) and isinstance(secret, str) and client_id and secret):
+            return _oauth_error(400, "invalid_request", "client_id and client_secret required")
+        if grant != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "grant_type: client_credentials")
         clients = self.seed.clients
-        if (
-            not client_id
-            or not secret
-            or (clients is not None and clients.get(client_id) != secret)
-        ):
-            return JSONResponse(
-                {"error": "access_denied", "error_description": "Unauthorized"}, 401
-            )
+        if clients is not None and clients.get(client_id) != secret:
+            return _oauth_error(401, "access_denied", "Unauthorized")
         return JSONResponse(
             {
                 "access_token": issued_token(client_id, secret),
@@ -322,18 +332,25 @@ class MatatikaEmulator:
             headers = self.rate.count(token)
             response = await self._dispatch(request, token)
         except ApiProblem as problem:
-            headers.update(problem.headers)
-            body = {
-                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "status": problem.status,
-                "error": REASONS.get(problem.status, "Error"),
-                "errors": [],
-                "message": problem.message,
-                "path": request.url.path.removeprefix("/matatika"),
-            }
-            return JSONResponse(body, problem.status, headers)
+            problem.headers = {**headers, **problem.headers}
+            return self.problem_response(request, problem)
         response.headers.update(headers)
         return response
+
+    def problem_response(self, request: Request, problem: ApiProblem) -> Response:
+        """Spring Boot's error body (MD ``errors.md``); OAuth's at the token endpoint."""
+        if request.url.path.startswith("/matatika/api/oauth/"):
+            code = "invalid_request" if problem.status < 500 else "server_error"
+            return _oauth_error(problem.status, code, problem.message, problem.headers)
+        body = {
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "status": problem.status,
+            "error": REASONS.get(problem.status, "Error"),
+            "errors": [],
+            "message": problem.message,
+            "path": request.url.path.removeprefix("/matatika"),
+        }
+        return JSONResponse(body, problem.status, problem.headers)
 
     async def _dispatch(self, request: Request, token: str) -> Response:
         params, method, path = request.path_params, request.method, request.url.path
@@ -350,6 +367,7 @@ class MatatikaEmulator:
             return JSONResponse(self.collection(request, rows), media_type=hal)
         if "workspace_id" in params:
             workspace = params["workspace_id"]
+            self._workspace(workspace)
             rows = self.store.query(
                 "SELECT j.* FROM matatika_jobs j JOIN matatika_pipelines p ON p.id = j.pipeline_id "
                 "WHERE j.deleted = 0 AND (p.workspace = ? OR p.workspace = 'auto')",
@@ -371,3 +389,28 @@ class MatatikaEmulator:
         return JSONResponse(
             self._job(request, self._row(job_id), self.store.now(), details=details), media_type=hal
         )
+
+
+def _spring_int(value: str | None, default: int) -> int:
+    """An int query parameter as Spring binds it: a Java int, else the default."""
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if -INT32_MAX - 1 <= number <= INT32_MAX else default
+
+
+async def _grant_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "Request body must be a JSON object")
+    return body
+
+
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse({"error": error, "error_description": description}, status, headers)

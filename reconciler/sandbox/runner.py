@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from reconciler.sandbox.common import ApiProblem, HourlyRate, bearer_token
+from reconciler.sandbox.common import (
+    INT32_MAX,
+    ApiProblem,
+    HourlyRate,
+    bearer_token,
+    is_int,
+    parse_json,
+)
 from reconciler.sandbox.seed import ExecutionProfile, RunnerSeed
 from reconciler.sandbox.store import Store
 
@@ -52,7 +61,8 @@ def replay(rows: list[sqlite3.Row], seed: RunnerSeed) -> dict[int, Attempt]:
         created, stop_at, kind = row["created"], row["stop_at"], row["stop_kind"] or "stop"
         begin = max(created + seed.queued, slots[0])
         halt = ("STOPPING", "STOPPED") if kind == "stop" else ("KILLING", "KILLED")
-        pause = seed.stopping if kind == "stop" else seed.killing
+        # The signal's expiryDuration is how long the execution may take to end (KB).
+        pause = max(seed.stopping if kind == "stop" else seed.killing, row["stop_expiry"] or 0)
         attempt = Attempt(steps=[(created, "PENDING")])
         if stop_at is not None and stop_at < begin:  # stopped while waiting for a slot
             attempt.steps += [(stop_at, halt[0]), (stop_at + pause, halt[1])]
@@ -72,7 +82,7 @@ def replay(rows: list[sqlite3.Row], seed: RunnerSeed) -> dict[int, Attempt]:
         halt_at = min(x for x in (stop_at, ttl_stop) if x is not None)
         if halt_at < finish:
             if stop_at is None or ttl_stop < stop_at:
-                halt, pause = ("STOPPING", "STOPPED"), seed.stopping
+                halt, pause = ("STOPPING", "STOPPED"), float(seed.stopping)
             attempt.steps = [s for s in attempt.steps if s[0] <= halt_at]
             attempt.steps += [(halt_at, halt[0]), (halt_at + pause, halt[1])]
             attempt.end = halt_at + pause
@@ -109,12 +119,12 @@ class RunnerEmulator:
 
     async def login(self, request: Request) -> Response:
         try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return JSONResponse({"message": "Request body must be a JSON object"}, 400)
-        user, password = str(body.get("username") or ""), str(body.get("password") or "")
+            body = await _login_body(request)
+        except ApiProblem as problem:
+            return self.problem_response(request, problem)
+        user, password = body.get("username"), body.get("password")
+        if not isinstance(user, str) or not isinstance(password, str):
+            return JSONResponse({"message": "username and password are required strings"}, 400)
         users = self.seed.users
         if users is None:
             ok, alias = bool(user and password), "SBOX"
@@ -189,19 +199,13 @@ class RunnerEmulator:
         raw = await request.body()
         if not raw:
             return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiProblem(400, "Request body is not valid JSON") from None
+        body = parse_json(raw)
         if not isinstance(body, dict):
             raise ApiProblem(400, "Request body must be a JSON object")
         return body
 
     async def create_job(self, request: Request, alias: str) -> tuple[int, Any]:
-        body = await self._body(request)
-        ttl = body.get("executionTtl", 180)
-        if not isinstance(ttl, int) or ttl <= 0:
-            raise ApiProblem(400, "executionTtl must be a positive number of minutes")
+        body = job_definition(await self._body(request))
         job_id, now = str(uuid.uuid4()), self.store.now()
         with self.store.transaction() as db:
             db.execute(
@@ -252,9 +256,7 @@ class RunnerEmulator:
 
     async def _start_execution(self, alias: str, job_id: str, body: dict[str, Any]) -> str:
         hosts = body.get("hosts", [])
-        if not isinstance(hosts, list) or not all(
-            isinstance(h, dict) and h.get("id") for h in hosts
-        ):
+        if not _hosts(hosts) or not isinstance(body.get("sshPrivateKey", ""), str):
             raise ApiProblem(400, "hosts must be a list of objects with an id")
         job = json.loads(self._job_row(alias, job_id)["body"])
         profile = self.seed.profile(job_id)
@@ -283,7 +285,7 @@ class RunnerEmulator:
                 profile.initializing,
                 profile.running,
                 profile.outcome,
-                60 * job.get("executionTtl", 180),
+                60 * (job.get("executionTtl") or 180),
             ),
         )
 
@@ -362,17 +364,14 @@ class RunnerEmulator:
                     raise ApiProblem(
                         400, f"Cannot {verb} execution {execution_id} in status {status}"
                     )
-                delay = body.get("expiryDuration", 0)
-                delay = delay if isinstance(delay, (int, float)) and delay >= 0 else 0
-                stop_at = (
-                    last["stop_at"]
-                    if last["stop_at"] is not None and verb == "stop"
-                    else self.store.now() + delay
-                )
-                db.execute(
-                    "UPDATE runner_attempts SET stop_at = ?, stop_kind = ? WHERE seq = ?",
-                    (stop_at, verb, last["seq"]),
-                )
+                expiry = _expiry(body.get("expiryDuration", 0))
+                # A repeated stop or kill keeps the first one's timing; a kill overrides a stop.
+                if last["stop_at"] is None or (verb == "kill" and last["stop_kind"] != "kill"):
+                    db.execute(
+                        "UPDATE runner_attempts SET stop_at = ?, stop_kind = ?, stop_expiry = ? "
+                        "WHERE seq = ?",
+                        (self.store.now(), verb, expiry, last["seq"]),
+                    )
         return self._execution(alias, job_id, execution_id)
 
     # -- routing -------------------------------------------------------------------------
@@ -408,11 +407,15 @@ class RunnerEmulator:
             headers = self.rate.count(token)
             status, body = await self._dispatch(request, params)
         except ApiProblem as problem:
-            headers.update(problem.headers)
-            return JSONResponse({"message": problem.message}, problem.status, headers)
+            problem.headers = {**headers, **problem.headers}
+            return self.problem_response(request, problem)
         if status == 204:
             return Response(status_code=204, headers=headers)
         return JSONResponse(body, status, headers)
+
+    def problem_response(self, request: Request, problem: ApiProblem) -> Response:
+        """``{"message": ...}``: the CLC v2 error body (an assumption, see the provider doc)."""
+        return JSONResponse({"message": problem.message}, problem.status, problem.headers)
 
     async def _dispatch(self, request: Request, params: dict[str, Any]) -> tuple[int, Any]:
         alias, job_id, method = params["alias"], params.get("job_id"), request.method
@@ -442,12 +445,84 @@ class RunnerEmulator:
             with self.store.transaction() as db:
                 db.execute("DELETE FROM runner_jobs WHERE id = ?", (job_id,))
             return 204, None
-        if method == "PUT":
-            body = {**json.loads(row["body"]), **(await self._body(request))}
+        if method == "PUT":  # "re-write the entire Job description" (KB, Update Job)
+            body = job_definition(await self._body(request))
             with self.store.transaction() as db:
                 db.execute(
                     "UPDATE runner_jobs SET body = ?, updated = ? WHERE id = ?",
                     (json.dumps(body), self.store.now(), job_id),
                 )
+            if request.query_params.get("immediate") == "true":
+                await self._start_execution(alias, job_id, {})
             row = self._job_row(alias, job_id)
         return 200, self._job(request, row)
+
+
+async def _login_body(request: Request) -> dict[str, Any]:
+    """JSON as documented (CAPI login), or a form as CenturyLink's own SDKs post it."""
+    raw = await request.body()
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "Request body must be a JSON object")
+    return body
+
+
+def _hosts(value: Any) -> bool:
+    """Hosts entities: objects with a string ``id`` (KB, Hosts Entity)."""
+    return isinstance(value, list) and all(
+        isinstance(h, dict) and isinstance(h.get("id"), str) and h["id"] for h in value
+    )
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def job_definition(body: dict[str, Any]) -> dict[str, Any]:
+    """A job definition as Create/Update Job take it (KB, Content Properties): the playbook from
+    a repository or inline (one of them), hosts required, typed optional fields; else a 400."""
+    problems = []
+    repository, playbook = body.get("repository"), body.get("playbook")
+    if (repository is None) == (playbook is None):
+        problems.append("exactly one of repository and playbook is required")
+    if repository is not None and not (
+        isinstance(repository, dict)
+        and all(isinstance(repository.get(k), str) for k in ("url", "defaultPlaybook"))
+        and isinstance(repository.get("branch", ""), str)
+    ):
+        problems.append("repository needs url and defaultPlaybook strings")
+    if playbook is not None and not isinstance(playbook, str):
+        problems.append("playbook must be a base64 string")
+    if not _hosts(body.get("hosts")):
+        problems.append("hosts is required: a list of objects with an id")
+    ttl = body.get("executionTtl")
+    if ttl is not None and not (is_int(ttl) and 0 < ttl <= INT32_MAX):
+        problems.append("executionTtl must be a positive integer of minutes")
+    callbacks = body.get("callbacks", [])
+    if not isinstance(callbacks, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("url"), str) for c in callbacks
+    ):
+        problems.append("callbacks must be a list of objects with a url")
+    for name, valid in (
+        ("description", isinstance(body.get("description", ""), str)),
+        ("playbookTags", _strings(body.get("playbookTags", []))),
+        ("properties", isinstance(body.get("properties", {}), dict)),
+        ("sshPrivateKey", isinstance(body.get("sshPrivateKey", ""), str)),
+        ("useDynamicInventory", isinstance(body.get("useDynamicInventory", False), bool)),
+    ):
+        if not valid:
+            problems.append(f"{name} has the wrong type")
+    if problems:
+        raise ApiProblem(400, "Invalid job: " + "; ".join(problems))
+    return body
+
+
+def _expiry(value: Any) -> float:
+    """A stop or kill signal's ``expiryDuration``: a number of seconds, default 0 (KB)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ApiProblem(400, "expiryDuration must be a number of seconds")
+    if not (math.isfinite(value) and 0 <= value <= INT32_MAX):
+        raise ApiProblem(400, f"expiryDuration must be between 0 and {INT32_MAX} seconds")
+    return float(value)

@@ -32,7 +32,7 @@ def overlay(base: P, *layers: P | None) -> P:
 
 
 class Named(_Model):
-    id: int = Field(gt=0)
+    id: int = Field(gt=0, le=2**63 - 1)  # a 64-bit id, as the emulator's
     name: str
 
 
@@ -111,7 +111,9 @@ class RunnerJob(_Model):
     id: str
     account_alias: str
     description: str = ""
-    execution_ttl: int = Field(default=180, gt=0, description="Minutes, then a graceful stop.")
+    execution_ttl: int = Field(
+        default=180, gt=0, le=2**31 - 1, description="Minutes, then a graceful stop."
+    )
 
 
 class ExecutionProfile(_Model):

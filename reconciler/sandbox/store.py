@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS runner_attempts (
     outcome TEXT NOT NULL,
     ttl REAL NOT NULL,
     stop_at REAL,
-    stop_kind TEXT
+    stop_kind TEXT,
+    stop_expiry REAL
 );
 CREATE INDEX IF NOT EXISTS runner_attempts_execution ON runner_attempts (execution_id);
 CREATE TABLE IF NOT EXISTS matatika_pipelines (
@@ -105,6 +106,13 @@ class Store:
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a state file was written."""
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(runner_attempts)")}
+        if "stop_expiry" not in columns:
+            self._db.execute("ALTER TABLE runner_attempts ADD COLUMN stop_expiry REAL")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -29,6 +29,7 @@ from reconciler.sandbox.common import (
     b64url_decode,
     bearer_token,
     is_jwt,
+    parse_json,
 )
 from reconciler.sandbox.seed import VonageSeed
 from reconciler.sandbox.store import Store
@@ -38,28 +39,38 @@ TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
     404: "The requested resource does not exist",
+    405: "Method Not Allowed",
     409: "Conflict",
     429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 
 
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()
+
+
 def iso(ts: float) -> str:
-    return (
-        datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        + f"{int(ts * 1000) % 1000:03d}Z"
-    )
+    """ISO 8601 UTC with milliseconds, the year in four digits (S3: ``2022-05-02T17:23:14.000Z``;
+    strftime's ``%Y`` writes year 1 as ``1``)."""
+    moment = datetime.fromtimestamp(min(max(ts, EARLIEST), LATEST), UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(value: Any, field: str) -> float:
+    """An instant with a zone, within years 1..9999 once in UTC, to the millisecond."""
     if not isinstance(value, str):
         raise ApiProblem(400, f"{field} is required (ISO 8601 UTC)")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiProblem(400, f"{field} is not an ISO 8601 date-time: {value}") from None
-    if parsed.tzinfo is None:
-        raise ApiProblem(400, f"{field} must be UTC (end with Z)")
-    return parsed.timestamp()
+        if parsed.tzinfo is None:
+            raise ApiProblem(400, f"{field} must be UTC (end with Z)")
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ApiProblem(400, f"{field} is not an ISO 8601 date-time in years 1-9999") from None
+    parsed = parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    return min(parsed.timestamp(), LATEST)
 
 
 def run_status(row: sqlite3.Row, now: float) -> tuple[str, float]:
@@ -145,10 +156,7 @@ class VonageEmulator:
         return rows[0]
 
     async def create(self, request: Request) -> tuple[int, Any]:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiProblem(400, "Request body is not valid JSON") from None
+        body = parse_json(await request.body())
         if not isinstance(body, dict):
             raise ApiProblem(400, "Request body must be a JSON object")
         errors = [
@@ -274,17 +282,21 @@ class VonageEmulator:
             headers = self.rate.count(token)
             status, body = await self._dispatch(request)
         except ApiProblem as problem:
-            headers.update(problem.headers)
-            document: dict[str, Any] = {
-                "type": ERROR_TYPE,
-                "title": TITLES.get(problem.status, "Error"),
-                "detail": problem.message,
-                "instance": str(uuid.uuid4()),
-            }
-            if problem.status == 400:
-                document["errors"] = [problem.message]
-            return JSONResponse(document, problem.status, headers, "application/problem+json")
+            problem.headers = {**headers, **problem.headers}
+            return self.problem_response(request, problem)
         return JSONResponse(body, status, headers)
+
+    def problem_response(self, request: Request, problem: ApiProblem) -> Response:
+        """RFC 7807, as the GA Proactive Connect API answers (VSDK fixtures)."""
+        document: dict[str, Any] = {
+            "type": ERROR_TYPE,
+            "title": TITLES.get(problem.status, "Error"),
+            "detail": problem.message,
+            "instance": str(uuid.uuid4()),
+        }
+        if problem.status == 400:
+            document["errors"] = [problem.message]
+        return JSONResponse(document, problem.status, problem.headers, "application/problem+json")
 
     async def _dispatch(self, request: Request) -> tuple[int, Any]:
         path = request.url.path.removeprefix("/vonage")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from reconciler.sandbox.common import ApiProblem, HourlyRate
+from reconciler.sandbox.common import INT64_MAX, ApiProblem, HourlyRate, is_int, parse_json
 from reconciler.sandbox.seed import XplentySeed
 from reconciler.sandbox.store import Store
 
@@ -183,14 +184,17 @@ class XplentyEmulator:
         now = self.store.now()
         with self.store.transaction() as db:
             for table, item in (("xplenty_clusters", cluster_id), ("xplenty_packages", package_id)):
-                exists = db.execute(
-                    f"SELECT 1 FROM {table} WHERE account = ? AND id = ?", (account, item)
-                ).fetchone()
-                if exists is None and self.seed.accounts is None:
+                exists = (
+                    item <= INT64_MAX
+                    and db.execute(
+                        f"SELECT 1 FROM {table} WHERE account = ? AND id = ?", (account, item)
+                    ).fetchone()
+                )
+                if not exists and self.seed.accounts is None and item <= INT64_MAX:
                     db.execute(
                         f"INSERT INTO {table} VALUES (?, ?, ?)", (account, item, f"auto-{item}")
                     )
-                elif exists is None:
+                elif not exists:
                     noun = table.removeprefix("xplenty_").rstrip("s")
                     raise ApiProblem(422, f"{noun.capitalize()} {item} does not exist")
             cursor = db.execute(
@@ -233,8 +237,9 @@ class XplentyEmulator:
         sql = "SELECT * FROM xplenty_jobs WHERE account = ?"
         params: list[str | int] = [account]
         if query.get("package_id"):
+            package_id = _positive_int(query["package_id"], "package_id")
             sql += " AND package_id = ?"
-            params.append(_positive_int(query["package_id"], "package_id"))
+            params.append(package_id if package_id <= INT64_MAX else -1)  # no job has it
         now = self.store.now()
         rows = [(row, job_state(row, now)) for row in self.store.query(sql, tuple(params))]
         rows = [
@@ -268,6 +273,7 @@ class XplentyEmulator:
         return job
 
     def terminate_job(self, request: Request, account: str, job_id: int) -> dict[str, Any]:
+        _known_id(job_id)
         now = self.store.now()
         with self.store.transaction() as db:
             row = db.execute(
@@ -284,6 +290,7 @@ class XplentyEmulator:
         return self._job(request, account, row, now)
 
     def _row(self, account: str, job_id: int) -> sqlite3.Row:
+        _known_id(job_id)
         rows = self.store.query(
             "SELECT * FROM xplenty_jobs WHERE account = ? AND id = ?", (account, job_id)
         )
@@ -345,9 +352,14 @@ class XplentyEmulator:
             status, body, extra = await self._dispatch(request, account, headers)
             headers.update(extra)
         except ApiProblem as problem:
-            headers.update(problem.headers)
-            return JSONResponse({"message": problem.message}, problem.status, headers, MEDIA_TYPE)
+            problem.headers = {**headers, **problem.headers}
+            return self.problem_response(request, problem)
         return JSONResponse(body, status, headers, MEDIA_TYPE)
+
+    def problem_response(self, request: Request, problem: ApiProblem) -> Response:
+        """``{"message": ...}`` (S1 ``components.schemas.Error``)."""
+        body = {"message": problem.message}
+        return JSONResponse(body, problem.status, problem.headers, MEDIA_TYPE)
 
     async def _dispatch(
         self, request: Request, account: str, rate: dict[str, str]
@@ -384,6 +396,7 @@ class XplentyEmulator:
         noun = "clusters" if path.startswith("/clusters") else "packages"
         table = f"xplenty_{noun}"
         if "item_id" in params:
+            _known_id(params["item_id"])
             rows = self.store.query(
                 f"SELECT * FROM {table} WHERE account = ? AND id = ?", (account, params["item_id"])
             )
@@ -406,23 +419,27 @@ async def _job_body(request: Request) -> dict[str, Any]:
             elif name.startswith("job[") and name.endswith("]"):
                 body[name[4:-1]] = value
         return body
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiProblem(400, "Request body is not valid JSON") from None
+    data = parse_json(await request.body())
     if not isinstance(data, dict):
         raise ApiProblem(400, "Request body must be a JSON object")
     return data.get("job", data) if isinstance(data.get("job"), dict) else data
 
 
 def _positive_int(value: Any, name: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ApiProblem(422, f"{name} is missing or not an integer") from None
-    if number <= 0 or isinstance(value, bool):
+    """A JSON integer, or the digits of one (form fields and query parameters are text)."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,30}", value.strip()):
+        value = int(value)
+    if not is_int(value):
+        raise ApiProblem(422, f"{name} is missing or not an integer")
+    if value <= 0:
         raise ApiProblem(422, f"{name} must be a positive integer")
-    return number
+    return int(value)
+
+
+def _known_id(item_id: int) -> None:
+    """Ids are 64-bit: a larger one names nothing (and would overflow the database)."""
+    if item_id > INT64_MAX:
+        raise ApiProblem(404, "Item not found.")
 
 
 def _string_map(value: Any, name: str) -> dict[str, str]:

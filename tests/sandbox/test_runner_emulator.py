@@ -144,14 +144,21 @@ def test_execution_ttl_stops_gracefully_and_restart_needs_a_failure() -> None:
         api.close()
 
 
+PLAYBOOK = {
+    "repository": {"url": "https://github.com/acme/plays.git", "defaultPlaybook": "site.yml"},
+    "hosts": [{"id": "localhost"}],
+}
+
+
 def test_job_definitions_crud(api: httpx.Client) -> None:
     created = api.post(
-        "", json={"description": "patch", "executionTtl": 30, "properties": {"a": 1}}
+        "", json={**PLAYBOOK, "description": "patch", "executionTtl": 30, "properties": {"a": 1}}
     )
     assert created.status_code == 201
     job = created.json()[0]  # documented as a list
     assert (job["status"], job["executionTtl"], job["properties"]) == ("ACTIVE", 30, {"a": 1})
-    assert api.put(f"/{job['id']}", json={"description": "new"}).json()["description"] == "new"
+    updated = api.put(f"/{job['id']}", json={**PLAYBOOK, "description": "new"}).json()
+    assert (updated["description"], updated["properties"]) == ("new", {})  # a whole rewrite
     assert api.get("", params={"size": 10}).json()["totalSize"] == 1
     assert api.delete(f"/{job['id']}").status_code == 204
     assert api.get(f"/{job['id']}").status_code == 404
