@@ -25,14 +25,29 @@ def sandbox() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="SQLite file to keep runs in (default: memory).",
 )
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="PROVIDER.KEY=VALUE",
+    help="Inject faults, as the seed's `faults:` does (repeatable), e.g. "
+    "xplenty.server_errors=0.2 or runner.drops_after=0.05.",
+)
 @pass_options
-def serve(options: Options, host: str, port: int, seed: Path | None, state: Path | None) -> int:
+def serve(
+    options: Options,
+    host: str,
+    port: int,
+    seed: Path | None,
+    state: Path | None,
+    faults: tuple[str, ...],
+) -> int:
     """Serve the emulators: /xplenty, /runner, /vonage, /matatika, and /_sandbox/clock."""
-    from reconciler.sandbox.seed import load_seed
+    from reconciler.sandbox.seed import load_seed, with_faults
     from reconciler.sandbox.server import listen
     from reconciler.sandbox.server import serve as run_server
 
-    loaded = load_seed(seed)
+    loaded = with_faults(load_seed(seed), faults)
     sock = listen(host, port)
     port = sock.getsockname()[1]  # the one the system chose for --port 0
     click.echo(f"reconciler sandbox on http://{host}:{port} (/xplenty /runner /vonage /matatika)")

@@ -234,6 +234,9 @@ def load_seed(path: Path | None) -> Seed:
         ) from None
 
 
+EMULATED = ("xplenty", "runner", "vonage", "matatika")
+
+
 def with_faults(seed: Seed, settings: tuple[str, ...]) -> Seed:
     """The seed with ``PROVIDER.KEY=VALUE`` fault settings added (``sandbox serve --fault``)."""
     faults: dict[str, dict[str, object]] = {
@@ -245,6 +248,10 @@ def with_faults(seed: Seed, settings: tuple[str, ...]) -> Seed:
         provider, _, key = target.partition(".")
         if not (provider and key and value):
             problems.append(Problem("--fault", None, None, setting, "expected PROVIDER.KEY=VALUE"))
+            continue
+        if provider not in EMULATED:
+            why = f"unknown provider; one of {', '.join(EMULATED)}"
+            problems.append(Problem("--fault", None, None, setting, why))
             continue
         faults.setdefault(provider, {})[key] = value
     try:

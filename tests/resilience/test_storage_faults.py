@@ -89,7 +89,10 @@ def test_a_lockfile_replaced_by_a_directory_is_one_line(repo: Repo) -> None:
         code, _, err = repo.run("--sandbox", *command)
         assert (code, err.splitlines()) == (
             1,
-            ["Error: cannot read reconciler.lock: not a regular file"],
+            [
+                "Error: reconciler.yaml:1:1: lockfile: is a directory; name a file, "
+                "e.g. reconciler.lock"
+            ],
         ), command
     assert _started(repo) == 0
 

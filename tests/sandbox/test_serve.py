@@ -62,3 +62,36 @@ def test_a_port_that_cannot_be_listened_on_is_one_line_before_the_banner() -> No
             assert done.stdout == ""  # no banner
             assert reason in done.stderr
             assert "Traceback" not in done.stderr
+
+
+def test_faults_from_the_command_line(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--fault", "xplenty.server_errors=1", "--fault", "xplenty.retry_after=2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_sandbox(base, server)
+        answer = httpx.get(f"{base}/xplenty/acme/api/jobs", auth=("k", ""))
+        assert answer.status_code >= 500
+        counted = httpx.get(f"{base}/_sandbox/faults").json()
+        assert counted["xplenty"]["server_errors"] >= 1
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    bad = subprocess.run(
+        [*command, "--fault", "xplenty.server_errors", "--fault", "nowhere.drops=0.1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert sorted(bad.stderr.splitlines()) == [
+        "Error: --fault: nowhere.drops=0.1: unknown provider; one of xplenty, runner, vonage, "
+        "matatika",
+        "Error: --fault: xplenty.server_errors: expected PROVIDER.KEY=VALUE",
+    ]
