@@ -317,6 +317,8 @@ class MatatikaEmulator:
         clients = self.seed.clients
         if clients is not None and clients.get(client_id) != secret:
             return _oauth_error(401, "access_denied", "Unauthorized")
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO matatika_grants VALUES (?, ?)", (self.store.now(), client_id))
         return JSONResponse(
             {
                 "access_token": issued_token(client_id, secret),

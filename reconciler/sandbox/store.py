@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS runner_attempts (
     stop_expiry REAL
 );
 CREATE INDEX IF NOT EXISTS runner_attempts_execution ON runner_attempts (execution_id);
+-- Each client-credentials grant the token endpoint answered (a real Auth0 tenant shows them
+-- in its logs): how tests count token grants.
+CREATE TABLE IF NOT EXISTS matatika_grants (issued REAL NOT NULL, client_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS matatika_pipelines (
     id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT NOT NULL, timeout INTEGER NOT NULL,
     running REAL, outcome TEXT);
