@@ -38,10 +38,23 @@ def read_only(path: Path) -> Iterator[None]:
         return
     subprocess.run(["mount", "--bind", str(path), str(path)], check=True)
     try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(path)], check=True)
+        _remount_read_only(path)
         yield
     finally:
         subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+def _remount_read_only(path: Path) -> None:
+    """Read-only, once no file on it is open for writing (the kernel refuses until then: a
+    running ``watch`` holds its lock file open during each cycle)."""
+    for _ in range(100):
+        done = subprocess.run(
+            ["mount", "-o", "remount,ro,bind", str(path)], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} could not be made read-only")
 
 
 def _started(repo: Repo) -> int:
