@@ -60,20 +60,9 @@ def apply(
     and ask for confirmation on a terminal. Afterwards, each action is printed with the run
     it started, adopted or stopped.
     """
-    if planfile and targets:
-        raise UsageError("--target cannot be combined with a saved plan")
-    if (commit or push) and options.lockfile is not None:
-        raise UsageError("--commit and --push commit the repository's lockfile, not --lockfile's")
+    _check_options(options, planfile, auto_approve, targets, commit, push)
     if push:
-        if planfile or not auto_approve:
-            raise UsageError("--push plans for itself: use it with --auto-approve, without a plan")
         return apply_and_push(options, targets, lock_timeout)
-    interactive = sys.stdin.isatty()
-    if planfile is None and not auto_approve and not interactive:
-        raise UsageError(
-            "refusing to apply without confirmation: "
-            "pass --auto-approve, or a plan file from `plan -o`"
-        )
     saved = read_plan(planfile) if planfile else None
     ws = options.workspace()
     with (
@@ -117,6 +106,28 @@ def apply(
     if failures:
         raise ApplyError(failures)
     return 0
+
+
+def _check_options(
+    options: Options,
+    planfile: Path | None,
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    commit: bool,
+    push: bool,
+) -> None:
+    """Combinations refused before anything is read."""
+    if planfile and targets:
+        raise UsageError("--target cannot be combined with a saved plan")
+    if (commit or push) and options.lockfile is not None:
+        raise UsageError("--commit and --push commit the repository's lockfile, not --lockfile's")
+    if push and (planfile or not auto_approve):
+        raise UsageError("--push plans for itself: use it with --auto-approve, without a plan")
+    if planfile is None and not auto_approve and not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without confirmation: "
+            "pass --auto-approve, or a plan file from `plan -o`"
+        )
 
 
 def _commit(root: Path, lockfile: Path, message: str) -> None:
