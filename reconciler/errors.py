@@ -30,8 +30,10 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, order=True)
@@ -51,6 +53,14 @@ class Problem:
             if self.column is not None:
                 place += f":{self.column}"
         return f"{place}: {self.path}: {self.reason}" if self.path else f"{place}: {self.reason}"
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it from the current directory, for messages."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
 
 
 def key_path(parts: Iterable[str | int]) -> str:

@@ -17,8 +17,6 @@ from reconciler.errors import (
     Problem,
     StalePlanError,
     UsageError,
-)
-from reconciler.source.load import (
     display_path,
 )
 from reconciler.spec.models import Config

@@ -20,7 +20,7 @@ from reconciler.app.session import ApplySession, apply_session, converge
 from reconciler.commands.common import Options, echo_applied
 from reconciler.engine.actions import Plan
 from reconciler.engine.apply import ApplyResult
-from reconciler.errors import ApplyError, ReconcilerError
+from reconciler.errors import ApplyError, ReconcilerError, display_path
 from reconciler.gitops import (
     commit_lockfile,
     commit_message,
@@ -31,7 +31,6 @@ from reconciler.gitops import (
 )
 from reconciler.render import text
 from reconciler.render.summary import apply_tally
-from reconciler.source.load import display_path
 from reconciler.state.lock import command_line
 from reconciler.state.lockfile import read_lockfile, write_lockfile
 from reconciler.state.model import Lockfile

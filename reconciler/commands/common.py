@@ -14,11 +14,10 @@ import click
 
 from reconciler.app.workspace import Environment, Workspace, load_desired, open_workspace
 from reconciler.engine.apply import ApplyResult
-from reconciler.errors import InputError, Problem, StateError, UsageError
+from reconciler.errors import InputError, Problem, StateError, UsageError, display_path
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
 from reconciler.render.style import PLAIN, Style
-from reconciler.source.load import display_path
 from reconciler.state.model import RunRecord
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3

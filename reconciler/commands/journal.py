@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler.commands.common import Options, confirmed, lock_timeout_option, pass_options
+from reconciler.errors import display_path
 from reconciler.inert import terminal
 from reconciler.state.entries import (
     IntentEntry,
@@ -14,7 +15,6 @@ from reconciler.state.entries import (
     StopIntentEntry,
     fold,
 )
-from reconciler.state.files import display
 from reconciler.state.journal import JournalLine, scan
 from reconciler.state.lock import command_line
 from reconciler.state.lockfile import read_lockfile
@@ -38,13 +38,13 @@ def show(options: Options) -> int:
     ws = options.workspace()
     lines = scan(ws.journal)
     if not lines:
-        click.echo(f"No journal entries in {display(ws.journal)}: the last apply finished.")
+        click.echo(f"No journal entries in {display_path(ws.journal)}: the last apply finished.")
         return 0
     damaged = sum(line.entry is None for line in lines)
-    click.echo(f"{display(ws.journal)}: {len(lines)} line(s), {damaged} damaged")
+    click.echo(f"{display_path(ws.journal)}: {len(lines)} line(s), {damaged} damaged")
     for line in lines:
         click.echo(f"{line.number:>5}  {terminal(_meaning(line))}")
-    before = read_lockfile(ws.lockfile, display(ws.lockfile))
+    before = read_lockfile(ws.lockfile, display_path(ws.lockfile))
     after = fold(before, [line.entry for line in lines if line.entry is not None])
     _echo_unconfirmed(unconfirmed(after, before))
     return 0
@@ -69,7 +69,7 @@ def set_aside_command(options: Options, yes: bool, lock_timeout: float) -> int:
     done = set_aside(ws.state, command_line(), lock_timeout=lock_timeout)
     click.echo(
         f"Replayed {done.replayed} entr{'y' if done.replayed == 1 else 'ies'} into "
-        f"{display(ws.lockfile)}; the journal is now {display(done.path)}."
+        f"{display_path(ws.lockfile)}; the journal is now {display_path(done.path)}."
     )
     for line in done.damaged:
         click.echo(f"Not replayed: line {line.number}: {terminal(line.problem or '')}")

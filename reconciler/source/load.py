@@ -13,11 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import InputError, Problem, did_you_mean
+from reconciler.errors import InputError, Problem, did_you_mean, display_path
 from reconciler.providers.base import ProviderType
 from reconciler.source.paths import lockfile_problem, spec_path_problems
 from reconciler.source.problems import config_problem as config_problem
-from reconciler.source.problems import display_path as display_path
 from reconciler.source.problems import validation_problems
 from reconciler.source.specs import LoadedSpec as LoadedSpec
 from reconciler.source.specs import load_specs as load_specs

@@ -3,14 +3,13 @@ reason`` with the rule in words, never a regular expression or a Python repr."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import Problem, did_you_mean, shown_key_path
+from reconciler.errors import Problem, did_you_mean, display_path, shown_key_path
 from reconciler.source.suggest import known_keys
 from reconciler.source.yaml import Document, Locator, PathPart
 from reconciler.spec.limits import (
@@ -20,15 +19,6 @@ from reconciler.spec.limits import (
     VARIABLE_NAME_RULE,
 )
 from reconciler.spec.models import NAME_PATTERN, TYPE_PATTERN, TYPE_RULE
-
-
-def display_path(path: Path) -> str:
-    """The path as the user would type it from the current directory."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
 
 _REASONS = {
     "extra_forbidden": "unknown key",

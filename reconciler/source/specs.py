@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.errors import InputError, Problem, shown_key_path
+from reconciler.errors import InputError, Problem, display_path, shown_key_path
 from reconciler.providers.base import ProviderType
-from reconciler.source.problems import display_path, validation_problems
+from reconciler.source.problems import validation_problems
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
 from reconciler.spec.models import Config, JobRun
 

@@ -8,9 +8,9 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.errors import InputError, UsageError
+from reconciler.errors import InputError, UsageError, display_path
 from reconciler.providers.base import ProviderType
-from reconciler.source.load import display_path, load_config
+from reconciler.source.load import load_config
 from reconciler.spec.models import Config
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024  # as for any file we parse (source.yaml)

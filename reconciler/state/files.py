@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import InputError, Problem, StateError
+from reconciler.errors import InputError, Problem, StateError, display_path
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -68,22 +68,17 @@ def check_state_files(root: Path, files: StateFiles) -> None:
             f"its directory leads outside the repository (to {outside}); state files stay in "
             "the repository unless --lockfile says otherwise"
         )
-        problems.append(Problem(display(files.lockfile), None, None, "", why))
+        problems.append(Problem(display_path(files.lockfile), None, None, "", why))
     for path in files.all():
         if path.is_symlink():
-            problems.append(Problem(display(path), None, None, "", f"{_LINK}; remove the link"))
+            problems.append(
+                Problem(display_path(path), None, None, "", f"{_LINK}; remove the link")
+            )
     if problems:
         raise InputError(problems)
 
 
 _LINK = "is a symbolic link, and state files are never opened through one"
-
-
-def display(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
 
 
 def cause(exc: OSError) -> str:
@@ -93,17 +88,17 @@ def cause(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def state_error(path: Path, doing: str, exc: OSError, then: str = "") -> StateError:
-    return StateError(f"cannot {doing} {display(path)}: {cause(exc)}{then}")
+def state_error(path: Path, doing: str, exc: OSError) -> StateError:
+    return StateError(f"cannot {doing} {display_path(path)}: {cause(exc)}")
 
 
 @contextlib.contextmanager
-def os_errors(path: Path, doing: str, then: str = "") -> Iterator[None]:
+def os_errors(path: Path, doing: str) -> Iterator[None]:
     """OS errors inside become one ``StateError`` naming ``path`` and the cause."""
     try:
         yield
     except OSError as exc:
-        raise state_error(path, doing, exc, then) from None
+        raise state_error(path, doing, exc) from None
 
 
 def open_state(path: Path, flags: int, mode: int = 0o644) -> int:
@@ -139,7 +134,9 @@ def read_state_text(path: Path) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise StateError(f"cannot read {display(path)}: not UTF-8 text ({exc.reason})") from None
+        raise StateError(
+            f"cannot read {display_path(path)}: not UTF-8 text ({exc.reason})"
+        ) from None
 
 
 class _Descriptor:
@@ -157,8 +154,8 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def remove_state(path: Path, then: str = "") -> None:
-    with os_errors(path, "remove", then):
+def remove_state(path: Path) -> None:
+    with os_errors(path, "remove"):
         path.unlink(missing_ok=True)
 
 

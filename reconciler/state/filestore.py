@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from reconciler.errors import StateChangedError
+from reconciler.errors import StateChangedError, display_path
 from reconciler.state.entries import fold
-from reconciler.state.files import StateFiles, check_writable, display, remove_state
+from reconciler.state.files import StateFiles, check_writable, remove_state
 from reconciler.state.journal import Journal, read_entries
 from reconciler.state.lock import StateLock, force_unlock
 from reconciler.state.lockfile import read_lockfile, write_lockfile
@@ -28,7 +28,7 @@ class FileStore:
 
     @property
     def name(self) -> str:
-        return display(self.files.lockfile)
+        return display_path(self.files.lockfile)
 
     def _read_records(self) -> Lockfile:
         return read_lockfile(self.files.lockfile, self.name)
@@ -92,6 +92,3 @@ class LockedFiles:
 
     def clear_journal(self) -> None:
         remove_state(self.store.files.journal)
-
-    def journal_exists(self) -> bool:
-        return os.path.lexists(self.store.files.journal)

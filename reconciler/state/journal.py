@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reconciler.errors import JournalDamagedError, JournalWriteError, key_path
+from reconciler.errors import JournalDamagedError, JournalWriteError, display_path, key_path
 from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.entries import (
     ENTRY,
@@ -32,7 +32,7 @@ from reconciler.state.entries import (
     StopEntry,
     StopIntentEntry,
 )
-from reconciler.state.files import display, open_state, read_state_text
+from reconciler.state.files import open_state, read_state_text
 from reconciler.state.model import RunRecord
 
 
@@ -174,6 +174,6 @@ def read_entries(path: Path) -> list[Entry]:
     damaged = [line for line in lines if line.entry is None]
     if damaged:
         raise JournalDamagedError(
-            [f"{display(path)}:{line.number}: {line.problem}" for line in damaged]
+            [f"{display_path(path)}:{line.number}: {line.problem}" for line in damaged]
         )
     return [line.entry for line in lines if line.entry is not None]

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.errors import StateError
+from reconciler.errors import StateError, display_path
 from reconciler.state.entries import fold
-from reconciler.state.files import StateFiles, display, os_errors
+from reconciler.state.files import StateFiles, os_errors
+from reconciler.state.filestore import FileStore
 from reconciler.state.journal import JournalLine, scan
-from reconciler.state.lock import StateLock
-from reconciler.state.lockfile import read_lockfile, write_lockfile
 from reconciler.state.model import Lockfile, RunRecord
 
 
@@ -40,16 +39,16 @@ def unconfirmed(lock: Lockfile, before: Lockfile) -> list[RunRecord]:
 def set_aside(files: StateFiles, command: str, *, lock_timeout: float = 0.0) -> SetAside:
     """Under the state lock: fold the journal's readable entries into the lockfile, then move
     the journal to ``<journal>.set-aside-<UTC time>``."""
-    with StateLock(files.lock, command, timeout=lock_timeout):
+    with FileStore(files).locked(command, timeout=lock_timeout) as state:
         if not os.path.lexists(files.journal):
-            raise StateError(f"there is no journal {display(files.journal)} to set aside")
+            raise StateError(f"there is no journal {display_path(files.journal)} to set aside")
         # A journal that is not a file (a directory) holds nothing to replay: moved aside too.
         lines = scan(files.journal) if files.journal.is_file() else []
-        before = read_lockfile(files.lockfile, display(files.lockfile))
+        before = state.read()
         entries = [line.entry for line in lines if line.entry is not None]
         after = fold(before, entries)
         if entries:
-            write_lockfile(files.lockfile, after)
+            state.write(after)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         aside = files.journal.with_name(f"{files.journal.name}.set-aside-{stamp}")
         with os_errors(files.journal, "move aside"):
