@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,6 +72,39 @@ def jobrun(name: str, *, package: int = 103, extra: str = "", variables: str = "
     ) + textwrap.indent(textwrap.dedent(extra), "  ")
 
 
+class Listener:
+    """A loopback TCP server that records every connection and byte, and answers each
+    request with ``answer`` (a redirect, in one test)."""
+
+    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]") -> None:
+        self.answer = answer
+        self.connections = 0
+        self.received = b""
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received += conn.recv(65536)
+                    conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Repo:
     """A spec repository in a temporary directory, driven through the real CLI entry point."""
 
@@ -93,6 +127,14 @@ class Repo:
 
     def sandbox_store(self) -> Store:
         return Store(self.root / ".reconciler" / "sandbox.db")
+
+    def xplenty_jobs(self) -> int:
+        """How many jobs the sandbox's Xplenty holds: the runs started, counted at the API."""
+        store = self.sandbox_store()
+        try:
+            return len(store.query("SELECT id FROM xplenty_jobs"))
+        finally:
+            store.close()
 
     def advance(self, seconds: float) -> None:
         store = self.sandbox_store()

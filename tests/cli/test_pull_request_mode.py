@@ -6,55 +6,24 @@ review; the other instances plan as usual."""
 from __future__ import annotations
 
 import base64
-import socket
 import subprocess
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.sandbox.server import BackgroundSandbox
-from tests.conftest import Repo
+from tests.conftest import Listener, Repo
 
 CANARY = "canary-xplenty-key-7f3a"
 # Xplenty takes the key as the HTTP Basic user name: on the wire it is base64 of "key:".
 CANARY_ON_THE_WIRE = (CANARY.encode(), base64.b64encode(f"{CANARY}:".encode()))
 
 
-class Listener:
-    """A loopback TCP listener recording every connection and every byte it receives."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.received: list[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 500 Nope\r\ncontent-length: 0\r\n\r\n")
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    server = Listener()
+    server = Listener(b"HTTP/1.1 500 Nope\r\ncontent-length: 0\r\n\r\n")
     yield server
     server.close()
 
@@ -136,7 +105,7 @@ def test_a_changed_instance_is_withheld_and_shown_for_review(
     code, out, err = pr_repo.run("plan", "--trusted-ref", "main", "--detailed-exitcode")
 
     assert (code, err) == (2, "")
-    assert listener.received == []
+    assert listener.received == b""
     assert CANARY not in out
     assert "+ start       hubspot-sync  elt:" in out  # the unchanged instance plans as usual
     assert "! not refreshed etl: 1 spec(s) (nightly-etl): its configuration changes in this" in out
@@ -153,7 +122,7 @@ def test_the_environment_variable_turns_it_on_and_markdown_shows_the_change(
     code, out, _ = pr_repo.run("plan", "--format", "markdown")
 
     assert code == 0
-    assert listener.received == []
+    assert listener.received == b""
     assert "**Configuration changes to review**" in out
     assert "- instance etl changed (not refreshed until merged)" in out
     assert "configuration change(s) to review" in out.splitlines()[0]
@@ -178,7 +147,7 @@ def test_swapped_credential_references_and_new_instances_are_withheld(
     code, out, err = pr_repo.run("plan", "--trusted-ref", "main")
 
     assert (code, err) == (0, "")
-    assert listener.received == []
+    assert listener.received == b""
     assert CANARY not in out
     assert "~ instance elt changed (not refreshed until merged)" in out
     assert 'credentials.token: "env:MATATIKA_TOKEN" -> "env:OTHER_SECRET"' in out
@@ -192,7 +161,7 @@ def test_without_pull_request_mode_the_hostile_edit_reaches_the_listener(
     """The control: the same repository planned in plain mode, with the listener allowed from
     outside, sends the key there, so the tests above would see a leak."""
     pr_repo.run("plan")
-    assert any(c in chunk for chunk in listener.received for c in CANARY_ON_THE_WIRE)
+    assert any(c in listener.received for c in CANARY_ON_THE_WIRE)
 
 
 def test_an_unknown_trusted_revision_is_one_line(pr_repo: Repo, listener: Listener) -> None:
@@ -201,7 +170,7 @@ def test_an_unknown_trusted_revision_is_one_line(pr_repo: Repo, listener: Listen
     assert (code, out) == (1, "")
     assert err.startswith("Error: --trusted-ref 'origin/nope': no such commit")
     assert len(err.splitlines()) == 1
-    assert listener.received == []
+    assert listener.received == b""
 
 
 def test_a_base_without_reconciler_yaml_trusts_no_instance(
@@ -214,6 +183,6 @@ def test_a_base_without_reconciler_yaml_trusts_no_instance(
     code, out, _ = pr_repo.run("plan", "--trusted-ref", "empty")
 
     assert code == 0
-    assert listener.received == []
+    assert listener.received == b""
     assert "~ instance elt added (not refreshed until merged)" in out
     assert "~ instance etl added (not refreshed until merged)" in out

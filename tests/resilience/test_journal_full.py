@@ -8,23 +8,12 @@ be made again by the next apply, and counted twice at the sandbox.
 
 from __future__ import annotations
 
-import resource
-import signal
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.resilience.world import World
-
-
-def _file_size_limit(limit: int) -> Callable[[], None]:
-    def restrict() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return restrict
+from tests.resilience.world import World, file_size_limit
 
 
 @pytest.mark.timeout(120)
@@ -52,7 +41,7 @@ def test_a_journal_write_failure_aborts_before_the_start(
             text=True,
             timeout=60,
             check=False,
-            preexec_fn=_file_size_limit(limit),
+            preexec_fn=file_size_limit(limit),
         )
         world.converge()
         world.assert_exactly_once()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 
 from reconciler.cli import main
 from tests.conftest import Repo, jobrun
-from tests.resilience.world import World
+from tests.resilience.world import World, file_size_limit
 
 
 @contextmanager
@@ -55,14 +54,6 @@ def _remount_read_only(path: Path) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{path} could not be made read-only")
-
-
-def _started(repo: Repo) -> int:
-    store = repo.sandbox_store()
-    try:
-        return len(store.query("SELECT id FROM xplenty_jobs"))
-    finally:
-        store.close()
 
 
 @pytest.mark.timeout(120)
@@ -107,7 +98,7 @@ def test_a_lockfile_replaced_by_a_directory_is_one_line(repo: Repo) -> None:
                 "e.g. reconciler.lock"
             ],
         ), command
-    assert _started(repo) == 0
+    assert repo.xplenty_jobs() == 0
 
 
 def test_a_read_only_lockfile_is_refused_before_any_action(repo: Repo) -> None:
@@ -120,7 +111,7 @@ def test_a_read_only_lockfile_is_refused_before_any_action(repo: Repo) -> None:
     assert code == 1
     assert err.startswith("Error: cannot open reconciler.lock: "), err
     assert len(err.splitlines()) == 1
-    assert _started(repo) == 1
+    assert repo.xplenty_jobs() == 1
 
 
 def test_a_plan_file_that_cannot_be_written_fails_before_the_refresh(repo: Repo) -> None:
@@ -132,14 +123,6 @@ def test_a_plan_file_that_cannot_be_written_fails_before_the_refresh(repo: Repo)
         ["Error: cannot write beside missing/dir/plan.json: No such file or directory"],
     )
     assert not (repo.root / ".reconciler").exists()  # no sandbox, so no refresh, was started
-
-
-def _file_size_limit(limit: int) -> Callable[[], None]:
-    def restrict() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return restrict
 
 
 @pytest.mark.timeout(180)
@@ -161,7 +144,7 @@ def test_a_full_disk_after_the_starts_loses_nothing(tmp_path: Path) -> None:
             text=True,
             timeout=60,
             check=False,
-            preexec_fn=_file_size_limit(size + 100),
+            preexec_fn=file_size_limit(size + 100),
         )
         assert world.journal.exists()
         world.converge()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -61,6 +64,17 @@ JOBS = {
     "campaigns": "{{job_id: vjob-{n}, duration: {hours}h}}",
     "elt": "{{pipeline_id: pipe-{n}}}",
 }
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """For ``preexec_fn``: writes in the child fail past ``limit`` bytes (EFBIG, as on a full
+    disk) instead of killing it with SIGXFSZ."""
+
+    def restrict() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return restrict
 
 
 class World:

@@ -3,15 +3,13 @@ canary credentials, and a loopback listener that records every byte sent to it."
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from reconciler.cli import main
-from tests.conftest import jobrun
+from tests.conftest import Listener, jobrun
 
 CANARY = "canary-5b9e1d"
 ENV = {
@@ -46,38 +44,6 @@ providers:
     credentials: {token: env:MATATIKA_TOKEN}
 specs: [specs]
 """
-
-
-class Listener:
-    """A loopback TCP server that records every connection and byte, and answers each
-    request with ``answer`` (a redirect, in one test)."""
-
-    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]") -> None:
-        self.answer = answer
-        self.connections = 0
-        self.received = b""
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received += conn.recv(65536)
-                    conn.sendall(self.answer)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 from reconciler.app.planning import plan_command
 from reconciler.app.workspace import Environment, open_workspace
 from reconciler.sandbox.server import BackgroundSandbox
-from tests.security.conftest import CANARY, CONFIG, Listener, Run, assert_refused
+from tests.conftest import Listener
+from tests.security.conftest import CANARY, CONFIG, Run, assert_refused
 
 HOSTILE_URLS = {
     "https": "https://127.0.0.1:{port}",

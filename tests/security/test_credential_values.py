@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import CANARY, Listener, Run, assert_refused
+from tests.conftest import Listener
+from tests.security.conftest import CANARY, Run, assert_refused
 
 KEY = "providers.etl.credentials.api_key"
 

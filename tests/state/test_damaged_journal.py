@@ -59,14 +59,6 @@ def _write(repo: Repo, *lines: object | str) -> Path:
     return journal
 
 
-def _runs(repo: Repo) -> int:
-    store = repo.sandbox_store()
-    try:
-        return len(store.query("SELECT id FROM xplenty_jobs"))
-    finally:
-        store.close()
-
-
 @pytest.mark.parametrize("damage", list(DAMAGE), ids=list(DAMAGE))
 def test_a_damaged_line_stops_every_command_with_its_line(repo: Repo, damage: str) -> None:
     repo.spec("a.yaml", jobrun("nightly"))
@@ -79,7 +71,7 @@ def test_a_damaged_line_stops_every_command_with_its_line(repo: Repo, damage: st
         assert err.splitlines() == [f"Error: reconciler.lock.journal:2: {reason}", WAY_OUT]
     assert journal.read_text() == text
     assert not (repo.root / "reconciler.lock").exists()
-    assert _runs(repo) == 0
+    assert repo.xplenty_jobs() == 0
 
 
 def test_a_journal_that_is_a_directory_is_one_line(repo: Repo) -> None:
@@ -146,4 +138,4 @@ def test_set_aside_replays_what_it_can_read_and_the_next_apply_goes_on(repo: Rep
     assert lockfile["runs"]["nightly"]["stop_reason"] == "spec"  # the readable entry replayed
     code, out, err = repo.run("--sandbox", "apply", "--auto-approve")
     assert (code, err) == (0, ""), out
-    assert _runs(repo) == 3
+    assert repo.xplenty_jobs() == 3
