@@ -34,7 +34,7 @@ from reconciler.errors import (
 from reconciler.providers.base import Provider
 from reconciler.providers.registry import provider_types
 from reconciler.source.trusted import load_trusted_config
-from reconciler.state.model import Lockfile
+from reconciler.state.model import Lockfile, ScheduleState
 from reconciler.state.provenance import read_source
 
 
@@ -73,11 +73,21 @@ async def make_plan(
         prune=ws.config.prune,
         targets=tuple(targets),
         records=planned.records,
+        schedules={**_untargeted_schedules(lock, desired, chosen), **planned.schedules},
         actions=tuple(actions),
+        missed_occurrences=sum(len(a.schedule.missed) for a in actions if a.schedule),
         observed_at=observation.server_time,
         refresh_calls={name: p.calls - before[name] for name, p in providers.items()},
         config_review=config_review,
     )
+
+
+def _untargeted_schedules(
+    lock: Lockfile, desired: Sequence[DesiredRun], chosen: Sequence[DesiredRun]
+) -> dict[str, ScheduleState]:
+    """The recorded state of scheduled specs a targeted plan leaves out: kept as it is."""
+    left = {d.name for d in desired} - {d.name for d in chosen}
+    return {name: state for name, state in lock.schedules.items() if name in left}
 
 
 def plan_command(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler import __version__
 from reconciler.app.workspace import lockfile_digest, specs_digest
 from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.desired import DesiredRun
+from reconciler.engine.occurrences import next_occurrence
 from reconciler.engine.records import new_record
 from reconciler.engine.seal import seal_problem, sealed
 from reconciler.errors import (
@@ -57,10 +59,16 @@ _OBSERVED_FIELDS = frozenset(
 
 
 def _unfounded_action(
-    action: Action, wanted: DesiredRun | None, records: Mapping[str, RunRecord]
+    action: Action, wanted: DesiredRun | None, records: Mapping[str, RunRecord], lock: Lockfile
 ) -> str | None:
     """Why ``action`` is not one the planner makes from these specs and records, if so."""
     if action.start is not None:
+        at = action.start.desired.occurrence
+        if wanted is not None and at is not None:
+            wrong = _unfounded_occurrence(wanted, at, lock)
+            if wrong is not None:
+                return wrong
+            wanted = wanted.for_occurrence(at)
         if wanted is None or action.start.desired != wanted:
             return "is not what the specs ask for"
         if action.instance != wanted.instance:
@@ -71,6 +79,26 @@ def _unfounded_action(
             return f"names run {action.stop.run_id}, which is not the run recorded for it"
     if action.kind is ActionKind.STOP and action.instance != records[action.name].instance:
         return f"names instance {action.instance}, and its record another"
+    return None
+
+
+def _unfounded_occurrence(wanted: DesiredRun, at: datetime, lock: Lockfile) -> str | None:
+    """Why a start for the occurrence at ``at`` is not one the state can lead to: not a time
+    of the spec's schedule, or one already dealt with (other than a retry of the recorded
+    one's run)."""
+    if wanted.schedule is None:
+        return "is for an occurrence, and its spec has no schedule"
+    if next_occurrence(wanted.schedule, at - timedelta(seconds=1)) != at:
+        return f"is for {at.isoformat()}, which its schedule does not have"
+    state = lock.schedules.get(wanted.name)
+    record = lock.runs.get(wanted.name)
+    if record is not None and record.occurrence == at:
+        return None
+    dealt = [state.since] if state is not None else []
+    if record is not None and record.occurrence is not None:
+        dealt.append(record.occurrence)
+    if not dealt or at <= max(dealt):
+        return f"is for {at.isoformat()}, an occurrence the state has dealt with"
     return None
 
 
@@ -129,7 +157,7 @@ class SavedPlanCheck:
             if not self._founded_record(record, wanted.get(name)):
                 return f"its record of {name} is neither the lockfile's nor its spec's"
         for action in plan.actions:
-            wrong = _unfounded_action(action, wanted.get(action.name), plan.records)
+            wrong = _unfounded_action(action, wanted.get(action.name), plan.records, self.lock)
             if wrong is not None:
                 return f"its {action.kind.value} of {action.name} {wrong}"
         return None
@@ -142,6 +170,8 @@ class SavedPlanCheck:
             return recorded.run_id is None or recorded.run_id == record.run_id
         if wanted is None or record.run_id is None:
             return False
+        if record.occurrence is not None and wanted.schedule is not None:
+            wanted = wanted.for_occurrence(record.occurrence)
         adopted = new_record(wanted, attempt=record.attempt, failures=0)
         return made == adopted.model_dump(exclude=set(_OBSERVED_FIELDS))
 

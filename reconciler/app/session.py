@@ -170,13 +170,14 @@ class ApplySession:
             return await apply_plan(plan, providers, journal, pacing)
 
     def record_refresh(self, plan: Plan) -> None:
-        """With nothing to do, keep the lockfile as it is unless a recorded status moved."""
-        if plan.records != self.lock.runs:
+        """With nothing to do, keep the lockfile as it is unless a recorded status moved or
+        a schedule's state did (first recorded, occurrences missed)."""
+        if plan.records != self.lock.runs or plan.schedules != self.lock.schedules:
             self._record(plan, ApplyResult(records=dict(plan.records)))
 
     def _record(self, plan: Plan, result: ApplyResult) -> None:
         try:
-            self._write(fold_result(self.lock, result.records, plan.observed_at, plan.source))
+            self._write(fold_result(self.lock, plan, result.records))
         except StateError as exc:
             journaled = result.failures or any(a.kind.calls_api for a in result.done)
             if not journaled:

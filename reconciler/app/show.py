@@ -17,7 +17,7 @@ from reconciler.errors import (
     did_you_mean,
 )
 from reconciler.providers.base import Provider
-from reconciler.state.model import Lockfile, RunRecord
+from reconciler.state.model import Lockfile, RunRecord, ScheduleState
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ShowRow:
     revision: str = ""
     run_key: str = ""
     stop_reason: str | None = None
+    occurrence: datetime | None = None
+    schedule: ScheduleState | None = None  # a scheduled spec's recent and missed occurrences
 
 
 def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
@@ -48,12 +50,10 @@ def show_command(ws: Workspace, env: Environment, name: str | None = None) -> li
 async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
     async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
         plan = await make_plan(ws, providers, lock, [])
-        details = await asyncio.gather(
-            *(_details(providers, plan.records.get(name, lock.runs[name])) for name in names)
-        )
+        live = {name: plan.records.get(name, lock.runs.get(name)) for name in names}
+        details = await asyncio.gather(*(_details(providers, live[name]) for name in names))
     return [
-        _row(name, lock.runs[name], plan.records.get(name, lock.runs[name]), detail)
-        for name, detail in zip(names, details, strict=True)
+        _row(name, lock, live[name], detail) for name, detail in zip(names, details, strict=True)
     ]
 
 
@@ -62,17 +62,24 @@ def offline_rows(ws: Workspace, name: str | None = None) -> list[ShowRow]:
     as of the last apply that recorded them."""
     lock = ws.store.read()
     names = _names(lock, name)
-    return [_row(n, lock.runs[n], lock.runs[n], None) for n in names]
+    return [_row(n, lock, lock.runs.get(n), None) for n in names]
 
 
 def _names(lock: Lockfile, name: str | None) -> list[str]:
-    if name is not None and name not in lock.runs:  # before any credential is needed
-        suggestion = did_you_mean(name, lock.runs)
+    """The names asked for: every recorded run's, or ``name``, which may also be a scheduled
+    spec's that has had no run yet (only missed occurrences)."""
+    if name is not None and name not in lock.runs and name not in lock.schedules:
+        suggestion = did_you_mean(name, lock.runs)  # before any credential is needed
         raise UsageError(f"the lockfile records no run for {name!r}{suggestion}")
     return [name] if name else sorted(lock.runs)
 
 
-def _row(name: str, recorded: RunRecord, live: RunRecord, detail: str | None) -> ShowRow:
+def _row(name: str, lock: Lockfile, live: RunRecord | None, detail: str | None) -> ShowRow:
+    recorded = lock.runs.get(name)
+    if recorded is None or live is None:  # a schedule whose occurrences were all missed
+        return ShowRow(
+            name, "-", None, 0, "-", "-", None, None, None, schedule=lock.schedules[name]
+        )
     return ShowRow(
         name=name,
         instance=recorded.instance,
@@ -88,12 +95,14 @@ def _row(name: str, recorded: RunRecord, live: RunRecord, detail: str | None) ->
         revision=live.revision,
         run_key=live.run_key,
         stop_reason=live.stop_reason.value if live.stop_reason else None,
+        occurrence=live.occurrence,
+        schedule=lock.schedules.get(name),
     )
 
 
-async def _details(providers: Mapping[str, Provider], record: RunRecord) -> str | None:
-    provider = providers.get(record.instance)
-    if provider is None or record.run_id is None:
+async def _details(providers: Mapping[str, Provider], record: RunRecord | None) -> str | None:
+    provider = providers.get(record.instance) if record else None
+    if provider is None or record is None or record.run_id is None:
         return None
     try:
         return await provider.details(record.run_id)

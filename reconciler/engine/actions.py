@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from reconciler.engine.config_review import ConfigChange, withheld_instances
 from reconciler.engine.desired import DesiredRun
 from reconciler.spec.runs import StopReason
-from reconciler.state.model import RunRecord, Source
+from reconciler.state.model import RunRecord, ScheduleState, Source
 
 
 class ActionKind(enum.StrEnum):
@@ -25,7 +25,7 @@ class ActionKind(enum.StrEnum):
     WAIT = "wait"  # nothing now: window not open, or blocked by an active run
     IN_PROGRESS = "in-progress"
     DONE = "done"
-    MISSED = "missed"  # the window closed before any run of this revision started
+    MISSED = "missed"  # a window closed, or occurrences passed, before a run started
     FAILED = "failed"  # retries exhausted
     ORPHAN = "orphan"  # spec removed, run active, prune off (or prevent_stop)
     DRIFT = "drift"  # changed outside reconciler
@@ -75,6 +75,23 @@ class StopOrder(_Frozen):
     reason: StopReason
 
 
+class MissedOccurrence(_Frozen):
+    at: datetime
+    reason: str
+
+
+class ScheduleNote(_Frozen):
+    """For a scheduled spec's actions: the occurrence acted on, the next one, the missed ones."""
+
+    timezone: str
+    occurrence: datetime | None = None
+    next_at: datetime | None = None
+    missed: tuple[MissedOccurrence, ...] = ()
+    missed_earlier: bool = Field(
+        default=False, description="More occurrences were missed before those listed."
+    )
+
+
 STARTS = frozenset({ActionKind.START, ActionKind.RETRY, ActionKind.REPLACE})
 STOPS = frozenset({ActionKind.STOP, ActionKind.REPLACE})
 
@@ -92,6 +109,7 @@ class Action(_Frozen):
     stop: StopOrder | None = None
     run_id: str | None = None  # adopt: the run found; forget: the run whose record goes
     changes: tuple[FieldChange, ...] = ()
+    schedule: ScheduleNote | None = None
 
     @model_validator(mode="after")
     def _orders_match_kind(self) -> Action:
@@ -119,6 +137,12 @@ class Plan(_Frozen):
     prune: bool
     targets: tuple[str, ...] = ()
     records: dict[str, RunRecord]  # the state after refresh and adoption, before actions
+    schedules: dict[str, ScheduleState] = Field(
+        default_factory=dict, description="Scheduled specs' state, missed occurrences recorded."
+    )
+    missed_occurrences: int = Field(
+        default=0, ge=0, description="Occurrences of schedules missed, in this plan's actions."
+    )
     actions: tuple[Action, ...]
     observed_at: dict[str, datetime | None]  # provider clocks at refresh
     source: Source | None = None  # the git commit the specs were read at

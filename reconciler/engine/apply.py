@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from reconciler.engine.actions import Action, ActionKind, Plan, StartOrder, StopOrder
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
+from reconciler.engine.schedules import record_history
 from reconciler.errors import (
     AmbiguousStartError,
     ApiError,
@@ -25,7 +26,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
-from reconciler.state.model import Lockfile, ProviderState, RunRecord, Source, SourceCommit, run_key
+from reconciler.state.model import Lockfile, ProviderState, RunRecord, SourceCommit, run_key
 from reconciler.state.store import JournalWriter
 
 
@@ -108,7 +109,7 @@ def start_request(name: str, order: StartOrder, key: str) -> StartRequest:
         name=name,
         run_key=key,
         job=desired.job,
-        window_start=desired.window.start if desired.window else None,
+        window_start=desired.window.start if desired.window else desired.occurrence,
         window_end=desired.window.end if desired.window else None,
         timeout=desired.timeout,
     )
@@ -302,17 +303,19 @@ async def _find_started(
     return new[0] if new else None
 
 
-def fold_result(
-    lock: Lockfile,
-    records: Mapping[str, RunRecord],
-    observed_at: Mapping[str, datetime | None],
-    source: Source | None = None,
-) -> Lockfile:
+def fold_result(lock: Lockfile, plan: Plan, records: Mapping[str, RunRecord]) -> Lockfile:
+    """The lockfile after ``plan`` was applied and left ``records``."""
     providers = dict(lock.providers)
-    for instance, at in observed_at.items():
+    for instance, at in plan.observed_at.items():
         if at is not None:
             providers[instance] = ProviderState(observed_at=at)
-    update = {"runs": dict(sorted(records.items())), "providers": dict(sorted(providers.items()))}
+    schedules = record_history(plan.schedules, plan.records, records)
+    update: dict[str, object] = {
+        "runs": dict(sorted(records.items())),
+        "providers": dict(sorted(providers.items())),
+        "schedules": dict(sorted(schedules.items())),
+    }
+    source = plan.source
     if source is not None:
         update["source"] = SourceCommit(commit=source.commit, dirty=source.dirty)
     return lock.model_copy(update=update)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.engine.identity import revision, spec_key
+from reconciler.engine.identity import occurrence_key, revision, spec_key
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
 from reconciler.spec.runs import RunTraits
+from reconciler.spec.schedule import Schedule
 from reconciler.state.model import Window
 
 
@@ -31,6 +33,13 @@ class DesiredRun(BaseModel):
     spec_file: str
     scope: str | None = None
     traits: RunTraits = RunTraits()
+    schedule: Schedule | None = None
+    occurrence: datetime | None = None  # set for the occurrence a scheduled spec plans now
+
+    def for_occurrence(self, at: datetime) -> DesiredRun:
+        """This scheduled spec's run for the occurrence at ``at``: its own key."""
+        key = occurrence_key(self.name, self.revision, at)
+        return self.model_copy(update={"occurrence": at, "key": key})
 
 
 def desired_run(
@@ -57,7 +66,7 @@ def desired_run(
         provider_type=provider_type,
         job=job,
         state=spec.state,
-        concurrency=spec.concurrency,
+        concurrency=spec.concurrency_policy,
         retry_limit=spec.retry.limit,
         timeout=spec.timeout,
         window=window,
@@ -68,4 +77,5 @@ def desired_run(
         spec_file=file,
         scope=scope,
         traits=traits or RunTraits(),
+        schedule=spec.schedule,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -26,3 +27,10 @@ def revision(*, instance: str, provider_type: str, job: Any, rerun: int, window:
 def spec_key(name: str, revision_digest: str) -> str:
     """Short digest of ``(name, revision)``: what tags the runs of this revision."""
     return hashlib.sha256(f"{name}\0{revision_digest}".encode()).hexdigest()[:16]
+
+
+def occurrence_key(name: str, revision_digest: str, occurrence: datetime) -> str:
+    """Short digest of ``(name, revision, occurrence)``: what tags the runs of one occurrence
+    of a scheduled spec, so each occurrence starts once whoever applies it."""
+    at = occurrence.astimezone(UTC).isoformat()
+    return hashlib.sha256(f"{name}\0{revision_digest}\0{at}".encode()).hexdigest()[:16]

@@ -15,15 +15,17 @@ from reconciler.engine.actions import (
     Action,
     ActionKind,
     FieldChange,
+    ScheduleNote,
     StartOrder,
     StopOrder,
 )
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.diff import diff_record
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
+from reconciler.engine.schedules import local_time, schedule_of, step
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
-from reconciler.state.model import Lockfile, RunRecord, parse_run_key
+from reconciler.state.model import Lockfile, RunRecord, ScheduleState, parse_run_key
 
 CLAIM_LEASE = timedelta(minutes=15)  # how long another applier's pushed claim is honoured
 
@@ -32,6 +34,7 @@ CLAIM_LEASE = timedelta(minutes=15)  # how long another applier's pushed claim i
 class Planned:
     records: dict[str, RunRecord]
     actions: list[Action]
+    schedules: dict[str, ScheduleState]
 
 
 def plan_actions(
@@ -54,6 +57,10 @@ def plan_actions(
     for spec in desired:
         if spec.instance in down:
             planner.actions.append(_action(ActionKind.ERROR, spec, down[spec.instance]))
+            if spec.name in lock.schedules:
+                planner.schedules[spec.name] = lock.schedules[spec.name]
+        elif spec.schedule is not None:
+            planner.actions.extend(planner.plan_scheduled(spec, lock.schedules.get(spec.name)))
         else:
             planner.actions.append(planner.plan_spec(spec))
     wanted = {d.name for d in desired}
@@ -63,7 +70,7 @@ def plan_actions(
             planner.actions.append(_record_action(ActionKind.ERROR, record, down[record.instance]))
         else:
             planner.actions.append(_plan_orphan(record, prune))
-    return Planned(records=planner.records, actions=planner.actions)
+    return Planned(records=planner.records, actions=planner.actions, schedules=planner.schedules)
 
 
 Place = tuple[str, str | None]  # (instance, scope)
@@ -109,6 +116,7 @@ class _Planner:
         self.now = now
         self.records: dict[str, RunRecord] = {}
         self.actions: list[Action] = []
+        self.schedules: dict[str, ScheduleState] = {}
 
     # -- refresh -------------------------------------------------------------------------
 
@@ -144,8 +152,9 @@ class _Planner:
 
     # -- per spec ------------------------------------------------------------------------
 
-    def plan_spec(self, spec: DesiredRun) -> Action:
-        """The decision for one spec; every rule below returns one."""
+    def plan_spec(self, spec: DesiredRun, why: str | None = None) -> Action:
+        """The decision for one spec; every rule below returns one. ``why``: what makes a new
+        run due, when not a new or changed spec (a scheduled occurrence)."""
         record = self.records.get(spec.name)
         if (record is None or record.key != spec.key) and spec.traits.keyed:
             adopted = _find_by_key(spec, self.facts.by_key)
@@ -154,10 +163,73 @@ class _Planner:
                 reason = "found at the provider by its run key"
                 return _action(ActionKind.ADOPT, spec, reason, run_id=adopted.run_id)
         if record is None:
-            return self._start(spec, attempt=1, failures=0, reason="new spec")
+            return self._start(spec, attempt=1, failures=0, reason=why or "new spec")
         if record.key != spec.key:
-            return self._new_revision(spec, record)
+            return self._new_revision(spec, record, why or "spec changed")
         return self._same_revision(spec, record)
+
+    # -- scheduled specs -----------------------------------------------------------------
+
+    def plan_scheduled(self, spec: DesiredRun, state: ScheduleState | None) -> list[Action]:
+        """A missed action for the occurrences missed, if any, then the decision for the
+        occurrence due now, or for the latest occurrence's run."""
+        schedule = schedule_of(spec)
+        record = self.records.get(spec.name)
+        this = step(spec, record, state, self.now)
+        self.schedules[spec.name] = this.state
+        note = ScheduleNote(timezone=schedule.timezone, next_at=this.next_at)
+        actions = []
+        if this.missed:
+            times = ", ".join(local_time(m.at, schedule) for m in this.missed[-3:])
+            more = len(this.missed) - 3
+            listed = f"{times} and {more} earlier" if more > 0 else times
+            earlier = "; earlier ones too, not listed" if this.missed_earlier else ""
+            reason = f"occurrence(s) missed: {listed} ({this.missed[-1].reason}){earlier}"
+            missed = note.model_copy(
+                update={"missed": this.missed, "missed_earlier": this.missed_earlier}
+            )
+            actions.append(_action(ActionKind.MISSED, spec, reason, schedule=missed))
+        if this.desired is None:
+            decision = self._between_occurrences(spec, record, this.next_at)
+        elif this.is_due:
+            due = f"occurrence {local_time(this.desired.occurrence or self.now, schedule)} is due"
+            decision = self.plan_spec(this.desired, why=due)
+        else:
+            decision = self.plan_spec(this.desired)
+        occurrence = this.desired.occurrence if this.desired is not None else None
+        note = note.model_copy(update={"occurrence": occurrence})
+        return [*actions, decision.model_copy(update={"schedule": note})]
+
+    def _between_occurrences(
+        self, spec: DesiredRun, record: RunRecord | None, next_at: datetime | None
+    ) -> Action:
+        """No occurrence due, and the record (if any) holds a run of an earlier revision, or
+        of the time before the spec had its schedule: it finishes as it is."""
+        schedule = schedule_of(spec)
+        upcoming = local_time(next_at, schedule) if next_at else "none"
+        if spec.state is DesiredState.STOPPED:
+            waiting = "no occurrence starts (state: stopped)"
+        elif schedule.suspend:
+            waiting = "schedule suspended"
+        else:
+            waiting = f"next occurrence {upcoming}"
+        if record is None:
+            return _action(ActionKind.WAIT, spec, waiting)
+        of = (
+            f"of occurrence {local_time(record.occurrence, schedule)}"
+            if record.occurrence
+            else "started before the spec had a schedule"
+        )
+        if _is_active(record) and spec.state is DesiredState.STOPPED:
+            return self._stop(spec, record, StopReason.SPEC, "state: stopped")
+        if _is_active(record):
+            reason = f"run {record.run_id} {of} is {record.status.value}; {waiting}"
+            return _action(ActionKind.IN_PROGRESS, spec, reason)
+        if record.run_id is None:
+            return _action(ActionKind.DONE, spec, f"start {of} not confirmed; {waiting}")
+        return _action(
+            ActionKind.DONE, spec, f"run {record.run_id} {of} {record.status.value}; {waiting}"
+        )
 
     def _start(
         self,
@@ -204,27 +276,27 @@ class _Planner:
                 return f"{spec.scope} is busy with run {run.run_id} ({whose}); one run at a time"
         return None
 
-    def _new_revision(self, spec: DesiredRun, previous: RunRecord) -> Action:
+    def _new_revision(self, spec: DesiredRun, previous: RunRecord, why: str) -> Action:
         changes = diff_record(previous, spec)
         if not _is_active(previous):
-            return self._start(spec, attempt=1, failures=0, reason="spec changed", changes=changes)
+            return self._start(spec, attempt=1, failures=0, reason=why, changes=changes)
         elif spec.state is DesiredState.STOPPED:
             return self._stop(spec, previous, StopReason.SPEC, "state: stopped")
         elif spec.concurrency is ConcurrencyPolicy.ALLOW and not spec.traits.exclusive_scope:
-            reason = f"spec changed; run {previous.run_id} keeps running (concurrency: allow)"
+            reason = f"{why}; run {previous.run_id} keeps running (concurrency: allow)"
             return self._start(spec, attempt=1, failures=0, changes=changes, reason=reason)
         elif spec.concurrency is not ConcurrencyPolicy.REPLACE or spec.prevent_stop:
             if spec.prevent_stop:
-                why = "prevent_stop"
+                held = "prevent_stop"
             elif spec.concurrency is ConcurrencyPolicy.FORBID:
-                why = "concurrency: forbid"
+                held = "concurrency: forbid"
             else:
-                why = "concurrency: allow, but one run at a time here"
-            reason = f"spec changed; waiting for run {previous.run_id} to end ({why})"
+                held = "concurrency: allow, but one run at a time here"
+            reason = f"{why}; waiting for run {previous.run_id} to end ({held})"
             return _action(ActionKind.WAIT, spec, reason, changes=changes)
         elif spec.traits.exclusive_scope:
             # One run per scope: the new one can start only once the old one has stopped.
-            reason = f"spec changed; stop run {previous.run_id} first, start on a later apply"
+            reason = f"{why}; stop run {previous.run_id} first, start on a later apply"
             return _action(
                 ActionKind.STOP,
                 spec,
@@ -240,7 +312,7 @@ class _Planner:
                 kind=ActionKind.REPLACE,
                 changes=changes,
                 stop_run=previous.run_id,
-                reason=f"spec changed; stop run {previous.run_id}, then start",
+                reason=f"{why}; stop run {previous.run_id}, then start",
             )
 
     def _stop(self, spec: DesiredRun, record: RunRecord, why: StopReason, reason: str) -> Action:
@@ -271,6 +343,8 @@ class _Planner:
                 return _action(ActionKind.DONE, spec, f"run {record.run_id} succeeded")
         elif status is RunStatus.FAILED or record.stop_reason is StopReason.TIMEOUT:
             return self._failed(spec, record)
+        elif spec.schedule is not None:  # a stopped occurrence is over; the next one comes
+            return _action(ActionKind.DONE, spec, f"run {record.run_id} was stopped")
         elif record.stop_reason in (StopReason.SPEC, StopReason.PRUNE):
             reason = f"run {record.run_id} was stopped; spec asks for a run again"
             return self._start(
@@ -337,11 +411,16 @@ class _Planner:
                 reason=f"run {record.run_id} {what}; retry {failures} of {spec.retry_limit}",
             )
         else:
+            then = (
+                "the next occurrence starts as usual"
+                if spec.schedule
+                else "bump rerun to try again"
+            )
             return _action(
                 ActionKind.FAILED,
                 spec,
                 f"run {record.run_id} {what}; retries exhausted ({failures - 1} of "
-                f"{spec.retry_limit}); bump rerun to try again",
+                f"{spec.retry_limit}); {then}",
             )
 
 

@@ -36,6 +36,7 @@ def new_record(
         commit=commit,
         scope=desired.scope,
         prior_runs=prior_runs,
+        occurrence=desired.occurrence,
     )
 
 

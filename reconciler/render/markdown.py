@@ -4,13 +4,14 @@ they add no HTML, link, mention, table cell or line, and cannot close the ``<det
 
 from __future__ import annotations
 
-from reconciler.engine.actions import Plan
+from reconciler.engine.actions import ActionKind, Plan
 from reconciler.inert import markdown_code, markdown_text
 from reconciler.render.summary import (
     change_lines,
     change_summary,
     config_change_lines,
     config_change_title,
+    next_occurrences,
     refresh_cost,
     unrefreshed,
 )
@@ -46,8 +47,22 @@ def render_plan(plan: Plan) -> str:
             for instance, specs, reason in unrefreshed(plan)
         ]
         lines.append("")
+    missed = [a for a in plan.actions if a.kind is ActionKind.MISSED]
+    if missed:
+        lines += ["**Missed** (no run started):", ""]
+        lines += [f"- {markdown_code(a.name)}: {markdown_text(a.reason)}" for a in missed]
+        lines.append("")
+    upcoming = next_occurrences(plan)
+    if upcoming:
+        lines += ["**Schedules**:", ""]
+        lines += [f"- {markdown_code(name)}: {markdown_text(when)}" for name, when in upcoming]
+        lines.append("")
     lines.append(f"_{markdown_text(refresh_cost(plan))}_")
-    quiet = [a for a in plan.actions if not a.kind.is_change and a not in plan.errors]
+    quiet = [
+        a
+        for a in plan.actions
+        if not a.kind.is_change and a.kind not in (ActionKind.ERROR, ActionKind.MISSED)
+    ]
     if quiet:
         lines += ["", "<details><summary>Unchanged specs and records</summary>", ""]
         lines += [

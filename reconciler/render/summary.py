@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.apply import ApplyResult
 from reconciler.engine.config_review import ConfigChange
+from reconciler.engine.schedules import local_time
 
 SYMBOL = {
     ActionKind.START: "+",
@@ -38,6 +39,8 @@ def change_summary(plan: Plan) -> str:
     """``1 to start, 2 to stop``, or ``no changes``; and how many specs went unrefreshed."""
     counted = counts(plan)
     parts = [f"{counted[k]} to {k.value}" for k in ORDER if counted[k]] or ["no changes"]
+    if plan.missed_occurrences:
+        parts.append(f"{plan.missed_occurrences} occurrence(s) missed")
     if plan.errors:
         parts.append(f"{len(plan.errors)} not refreshed")
     if plan.config_review:
@@ -47,6 +50,8 @@ def change_summary(plan: Plan) -> str:
 
 def summary_line(plan: Plan) -> str:
     unrefreshed = f" {len(plan.errors)} spec(s) not refreshed." if plan.errors else ""
+    if plan.missed_occurrences:
+        unrefreshed += f" {plan.missed_occurrences} scheduled occurrence(s) missed."
     if plan.config_review:
         unrefreshed += f" {len(plan.config_review)} configuration change(s) to review."
     if not plan.changes:
@@ -63,6 +68,18 @@ def refresh_cost(plan: Plan) -> str:
         return "refresh: no provider called"
     calls = ", ".join(f"{name} {n} call{'s' * (n != 1)}" for name, n in plan.refresh_calls.items())
     return f"refresh: {calls}"
+
+
+def next_occurrences(plan: Plan) -> list[tuple[str, str]]:
+    """Per scheduled spec: ``(name, "next: 2026-12-03 02:00 CET")``, or that it is suspended."""
+    found = []
+    for action in plan.actions:
+        note = action.schedule
+        if note is None or action.kind is ActionKind.MISSED:
+            continue
+        when = f"next: {local_time(note.next_at, note.timezone)}" if note.next_at else "no next"
+        found.append((action.name, when))
+    return found
 
 
 def value(v: Any) -> str:

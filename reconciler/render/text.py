@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from reconciler.app.show import ShowRow
 from reconciler.engine.actions import Action, ActionKind, Plan
+from reconciler.engine.schedules import local_time
 from reconciler.inert import terminal
 from reconciler.render.style import PLAIN, Style
 from reconciler.render.summary import (
@@ -14,25 +15,27 @@ from reconciler.render.summary import (
     change_lines,
     config_change_lines,
     config_change_title,
+    next_occurrences,
     refresh_cost,
     summary_line,
     unrefreshed,
 )
-from reconciler.state.model import RunRecord
+from reconciler.state.model import OccurrenceEntry, RunRecord
 
 
 def render_plan(plan: Plan, *, verbose: bool = False, style: Style = PLAIN) -> str:
     lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
     width = max((len(a.name) for a in plan.actions), default=4)
     for action in plan.actions:
-        if not action.kind.is_change and not verbose:
+        if not action.kind.is_change and action.kind is not ActionKind.MISSED and not verbose:
             continue
         lines.append(
             f"  {_head(action.kind, style)} {action.name:<{width}}  "
             f"{action.instance}: {terminal(action.reason)}"
         )
         lines.extend(f"{'':>18}{terminal(line)}" for line in change_lines(action))
-    quiet = [a for a in plan.actions if not a.kind.is_change and a.kind is not ActionKind.ERROR]
+    shown = (ActionKind.ERROR, ActionKind.MISSED)
+    quiet = [a for a in plan.actions if not a.kind.is_change and a.kind not in shown]
     if quiet and not verbose:
         kinds: dict[str, int] = {}
         for a in quiet:
@@ -44,6 +47,10 @@ def render_plan(plan: Plan, *, verbose: bool = False, style: Style = PLAIN) -> s
             f"{terminal(specs)}: {terminal(reason)}"
             for instance, specs, reason in unrefreshed(plan)
         ]
+    upcoming = next_occurrences(plan)
+    if upcoming:
+        lines += ["", "Schedules:"]
+        lines += [f"    {terminal(name):<{width}}  {when}" for name, when in upcoming]
     if plan.config_review:
         lines += ["", "Configuration changes to review (trusted revision -> this one):"]
         for change in plan.config_review:
@@ -117,6 +124,20 @@ def render_show(rows: Sequence[ShowRow]) -> str:
 def render_run(row: ShowRow) -> str:
     """One recorded run in full (``reconciler show NAME``)."""
     started = row.started_at.isoformat() if row.started_at else "-"
+    fields: list[tuple[str, str]] = [("spec", row.name), ("run", "- (no occurrence started yet)")]
+    if row.attempt:
+        fields = _run_fields(row, started)
+    if row.schedule is not None:
+        zone = row.schedule.timezone
+        if row.occurrence is not None:
+            fields.append(("occurrence", local_time(row.occurrence, zone)))
+        earlier = [_past(e, zone) for e in row.schedule.history]
+        fields += [("earlier" if i == 0 else "", line) for i, line in enumerate(earlier)]
+    width = max(len(k) for k, _ in fields)
+    return "\n".join(f"{key:<{width}}  {terminal(value)}" for key, value in fields)
+
+
+def _run_fields(row: ShowRow, started: str) -> list[tuple[str, str]]:
     fields = [
         ("spec", row.name),
         ("spec file", row.spec_file or "-"),
@@ -133,5 +154,13 @@ def render_run(row: ShowRow) -> str:
         fields.append(("stopped because", row.stop_reason))
     if row.details:
         fields.append(("details", row.details))
-    width = max(len(k) for k, _ in fields)
-    return "\n".join(f"{key:<{width}}  {terminal(value)}" for key, value in fields)
+    return fields
+
+
+def _past(entry: OccurrenceEntry, zone: str) -> str:
+    """``2026-12-03 02:00 CET  run 41 succeeded`` or ``... missed: not started within 5m``."""
+    when = local_time(entry.at, zone)
+    if entry.missed is not None:
+        return f"{when}  missed: {entry.missed}"
+    status = entry.status.value if entry.status else "unknown"
+    return f"{when}  run {entry.run_id or '-'} {status}"

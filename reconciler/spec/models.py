@@ -22,6 +22,7 @@ from pydantic import (
 
 from reconciler.spec.durations import PositiveDuration
 from reconciler.spec.limits import API_ID_PATTERN, VARIABLE_NAME_PATTERN, VARIABLE_NAME_RULE
+from reconciler.spec.schedule import Schedule
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:[^\x00-\x1f\x7f]{1,1024})$"
@@ -82,12 +83,39 @@ class RunSpec(StrictModel):
     provider: str = Field(description="A provider instance declared in reconciler.yaml.")
     job: dict[str, Any] = Field(description="Provider-specific; validated by the provider.")
     state: DesiredState = DesiredState.COMPLETED
-    concurrency: ConcurrencyPolicy = ConcurrencyPolicy.REPLACE
+    concurrency: ConcurrencyPolicy | None = Field(
+        default=None,
+        description="When a new run is due while the previous one is active: replace it, "
+        "forbid (wait; a scheduled occurrence not started in time is missed) or allow both. "
+        "Default: replace; forbid for a scheduled spec.",
+    )
     retry: Retry = Field(default_factory=Retry)
     timeout: PositiveDuration | None = None
     window: Window | None = None
+    schedule: Schedule | None = Field(
+        default=None, description="Start a run at each occurrence of a cron schedule."
+    )
     rerun: int = Field(default=0, ge=0, le=1_000_000, description="Bump to ask for a fresh run.")
     prevent_stop: bool = False
+
+    @model_validator(mode="after")
+    def _schedule_alone(self) -> RunSpec:
+        if self.schedule is not None and self.state is DesiredState.RUNNING:
+            raise ValueError(
+                "a scheduled spec starts one run per occurrence: state: running does not "
+                "apply (use completed, or suspend the schedule)"
+            )
+        if self.schedule is not None and self.window is not None:
+            raise ValueError(
+                "a scheduled spec has no window: each occurrence's run starts at its time"
+            )
+        return self
+
+    @property
+    def concurrency_policy(self) -> ConcurrencyPolicy:
+        if self.concurrency is not None:
+            return self.concurrency
+        return ConcurrencyPolicy.FORBID if self.schedule else ConcurrencyPolicy.REPLACE
 
 
 class JobRun(StrictModel):

@@ -71,6 +71,9 @@ class RunRecord(_Model):
         description="Set by `apply --push` when it pushed its intent to start this run: others "
         "wait for it instead of starting it too.",
     )
+    occurrence: datetime | None = Field(
+        default=None, description="For a scheduled spec: the occurrence this run is for."
+    )
     prior_runs: list[str] | None = Field(
         default=None,
         description="For APIs whose runs cannot carry our key: the runs of the scope just "
@@ -90,6 +93,29 @@ def run_key(key: str, attempt: int) -> str:
 def parse_run_key(value: str) -> tuple[str, int] | None:
     key, _, attempt = value.rpartition("-")
     return (key, int(attempt)) if key and attempt.isdigit() else None
+
+
+class OccurrenceEntry(_Model):
+    """One occurrence of a schedule that is over: the run it had, or why it had none."""
+
+    at: datetime
+    run_id: str | None = None
+    status: RunStatus | None = Field(default=None, description="The run's last known status.")
+    missed: str | None = Field(default=None, description="Why no run started, if none did.")
+
+
+class ScheduleState(_Model):
+    """What a scheduled spec's occurrences have come to."""
+
+    since: datetime = Field(
+        description="Occurrences up to this time are dealt with (started or missed); at "
+        "first, when the schedule was first recorded."
+    )
+    history: list[OccurrenceEntry] = Field(
+        default_factory=list, description="Latest first, as many as the schedule's `history`."
+    )
+    keep: int = Field(default=10, ge=0, description="The schedule's `history`: entries kept.")
+    timezone: str = Field(default="UTC", description="The schedule's zone, to show times in.")
 
 
 class ProviderState(_Model):
@@ -117,6 +143,9 @@ class Lockfile(_Model):
     )
     providers: dict[str, ProviderState] = Field(default_factory=dict)
     runs: dict[str, RunRecord] = Field(default_factory=dict)
+    schedules: dict[str, ScheduleState] = Field(
+        default_factory=dict, description="Per scheduled spec: occurrences dealt with."
+    )
 
 
 def new_lockfile() -> Lockfile:

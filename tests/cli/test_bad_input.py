@@ -333,6 +333,32 @@ def test_spec_values_are_bounded_and_explained(repo: Repo, extra: str, expected:
     assert refused(repo) == [f"specs/a.yaml:{expected}"]
 
 
+def test_schedule_problems_are_one_line_each_at_their_place(repo: Repo) -> None:
+    bad = jobrun(
+        "a",
+        extra='schedule:\n  cron: "61 * * * *"\n  timezone: Mars/Base\n  catch_up: 0\n',
+    )
+    long_deadline = jobrun("b", extra="schedule: {cron: '@hourly', starting_deadline: 2h}\n")
+    windowed = jobrun(
+        "c",
+        extra="schedule: {cron: '@daily'}\n"
+        "window: {start: 2026-01-01T00:00:00Z, end: 2026-01-01T01:00:00Z}\n",
+    )
+    repo.spec("a.yaml", bad + "---\n" + long_deadline + "---\n" + windowed)
+    assert refused(repo) == [
+        "specs/a.yaml:12:5: spec.schedule.cron: Bad minute; expected a cron expression of five "
+        "fields (minute hour day-of-month month day-of-week), or one of @yearly, @annually, "
+        "@monthly, @weekly, @daily, @midnight, @hourly",
+        "specs/a.yaml:13:5: spec.schedule.timezone: not an IANA time zone (such as UTC, "
+        "Europe/Berlin, America/New_York)",
+        "specs/a.yaml:14:5: spec.schedule.catch_up: at least 1",
+        "specs/a.yaml:26:3: spec.schedule: starting_deadline (2h) is longer than the shortest "
+        "time between occurrences (1h): two occurrences could be due at once",
+        "specs/a.yaml:32:1: spec: a scheduled spec has no window: each occurrence's run starts "
+        "at its time",
+    ]
+
+
 def test_labels_are_bounded(repo: Repo) -> None:
     repo.spec(
         "a.yaml", jobrun("a").replace("  name: a\n", f"  name: a\n  labels: {{a: {'x' * 300}}}\n")

@@ -41,6 +41,9 @@ def test_github_template_plans_on_pull_requests_and_applies_one_at_a_time() -> N
     assert "--format markdown" in plan_steps
     apply = workflow["jobs"]["apply"]
     assert apply["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
+    # Scheduled specs: apply also runs on a timer.
+    assert workflow["on"]["schedule"] == [{"cron": "*/10 * * * *"}]
+    assert "github.event_name == 'schedule'" in apply["if"]
     assert any("git push" in str(s.get("run", "")) for s in apply["steps"])
 
 

@@ -88,7 +88,7 @@ def test_example_repository_validates(repo: Repo) -> None:
     root = Path(__file__).parents[2]
     code, out, err = repo.run("--config", str(root / "reconciler.yaml"), "validate")
     assert (code, err) == (0, "")
-    assert out == "6 spec(s) valid.\n"  # specs/orders.yaml holds two
+    assert out == "7 spec(s) valid.\n"  # specs/orders.yaml holds three, one scheduled
 
 
 def test_vonage_application_key_credentials_work_unresolved_under_the_sandbox(repo: Repo) -> None:

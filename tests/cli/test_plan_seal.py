@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +247,43 @@ def test_an_empty_key_is_refused_not_taken_for_no_key(
     )
     assert sandbox_jobs(repo) == []
     assert command == "apply" or not path.exists()
+
+
+def test_a_saved_plan_starts_a_due_occurrence_and_no_forged_one(repo: Repo) -> None:
+    repo.spec("a.yaml", jobrun("every-five", extra='schedule: {cron: "*/5 * * * *"}\n'))
+    assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0  # the schedule recorded
+    repo.advance(300)
+    path = saved_plan(repo)
+    start = action(json.loads(path.read_text()), "every-five")["start"]["desired"]
+    assert start["occurrence"] is not None
+    assert repo.run("--sandbox", "apply", str(path))[0] == 0
+    assert len(sandbox_jobs(repo)) == 1
+    first = start["occurrence"]
+
+    repo.advance(300)
+    path = saved_plan(repo)
+
+    def occurrence(at: str) -> Callable[[Document], None]:
+        def change(document: Document) -> None:
+            action(document, "every-five")["start"]["desired"]["occurrence"] = at
+
+        return change
+
+    # The occurrence before the first one: before the schedule was recorded.
+    earlier = datetime.fromisoformat(first) - timedelta(minutes=5)
+    edit(path, occurrence(earlier.isoformat()), reseal=True)
+    refused(
+        repo,
+        path,
+        f"its start of every-five is for {earlier.isoformat()}, an occurrence the state has "
+        "dealt with",
+    )
+    path = saved_plan(repo)
+    odd = datetime.fromisoformat(first) + timedelta(minutes=7)
+    edit(path, occurrence(odd.isoformat()), reseal=True)
+    refused(
+        repo,
+        path,
+        f"its start of every-five is for {odd.isoformat()}, which its schedule does not have",
+    )
+    assert len(sandbox_jobs(repo)) == 1

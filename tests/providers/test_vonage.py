@@ -11,6 +11,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from reconciler.engine.actions import StartOrder
+from reconciler.engine.apply import start_request
+from reconciler.engine.desired import desired_run
 from reconciler.errors import AuthError
 from reconciler.providers.base import ProviderContext, RunStatus, StartRequest
 from reconciler.providers.vonage import PROVIDER
@@ -20,7 +23,7 @@ from reconciler.sandbox.common import b64url_decode
 from reconciler.sandbox.seed import Seed, VonageSeed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.sandbox.vonage import application_jwt_problem
-from reconciler.spec.models import ProviderInstance
+from reconciler.spec.models import JobRun, ProviderInstance
 from tests.conftest import advance
 from tests.sandbox.test_vonage_emulator import jwt
 
@@ -87,6 +90,36 @@ def test_without_window_the_run_lasts_duration_or_timeout() -> None:
     assert spans == [600, 60]
     assert sent[0]["name"] == "n [rk:k-1]"
     assert set(sent[0]) == {"jobId", "name", "startAt", "endAt"}
+
+
+def test_an_occurrence_run_is_windowed_from_its_time_for_the_duration() -> None:
+    """A scheduled spec's run: from the occurrence time, for the job's duration."""
+    occurrence = datetime(2026, 12, 3, 1, tzinfo=UTC)
+    spec = desired_run(
+        JobRun.model_validate(
+            {
+                "apiVersion": "reconciler/v1",
+                "kind": "JobRun",
+                "metadata": {"name": "promo"},
+                "spec": {
+                    "provider": "campaigns",
+                    "job": {"job_id": "j", "duration": "30m"},
+                    "schedule": {"cron": "0 2 * * *", "timezone": "Europe/Berlin"},
+                },
+            }
+        ),
+        job={"job_id": "j", "duration": 1800},
+        provider_type="vonage",
+        file="specs/promo.yaml",
+    ).for_occurrence(occurrence)
+    call = make("https://api.example").start_call(
+        start_request("promo", StartOrder(desired=spec, attempt=1), "k-1")
+    )
+    assert call.body is not None
+    assert (call.body["startAt"], call.body["endAt"]) == (
+        "2026-12-03T01:00:00.000Z",
+        "2026-12-03T01:30:00.000Z",
+    )
 
 
 def test_summary_is_the_details_line(sandbox: BackgroundSandbox) -> None:

@@ -124,6 +124,7 @@ class World:
         self.reruns: Counter[str] = Counter()
         self.states: dict[str, str] = {}  # name -> desired state, where one is written
         self.edits: Counter[str] = Counter()  # job edits (the campaigns' duration)
+        self.schedule: str | None = None  # a spec block every spec gets (a schedule)
         for instance in JOBS:
             for i in range(per_provider):
                 self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
@@ -147,7 +148,15 @@ class World:
         )
         if name in self.states:
             text += f"  state: {self.states[name]}\n"
+        if self.schedule:
+            text += self.schedule
         (self.repo / "specs" / f"{name}.yaml").write_text(text)
+
+    def schedule_all(self, block: str) -> None:
+        """Every spec scheduled: ``block`` is its ``schedule:`` (and any other spec keys)."""
+        self.schedule = block
+        for name in self.specs:
+            self.write_spec(name)
 
     def bump(self, name: str) -> None:
         """A new revision: exactly one more run is owed for this spec."""
