@@ -60,6 +60,7 @@ async def make_plan(
         now=now,
         prune=ws.config.prune,
         unreachable={**observation.errors, **withheld_instances(config_review)},
+        upstream=[d for d in desired if d not in chosen],
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
@@ -75,6 +76,7 @@ async def make_plan(
         records=planned.records,
         schedules={**_untargeted_schedules(lock, desired, chosen), **planned.schedules},
         actions=tuple(actions),
+        after={d.name: d.after for d in chosen if d.after},
         missed_occurrences=sum(len(a.schedule.missed) for a in actions if a.schedule),
         observed_at=observation.server_time,
         refresh_calls={name: p.calls - before[name] for name, p in providers.items()},

@@ -22,6 +22,7 @@ from reconciler.errors import (
     display_path,
 )
 from reconciler.spec.models import Config
+from reconciler.spec.runs import RunStatus
 from reconciler.state.document import read_json_document
 from reconciler.state.model import Lockfile, RunRecord
 
@@ -69,6 +70,12 @@ def _unfounded_action(
             if wrong is not None:
                 return wrong
             wanted = wanted.for_occurrence(at)
+        followed = action.start.desired.followed
+        if wanted is not None and followed is not None:
+            wrong = _unfounded_following(wanted, followed, records)
+            if wrong is not None:
+                return wrong
+            wanted = wanted.following(followed)
         if wanted is None or action.start.desired != wanted:
             return "is not what the specs ask for"
         if action.instance != wanted.instance:
@@ -79,6 +86,20 @@ def _unfounded_action(
             return f"names run {action.stop.run_id}, which is not the run recorded for it"
     if action.kind is ActionKind.STOP and action.instance != records[action.name].instance:
         return f"names instance {action.instance}, and its record another"
+    return None
+
+
+def _unfounded_following(
+    wanted: DesiredRun, followed: Mapping[str, str], records: Mapping[str, RunRecord]
+) -> str | None:
+    """Why a start following the upstream runs ``followed`` cannot be: not the specs its spec
+    runs after, or not their recorded successful runs."""
+    if sorted(followed) != sorted(wanted.after):
+        return "follows other specs than its spec runs after"
+    for name, key in followed.items():
+        record = records.get(name)
+        if record is None or record.run_key != key or record.status is not RunStatus.SUCCEEDED:
+            return f"follows a run of {name} that is not its recorded successful one"
     return None
 
 
@@ -172,6 +193,8 @@ class SavedPlanCheck:
             return False
         if record.occurrence is not None and wanted.schedule is not None:
             wanted = wanted.for_occurrence(record.occurrence)
+        if record.followed is not None and wanted.after:
+            wanted = wanted.following(record.followed)
         adopted = new_record(wanted, attempt=record.attempt, failures=0)
         return made == adopted.model_dump(exclude=set(_OBSERVED_FIELDS))
 

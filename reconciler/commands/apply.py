@@ -5,9 +5,12 @@ from pathlib import Path
 
 import click
 
+from reconciler.app.runtime import Runtime
 from reconciler.app.saved_plan import read_plan
 from reconciler.app.session import apply_session, converge
+from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.apply_push import apply_and_push
+from reconciler.commands.apply_wait import wait_until_settled
 from reconciler.commands.common import (
     Options,
     confirmed,
@@ -15,11 +18,13 @@ from reconciler.commands.common import (
     lock_timeout_option,
     pass_options,
 )
+from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message
 from reconciler.inert import terminal
 from reconciler.render import text
 from reconciler.render.summary import apply_tally
+from reconciler.spec.durations import parse_duration
 from reconciler.state.lock import command_line
 
 
@@ -42,6 +47,25 @@ from reconciler.state.lock import command_line
     "lockfile; when the remote moved, sync, plan again and retry. For merge jobs: needs an "
     "upstream branch and a clean tree.",
 )
+@click.option(
+    "--wait",
+    "wait",
+    is_flag=False,
+    flag_value="1h",
+    default=None,
+    metavar="[=TIMEOUT]",
+    help="Then keep applying until what this apply set going has settled (runs ended, specs "
+    "that run after them started and ended), at most TIMEOUT (default 1h, e.g. --wait=30m); "
+    "fails if one failed or is blocked. Not with --commit or --push.",
+)
+@click.option(
+    "--wait-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --wait: how often to look again.",
+)
 @pass_options
 def apply(
     options: Options,
@@ -51,6 +75,8 @@ def apply(
     lock_timeout: float,
     commit: bool,
     push: bool,
+    wait: str | None,
+    wait_interval: float,
 ) -> int:
     """Perform the plan's actions and record them in the lockfile.
 
@@ -61,14 +87,46 @@ def apply(
     it started, adopted or stopped.
     """
     _check_options(options, planfile, auto_approve, targets, commit, push)
+    timeout = _wait_timeout(wait, commit or push)
     if push:
         return apply_and_push(options, targets, lock_timeout)
     saved = read_plan(planfile) if planfile else None
     ws = options.workspace()
-    with (
-        options.environment(ws) as env,
-        apply_session(ws, env, command_line(), lock_timeout=lock_timeout) as session,
-    ):
+    with options.environment(ws) as env, Runtime() as runtime:
+        code, plan = _apply(
+            options, ws, env, runtime, saved, planfile, auto_approve, targets, lock_timeout, commit
+        )
+        if timeout is not None and code == 0:
+            wait_until_settled(
+                ws,
+                env,
+                runtime,
+                plan,
+                timeout=timeout,
+                interval=wait_interval,
+                lock_timeout=lock_timeout,
+                style=options.style,
+            )
+    return code
+
+
+def _apply(
+    options: Options,
+    ws: Workspace,
+    env: Environment,
+    runtime: Runtime,
+    saved: Plan | None,
+    planfile: Path | None,
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    lock_timeout: float,
+    commit: bool,
+) -> tuple[int, Plan]:
+    """One apply: plan (or the saved plan), confirm, converge, report; the exit code, and
+    the plan."""
+    with apply_session(
+        ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
+    ) as session:
         for notice in session.notices:
             click.echo(f"Note: {terminal(notice)}.", err=True)  # names a lock note's holder
         if saved is not None:
@@ -90,14 +148,14 @@ def apply(
         )
     if outcome.declined:
         click.echo("Apply cancelled; nothing was done.")
-        return 1
+        return 1, plan
     failures, result = outcome.failures, outcome.result
     if result is None:  # nothing to do
         if commit:
             _commit(ws.root, ws.lockfile, commit_message(plan, []))
         if failures:
             raise ApplyError(failures)
-        return 0
+        return 0, plan
     echo_applied(result, session.lock.runs, options.style)
     if commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)
@@ -105,7 +163,19 @@ def apply(
     click.echo(f"\n{apply_tally(plan, result)}; lockfile serial {session.lock.serial}.")
     if failures:
         raise ApplyError(failures)
-    return 0
+    return 0, plan
+
+
+def _wait_timeout(wait: str | None, commits: bool) -> int | None:
+    """``--wait``'s timeout in seconds, or None without it."""
+    if wait is None:
+        return None
+    if commits:
+        raise UsageError("--wait cannot be combined with --commit or --push")
+    try:
+        return parse_duration(wait)
+    except ValueError as exc:
+        raise UsageError(f"--wait={wait}: {exc}") from None
 
 
 def _check_options(

@@ -26,6 +26,7 @@ class ActionKind(enum.StrEnum):
     IN_PROGRESS = "in-progress"
     DONE = "done"
     MISSED = "missed"  # a window closed, or occurrences passed, before a run started
+    BLOCKED = "blocked"  # a spec it runs after failed, stopped or missed: no run starts
     FAILED = "failed"  # retries exhausted
     ORPHAN = "orphan"  # spec removed, run active, prune off (or prevent_stop)
     DRIFT = "drift"  # changed outside reconciler
@@ -139,6 +140,9 @@ class Plan(_Frozen):
     records: dict[str, RunRecord]  # the state after refresh and adoption, before actions
     schedules: dict[str, ScheduleState] = Field(
         default_factory=dict, description="Scheduled specs' state, missed occurrences recorded."
+    )
+    after: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Specs that run after others: name -> their names."
     )
     missed_occurrences: int = Field(
         default=0, ge=0, description="Occurrences of schedules missed, in this plan's actions."

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from reconciler.engine.actions import Action, ActionKind, Plan, StartOrder, StopOrder
 from reconciler.engine.records import new_record, unclaimed_new_runs, with_observation
-from reconciler.engine.schedules import record_history
 from reconciler.errors import (
     AmbiguousStartError,
     ApiError,
@@ -26,7 +25,14 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
-from reconciler.state.model import Lockfile, ProviderState, RunRecord, SourceCommit, run_key
+from reconciler.state.model import (
+    Lockfile,
+    ProviderState,
+    RunRecord,
+    SourceCommit,
+    record_history,
+    run_key,
+)
 from reconciler.state.store import JournalWriter
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from reconciler.engine.identity import occurrence_key, revision, spec_key
+from reconciler.engine.identity import following_key, occurrence_key, revision, spec_key
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
 from reconciler.spec.runs import RunTraits
 from reconciler.spec.schedule import Schedule
@@ -35,11 +35,20 @@ class DesiredRun(BaseModel):
     traits: RunTraits = RunTraits()
     schedule: Schedule | None = None
     occurrence: datetime | None = None  # set for the occurrence a scheduled spec plans now
+    after: tuple[str, ...] = ()  # specs whose runs must succeed first
+    followed: dict[str, str] | None = None  # set once they have: name -> their run's key
 
     def for_occurrence(self, at: datetime) -> DesiredRun:
         """This scheduled spec's run for the occurrence at ``at``: its own key."""
         key = occurrence_key(self.name, self.revision, at)
         return self.model_copy(update={"occurrence": at, "key": key})
+
+    def following(self, followed: dict[str, str]) -> DesiredRun:
+        """This spec's run after the upstream runs ``followed`` (name -> run key) succeeded:
+        its own key, so each new upstream success is followed by one run."""
+        return self.model_copy(
+            update={"followed": followed, "key": following_key(self.key, followed)}
+        )
 
 
 def desired_run(
@@ -78,4 +87,5 @@ def desired_run(
         scope=scope,
         traits=traits or RunTraits(),
         schedule=spec.schedule,
+        after=tuple(spec.after),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,13 @@ def revision(*, instance: str, provider_type: str, job: Any, rerun: int, window:
 def spec_key(name: str, revision_digest: str) -> str:
     """Short digest of ``(name, revision)``: what tags the runs of this revision."""
     return hashlib.sha256(f"{name}\0{revision_digest}".encode()).hexdigest()[:16]
+
+
+def following_key(key: str, followed: Mapping[str, str]) -> str:
+    """Short digest of a spec's key and the upstream runs (their run keys) a run of it
+    follows: a new successful upstream run makes a new downstream run, once."""
+    upstream = "\0".join(f"{name}={run}" for name, run in sorted(followed.items()))
+    return hashlib.sha256(f"{key}\0{upstream}".encode()).hexdigest()[:16]
 
 
 def occurrence_key(name: str, revision_digest: str, occurrence: datetime) -> str:

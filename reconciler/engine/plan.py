@@ -45,14 +45,17 @@ def plan_actions(
     now: datetime,
     prune: bool,
     unreachable: Mapping[str, str] | None = None,
+    upstream: Sequence[DesiredRun] = (),
 ) -> Planned:
     """Decide, for every spec and every recorded run, what should happen now.
 
     ``unreachable``: instances whose runs could not be observed, and why; their specs and
-    records get an ``error`` action and keep their records as they are.
+    records get an ``error`` action and keep their records as they are. ``upstream``: specs
+    not planned now (another's target) that those planned may run after.
     """
     down = unreachable or {}
     planner = _Planner(_Facts.index(observed, lock), now)
+    planner.specs = {d.name: d for d in [*upstream, *desired]}
     planner.refresh(lock)
     for spec in desired:
         if spec.instance in down:
@@ -62,7 +65,7 @@ def plan_actions(
         elif spec.schedule is not None:
             planner.actions.extend(planner.plan_scheduled(spec, lock.schedules.get(spec.name)))
         else:
-            planner.actions.append(planner.plan_spec(spec))
+            planner.actions.append(planner.plan_after(spec))
     wanted = {d.name for d in desired}
     for name in sorted(set(planner.records) - wanted):
         record = planner.records[name]
@@ -117,6 +120,7 @@ class _Planner:
         self.records: dict[str, RunRecord] = {}
         self.actions: list[Action] = []
         self.schedules: dict[str, ScheduleState] = {}
+        self.specs: dict[str, DesiredRun] = {}  # every spec, by name: what others run after
 
     # -- refresh -------------------------------------------------------------------------
 
@@ -168,6 +172,66 @@ class _Planner:
             return self._new_revision(spec, record, why or "spec changed")
         return self._same_revision(spec, record)
 
+    # -- specs that run after others ------------------------------------------------------
+
+    def plan_after(self, spec: DesiredRun, why: str | None = None) -> Action:
+        """A spec with ``after``: its run follows the latest successful runs of the specs
+        named, and waits (or is blocked) until they have one."""
+        if not spec.after or spec.state is DesiredState.STOPPED:
+            return self.plan_spec(spec, why)
+        followed: dict[str, str] = {}
+        waiting: list[str] = []
+        blocked: list[str] = []
+        for name in spec.after:
+            verdict, detail = self._upstream(spec, name)
+            if verdict == "ok":
+                followed[name] = detail
+            else:
+                (blocked if verdict == "blocked" else waiting).append(f"{name} ({detail})")
+        record = self.records.get(spec.name)
+        if blocked or waiting:
+            reason = "after " + ", ".join([*blocked, *waiting])
+            if record is not None and _is_active(record):
+                reason = f"run {record.run_id} is {record.status.value}; the next one is {reason}"
+                return _action(ActionKind.IN_PROGRESS, spec, reason)
+            return _action(ActionKind.BLOCKED if blocked else ActionKind.WAIT, spec, reason)
+        if why is None and record is not None and record.revision == spec.revision:
+            runs = ", ".join(f"{name} run {self.records[name].run_id}" for name in followed)
+            why = f"after {runs} succeeded"
+        return self.plan_spec(spec.following(followed), why)
+
+    def _upstream(self, spec: DesiredRun, name: str) -> tuple[str, str]:
+        """``("ok", run key)`` when spec ``name`` has a successful run to follow, else
+        ``("wait", why)`` or ``("blocked", why)``. Its run must be of its current revision,
+        and for two scheduled specs, of the same occurrence."""
+        upstream = self.specs.get(name)
+        if upstream is None:  # refused when the specs are read; here for a saved plan's sake
+            return "blocked", "no such spec"
+        record = self.records.get(name)
+        current = (
+            record is not None
+            and record.revision == upstream.revision
+            and (upstream.schedule is None or spec.occurrence in (None, record.occurrence))
+        )
+        if record is None or not current:
+            if upstream.state is DesiredState.STOPPED:
+                return "blocked", "state: stopped"
+            if upstream.window and self.now >= upstream.window.end:
+                return "blocked", "its window closed before a run started"
+            return "wait", "no run yet"
+        status = record.status
+        if record.run_id is None:
+            return "wait", "starting"
+        if status is RunStatus.SUCCEEDED:
+            return "ok", record.run_key
+        if status.is_active:
+            return "wait", status.value
+        if status is RunStatus.FAILED or record.stop_reason is StopReason.TIMEOUT:
+            if record.failures + 1 <= upstream.retry_limit:
+                return "wait", f"run {record.run_id} failed; it is retried"
+            return "blocked", f"run {record.run_id} failed"
+        return "blocked", f"run {record.run_id} was stopped"
+
     # -- scheduled specs -----------------------------------------------------------------
 
     def plan_scheduled(self, spec: DesiredRun, state: ScheduleState | None) -> list[Action]:
@@ -193,9 +257,9 @@ class _Planner:
             decision = self._between_occurrences(spec, record, this.next_at)
         elif this.is_due:
             due = f"occurrence {local_time(this.desired.occurrence or self.now, schedule)} is due"
-            decision = self.plan_spec(this.desired, why=due)
+            decision = self.plan_after(this.desired, why=due)
         else:
-            decision = self.plan_spec(this.desired)
+            decision = self.plan_after(this.desired)
         occurrence = this.desired.occurrence if this.desired is not None else None
         note = note.model_copy(update={"occurrence": occurrence})
         return [*actions, decision.model_copy(update={"schedule": note})]

@@ -37,6 +37,7 @@ def new_record(
         scope=desired.scope,
         prior_runs=prior_runs,
         occurrence=desired.occurrence,
+        followed=desired.followed,
     )
 
 

@@ -9,7 +9,6 @@ occurrence recorded missed, or when the schedule was first recorded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -78,26 +77,6 @@ def step(
         next_at=found.next,
         state=new_state,
     )
-
-
-def record_history(
-    schedules: Mapping[str, ScheduleState],
-    before: Mapping[str, RunRecord],
-    after: Mapping[str, RunRecord],
-) -> dict[str, ScheduleState]:
-    """The schedules' states once an apply's records are in: a scheduled spec whose record
-    now holds a later occurrence's run keeps the earlier run in its history."""
-    result = dict(schedules)
-    for name, state in schedules.items():
-        old, new = before.get(name), after.get(name)
-        if old is None or old.occurrence is None or new is None:
-            continue
-        if new.occurrence == old.occurrence or any(e.at == old.occurrence for e in state.history):
-            continue
-        entry = OccurrenceEntry(at=old.occurrence, run_id=old.run_id, status=old.status)
-        history = sorted([entry, *state.history], key=lambda e: e.at, reverse=True)
-        result[name] = state.model_copy(update={"history": history[: state.keep]})
-    return result
 
 
 def local_time(at: datetime, schedule: Schedule | str) -> str:

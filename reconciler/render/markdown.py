@@ -11,6 +11,8 @@ from reconciler.render.summary import (
     change_summary,
     config_change_lines,
     config_change_title,
+    listed,
+    mermaid_graph,
     next_occurrences,
     refresh_cost,
     unrefreshed,
@@ -47,22 +49,23 @@ def render_plan(plan: Plan) -> str:
             for instance, specs, reason in unrefreshed(plan)
         ]
         lines.append("")
-    missed = [a for a in plan.actions if a.kind is ActionKind.MISSED]
-    if missed:
-        lines += ["**Missed** (no run started):", ""]
-        lines += [f"- {markdown_code(a.name)}: {markdown_text(a.reason)}" for a in missed]
+    held = [a for a in plan.actions if listed(a, plan) and not a.kind.is_change]
+    if held:
+        lines += ["**Missed, blocked and waiting on other specs:**", ""]
+        lines += [
+            f"- {markdown_code(a.name)}: {a.kind.value}: {markdown_text(a.reason)}" for a in held
+        ]
         lines.append("")
+    if plan.after:
+        lines += ["**Runs after** (an arrow: the first runs, then the second):", ""]
+        lines += [*mermaid_graph(plan), ""]
     upcoming = next_occurrences(plan)
     if upcoming:
         lines += ["**Schedules**:", ""]
         lines += [f"- {markdown_code(name)}: {markdown_text(when)}" for name, when in upcoming]
         lines.append("")
     lines.append(f"_{markdown_text(refresh_cost(plan))}_")
-    quiet = [
-        a
-        for a in plan.actions
-        if not a.kind.is_change and a.kind not in (ActionKind.ERROR, ActionKind.MISSED)
-    ]
+    quiet = [a for a in plan.actions if not listed(a, plan) and a.kind is not ActionKind.ERROR]
     if quiet:
         lines += ["", "<details><summary>Unchanged specs and records</summary>", ""]
         lines += [

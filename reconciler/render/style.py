@@ -25,6 +25,7 @@ COLOURS: dict[ActionKind, dict[str, object]] = {
     ActionKind.FAILED: {"fg": "red"},
     ActionKind.DRIFT: {"fg": "yellow"},
     ActionKind.MISSED: {"fg": "yellow"},
+    ActionKind.BLOCKED: {"fg": "yellow"},
 }
 
 

@@ -82,6 +82,61 @@ def next_occurrences(plan: Plan) -> list[tuple[str, str]]:
     return found
 
 
+def listed(action: Action, plan: Plan) -> bool:
+    """Whether a plan lists the action on its own line: changes, what was missed or is
+    blocked, and what waits on another spec; the rest is counted as unchanged."""
+    if action.kind.is_change or action.kind in (ActionKind.MISSED, ActionKind.BLOCKED):
+        return True
+    return action.kind is ActionKind.WAIT and action.name in plan.after
+
+
+def dependency_tree(plan: Plan) -> list[str]:
+    """What runs after what, as a compact tree from the specs that run after none: each spec
+    with its plan action's kind; a spec reached again is shown once, then ``(above)``."""
+    if not plan.after:
+        return []
+    kinds = {a.name: a.kind.value for a in plan.actions if a.kind is not ActionKind.MISSED}
+    below: dict[str, list[str]] = {}
+    for name, upstream in sorted(plan.after.items()):
+        for other in upstream:
+            below.setdefault(other, []).append(name)
+    roots = sorted(set(below) - set(plan.after))
+    lines: list[str] = []
+    shown: set[str] = set()
+
+    def walk(name: str, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("└─ " if last else "├─ ")
+        again = name in shown
+        state = " (see above)" if again else f" ({kinds[name]})" if name in kinds else ""
+        lines.append(f"{prefix}{branch}{name}{state}")
+        shown.add(name)
+        if again:
+            return
+        children = below.get(name, [])
+        inner = prefix if top else prefix + ("   " if last else "│  ")
+        for index, child in enumerate(children):
+            walk(child, inner, index == len(children) - 1, False)
+
+    for root in roots:
+        walk(root, "", True, True)
+    return lines
+
+
+def mermaid_graph(plan: Plan) -> list[str]:
+    """The same graph for a markdown comment: GitHub and GitLab draw it. Spec names are
+    lowercase letters, digits and '-', so a label needs no escaping; ids are ``n0``, ``n1``."""
+    names = sorted({n for name, up in plan.after.items() for n in (name, *up)})
+    ids = {name: f"n{index}" for index, name in enumerate(names)}
+    lines = ["```mermaid", "graph LR"]
+    lines += [f'  {ids[name]}["{name}"]' for name in names]
+    lines += [
+        f"  {ids[up]} --> {ids[name]}"
+        for name, upstream in sorted(plan.after.items())
+        for up in upstream
+    ]
+    return [*lines, "```"]
+
+
 def value(v: Any) -> str:
     return json.dumps(v, sort_keys=True, ensure_ascii=False)
 

@@ -15,6 +15,8 @@ from reconciler.render.summary import (
     change_lines,
     config_change_lines,
     config_change_title,
+    dependency_tree,
+    listed,
     next_occurrences,
     refresh_cost,
     summary_line,
@@ -27,15 +29,14 @@ def render_plan(plan: Plan, *, verbose: bool = False, style: Style = PLAIN) -> s
     lines = [f"reconciler plan ({refresh_cost(plan)})", ""]
     width = max((len(a.name) for a in plan.actions), default=4)
     for action in plan.actions:
-        if not action.kind.is_change and action.kind is not ActionKind.MISSED and not verbose:
+        if not verbose and not listed(action, plan):
             continue
         lines.append(
             f"  {_head(action.kind, style)} {action.name:<{width}}  "
             f"{action.instance}: {terminal(action.reason)}"
         )
         lines.extend(f"{'':>18}{terminal(line)}" for line in change_lines(action))
-    shown = (ActionKind.ERROR, ActionKind.MISSED)
-    quiet = [a for a in plan.actions if not a.kind.is_change and a.kind not in shown]
+    quiet = [a for a in plan.actions if not listed(a, plan) and a.kind is not ActionKind.ERROR]
     if quiet and not verbose:
         kinds: dict[str, int] = {}
         for a in quiet:
@@ -47,6 +48,10 @@ def render_plan(plan: Plan, *, verbose: bool = False, style: Style = PLAIN) -> s
             f"{terminal(specs)}: {terminal(reason)}"
             for instance, specs, reason in unrefreshed(plan)
         ]
+    tree = dependency_tree(plan)
+    if tree:
+        lines += ["", "Runs after:"]
+        lines += [f"    {terminal(line)}" for line in tree]
     upcoming = next_occurrences(plan)
     if upcoming:
         lines += ["", "Schedules:"]

@@ -10,10 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from reconciler.errors import InputError, Problem, display_path, shown_key_path
+from reconciler.errors import InputError, Problem, did_you_mean, display_path, shown_key_path
 from reconciler.providers.base import ProviderType
 from reconciler.source.problems import validation_problems
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
+from reconciler.spec.dependencies import graph_problems
 from reconciler.spec.models import Config, JobRun
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -73,6 +74,7 @@ class _SpecReader:
         self.problems: list[Problem] = []
         self.specs: list[LoadedSpec] = []
         self.paths: dict[str, Path] = {}
+        self.invalid_names: set[str] = set()  # of specs with problems: others may name them
 
     def read(self, path: Path) -> None:
         display = display_path(path)
@@ -104,9 +106,14 @@ class _SpecReader:
                 )
             )
             self._job(path, doc, _raw_field(doc.data, "provider"), _raw_field(doc.data, "job"))
+            metadata = doc.data.get("metadata")
+            if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                self.invalid_names.add(metadata["name"])
             return
         checked = self._job(path, doc, run.spec.provider, run.spec.job)
-        if checked is not None:
+        if checked is None:
+            self.invalid_names.add(run.metadata.name)
+        else:
             job, provider = checked
             relative = path.absolute().relative_to(self.root.absolute()).as_posix()
             scope = provider.scope(job)
@@ -150,23 +157,36 @@ class _SpecReader:
             if name not in first:
                 first[name] = spec
                 continue
-            here = self._place(spec)
             there = self._place(first[name])
             self.problems.append(
-                Problem(
-                    here[0],
-                    here[1],
-                    here[2],
-                    "metadata.name",
-                    f"duplicate name {name!r} (also defined at {there[0]}:{there[1]}:{there[2]})",
+                self._place(
+                    spec,
+                    reason=f"duplicate name {name!r} (also defined at "
+                    f"{there.file}:{there.line}:{there.column})",
                 )
             )
 
-    def _place(self, spec: LoadedSpec) -> tuple[str, int | None, int | None]:
+    def check_after(self) -> None:
+        """``spec.after``: names of specs there are, no spec after itself, no cycle."""
+        specs = {s.run.metadata.name: s for s in self.specs}
+        after = {n: s.run.spec.after for n, s in specs.items()}
+        for problem in graph_problems(after, self.invalid_names):
+            spec = specs[problem.name]
+            parts: list[PathPart] = ["spec", "after"]
+            if problem.index is not None:
+                parts.append(problem.index)
+            reason = problem.reason
+            if reason.startswith("no spec is named"):
+                reason += did_you_mean(spec.run.spec.after[problem.index or 0], specs)
+            self.problems.append(self._place(spec, parts, reason))
+
+    def _place(
+        self, spec: LoadedSpec, parts: list[PathPart] | None = None, reason: str = ""
+    ) -> Problem:
         path = self.root / spec.file
-        display = display_path(path)
-        line, column = self.locator.locate(path, spec.document, ["metadata", "name"])
-        return display, line, column
+        parts = parts or ["metadata", "name"]
+        line, column = self.locator.locate(path, spec.document, parts)
+        return Problem(display_path(path), line, column, shown_key_path(parts), reason)
 
 
 def _raw_field(data: dict[Any, Any], name: str) -> object:
@@ -189,6 +209,7 @@ def load_specs(
     for path in paths:
         reader.read(path)
     reader.check_duplicates()
+    reader.check_after()
     if reader.problems:  # the envelope's and the provider's model may say the same
         raise InputError(list(dict.fromkeys(reader.problems)))
     return sorted(reader.specs, key=lambda s: s.run.metadata.name)

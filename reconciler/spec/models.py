@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -25,6 +26,7 @@ from reconciler.spec.limits import API_ID_PATTERN, VARIABLE_NAME_PATTERN, VARIAB
 from reconciler.spec.schedule import Schedule
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+MAX_AFTER = 64
 SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:[^\x00-\x1f\x7f]{1,1024})$"
 API_VERSION = "reconciler/v1"
 TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
@@ -52,6 +54,9 @@ class ConcurrencyPolicy(enum.StrEnum):
 
 LabelKey = Annotated[str, Field(min_length=1, max_length=63)]
 LabelValue = Annotated[str, Field(max_length=256)]
+
+
+SpecName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 class Metadata(StrictModel):
@@ -97,6 +102,20 @@ class RunSpec(StrictModel):
     )
     rerun: int = Field(default=0, ge=0, le=1_000_000, description="Bump to ask for a fresh run.")
     prevent_stop: bool = False
+    after: list[SpecName] = Field(
+        default_factory=list,
+        max_length=MAX_AFTER,
+        description="Specs (on any provider) whose runs must have succeeded before a run of "
+        "this spec starts; it runs again after each new successful run of theirs.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _after_once(cls, names: list[str]) -> list[str]:
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return names
 
     @model_validator(mode="after")
     def _schedule_alone(self) -> RunSpec:

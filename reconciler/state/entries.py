@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from reconciler.spec.runs import RunStatus, StopReason
-from reconciler.state.model import Lockfile, RunRecord
+from reconciler.state.model import Lockfile, RunRecord, record_history
 
 
 class _Entry(BaseModel):
@@ -94,4 +94,5 @@ def fold(lock: Lockfile, entries: list[Entry]) -> Lockfile:
             runs[record.name] = record.model_copy(
                 update={"stop_reason": entry.reason, "status": entry.status}
             )
-    return lock.model_copy(update={"runs": runs})
+    schedules = record_history(lock.schedules, lock.runs, runs)
+    return lock.model_copy(update={"runs": runs, "schedules": schedules})

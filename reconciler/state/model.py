@@ -6,6 +6,7 @@ a store's job (``state.store``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -74,6 +75,11 @@ class RunRecord(_Model):
     occurrence: datetime | None = Field(
         default=None, description="For a scheduled spec: the occurrence this run is for."
     )
+    followed: dict[str, str] | None = Field(
+        default=None,
+        description="For a spec that runs after others: their runs (name -> run key) this run "
+        "followed.",
+    )
     prior_runs: list[str] | None = Field(
         default=None,
         description="For APIs whose runs cannot carry our key: the runs of the scope just "
@@ -116,6 +122,27 @@ class ScheduleState(_Model):
     )
     keep: int = Field(default=10, ge=0, description="The schedule's `history`: entries kept.")
     timezone: str = Field(default="UTC", description="The schedule's zone, to show times in.")
+
+
+def record_history(
+    schedules: Mapping[str, ScheduleState],
+    before: Mapping[str, RunRecord],
+    after: Mapping[str, RunRecord],
+) -> dict[str, ScheduleState]:
+    """The schedules' states once new records are in (an apply's, or a journal replayed):
+    a scheduled spec whose record now holds a later occurrence's run keeps the earlier run
+    in its history."""
+    result = dict(schedules)
+    for name, state in schedules.items():
+        old, new = before.get(name), after.get(name)
+        if old is None or old.occurrence is None or new is None:
+            continue
+        if new.occurrence == old.occurrence or any(e.at == old.occurrence for e in state.history):
+            continue
+        entry = OccurrenceEntry(at=old.occurrence, run_id=old.run_id, status=old.status)
+        history = sorted([entry, *state.history], key=lambda e: e.at, reverse=True)
+        result[name] = state.model_copy(update={"history": history[: state.keep]})
+    return result
 
 
 class ProviderState(_Model):

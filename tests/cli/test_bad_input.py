@@ -359,6 +359,24 @@ def test_schedule_problems_are_one_line_each_at_their_place(repo: Repo) -> None:
     ]
 
 
+def test_after_problems_name_the_entry_and_every_cycle(repo: Repo) -> None:
+    docs = [
+        jobrun("a", extra="after: [c, a, bb]\n"),
+        jobrun("b", extra="after: [a]\n"),
+        jobrun("c", extra="after: [b]\n"),
+        jobrun("d", extra="after: [e, e]\n"),
+        jobrun("e", package=0),  # invalid itself: naming it is no second problem
+    ]
+    repo.spec("a.yaml", "---\n".join(docs))
+    assert refused(repo) == [
+        "specs/a.yaml:11:3: spec.after: runs after itself through a -> b -> c -> a",
+        "specs/a.yaml:11:14: spec.after[1]: a cannot run after itself",
+        "specs/a.yaml:11:17: spec.after[2]: no spec is named 'bb'; did you mean 'b'?",
+        "specs/a.yaml:47:3: spec.after: names e more than once",
+        "specs/a.yaml:57:5: spec.job.package_id: more than 0",
+    ]
+
+
 def test_labels_are_bounded(repo: Repo) -> None:
     repo.spec(
         "a.yaml", jobrun("a").replace("  name: a\n", f"  name: a\n  labels: {{a: {'x' * 300}}}\n")

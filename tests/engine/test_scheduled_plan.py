@@ -11,9 +11,8 @@ import pytest
 from reconciler.engine.actions import Action, ActionKind
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.plan import Planned, plan_actions
-from reconciler.engine.schedules import record_history
 from reconciler.spec.runs import ObservedRun, RunStatus
-from reconciler.state.model import Lockfile, RunRecord, ScheduleState
+from reconciler.state.model import Lockfile, RunRecord, ScheduleState, record_history
 from tests.engine.test_plan import observed, record, spec
 
 DAY = datetime(2026, 12, 2, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -125,6 +126,8 @@ class World:
         self.states: dict[str, str] = {}  # name -> desired state, where one is written
         self.edits: Counter[str] = Counter()  # job edits (the campaigns' duration)
         self.schedule: str | None = None  # a spec block every spec gets (a schedule)
+        self.after: dict[str, str] = {}  # name -> the spec it runs after
+        self.campaign_duration = "{hours}h"
         for instance in JOBS:
             for i in range(per_provider):
                 self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
@@ -143,14 +146,26 @@ class World:
         text = (
             f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\nspec:\n"
             f"  provider: {instance}\n"
-            f"  job: {JOBS[instance].format(n=n, hours=2 + self.edits[name])}\n"
+            f"  job: {self.job(instance, n, name)}\n"
             f"  rerun: {self.reruns[name]}\n"
         )
         if name in self.states:
             text += f"  state: {self.states[name]}\n"
         if self.schedule:
             text += self.schedule
+        if name in self.after:
+            text += f"  after: [{self.after[name]}]\n"
         (self.repo / "specs" / f"{name}.yaml").write_text(text)
+
+    def job(self, instance: str, n: int, name: str) -> str:
+        template = JOBS[instance].replace("{hours}h", self.campaign_duration)
+        return template.format(n=n, hours=2 + self.edits[name])
+
+    def chain(self, names: list[str]) -> None:
+        """Each spec of ``names`` runs after the one before it."""
+        for upstream, name in itertools.pairwise(names):
+            self.after[name] = upstream
+            self.write_spec(name)
 
     def schedule_all(self, block: str) -> None:
         """Every spec scheduled: ``block`` is its ``schedule:`` (and any other spec keys)."""
