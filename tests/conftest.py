@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 from reconciler.cli import main
+from reconciler.sandbox.emulators import EMULATORS
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.sandbox.store import Store
@@ -126,7 +127,11 @@ class Repo:
         return code, out, err
 
     def sandbox_store(self) -> Store:
-        return Store(self.root / ".reconciler" / "sandbox.db")
+        """The sandbox's database, with its tables even before any sandbox ran on it."""
+        store = Store(self.root / ".reconciler" / "sandbox.db")
+        for emulator in EMULATORS:
+            store.create_tables(emulator.tables)
+        return store
 
     def xplenty_jobs(self) -> int:
         """How many jobs the sandbox's Xplenty holds: the runs started, counted at the API."""

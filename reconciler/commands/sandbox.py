@@ -42,7 +42,8 @@ def serve(
     state: Path | None,
     faults: tuple[str, ...],
 ) -> int:
-    """Serve the emulators: /xplenty, /runner, /vonage, /matatika, and /_sandbox/clock."""
+    """Serve every provider type's emulator at /TYPE, and the clock at /_sandbox/clock."""
+    from reconciler.sandbox.emulators import EMULATORS
     from reconciler.sandbox.seed import load_seed, with_faults
     from reconciler.sandbox.server import listen
     from reconciler.sandbox.server import serve as run_server
@@ -50,6 +51,7 @@ def serve(
     loaded = with_faults(load_seed(seed), faults)
     sock = listen(host, port)
     port = sock.getsockname()[1]  # the one the system chose for --port 0
-    click.echo(f"reconciler sandbox on http://{host}:{port} (/xplenty /runner /vonage /matatika)")
+    prefixes = " ".join(e.prefix() for e in EMULATORS)
+    click.echo(f"reconciler sandbox on http://{host}:{port} ({prefixes})")
     run_server(sock=sock, seed=loaded, state=state)
     return 0

@@ -128,8 +128,19 @@ def option_url(instance: ProviderInstance, options: type[BaseModel], name: str) 
     return str(instance.options.get(name, options.model_fields[name].default))
 
 
+def sandbox_path(type_name: str) -> str:
+    """Where the sandbox serves a provider type's emulator: the one definition of its URL
+    layout, read by the emulators and by the adapters pointed at them."""
+    return f"/{type_name}"
+
+
+def sandbox_api(instance: ProviderInstance, sandbox_url: str, path: str = "") -> str:
+    """The URL of ``path`` in the emulator of the instance's type."""
+    return f"{sandbox_url}{sandbox_path(instance.type)}{path}"
+
+
 def sandbox_base_url(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
-    return instance.model_copy(update={"base_url": f"{sandbox_url}/{instance.type}"})
+    return instance.model_copy(update={"base_url": sandbox_api(instance, sandbox_url)})
 
 
 @dataclass(frozen=True)

@@ -1,106 +1,72 @@
-"""The sandbox ASGI app: one origin, a prefix per provider, and a small control API."""
+"""The sandbox ASGI app: one origin, every registered emulator under its prefix, and a small
+control API."""
 
 from __future__ import annotations
 
-import math
+from collections import Counter
+from collections.abc import Sequence
 from email.utils import formatdate
-from typing import Protocol
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.sandbox.common import ApiProblem, parse_json
+from reconciler.sandbox.common import ApiProblem
+from reconciler.sandbox.control import control_routes
+from reconciler.sandbox.emulator import Emulator
+from reconciler.sandbox.emulators import EMULATORS
 from reconciler.sandbox.faults import FaultInjector
-from reconciler.sandbox.matatika import MatatikaEmulator
-from reconciler.sandbox.runner import RunnerEmulator
-from reconciler.sandbox.seed import Faults, Seed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
-from reconciler.sandbox.vonage import VonageEmulator
-from reconciler.sandbox.xplenty import XplentyEmulator
-
-MAX_ADVANCE = 100 * 365 * 86400  # seconds: a clock far beyond stays within datetime's range
-
-
-class Emulator(Protocol):
-    def problem_response(self, request: Request, problem: ApiProblem) -> Response: ...
 
 
 def create_app(store: Store, seed: Seed) -> ASGIApp:
-    xplenty = XplentyEmulator(store, seed.xplenty)
-    vonage = VonageEmulator(store, seed.vonage)
-    runner = RunnerEmulator(store, seed.runner)
-    matatika = MatatikaEmulator(store, seed.matatika)
-    emulators: dict[str, Emulator] = {
-        "xplenty": xplenty,
-        "vonage": vonage,
-        "runner": runner,
-        "matatika": matatika,
-    }
+    served = Served([kind(store, seed.section(kind)) for kind in EMULATORS])
+    injected: Counter[tuple[str, str]] = Counter()
+    app: ASGIApp = Starlette(
+        routes=[*control_routes(store, injected), *(e.mount() for e in served.emulators)],
+        exception_handlers={HTTPException: served.http_error, Exception: served.server_error},
+    )
+    if seed.faults:
+        app = FaultInjector(app, seed.faults, served.owner, served.render_scope, injected=injected)
+    return SandboxDate(app, store)
 
-    def problem_response(request: Request, problem: ApiProblem) -> Response:
+
+class Served:
+    """The emulators of one app, found by the prefix a path begins with."""
+
+    def __init__(self, emulators: Sequence[Emulator[Any]]) -> None:
+        self.emulators = emulators
+        self._by_prefix = {e.prefix(): e for e in emulators}
+
+    def at(self, path: str) -> Emulator[Any] | None:
+        return self._by_prefix.get("/" + path.strip("/").split("/", 1)[0])
+
+    def owner(self, path: str) -> str | None:
+        emulator = self.at(path)
+        return emulator.name if emulator is not None else None
+
+    def problem_response(self, request: Request, problem: ApiProblem) -> Response:
         """In the error format of the API whose prefix the path has, so that every answer,
         unknown routes and methods included, is one its clients can read."""
-        emulator = emulators.get(request.url.path.strip("/").split("/", 1)[0])
+        emulator = self.at(request.url.path)
         if emulator is not None:
             return emulator.problem_response(request, problem)
         return JSONResponse({"message": problem.message}, problem.status, problem.headers)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    def render_scope(self, scope: Scope, problem: ApiProblem) -> Response:
+        return self.problem_response(Request(scope), problem)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         headers = dict(exc.headers or {})
-        return problem_response(request, ApiProblem(exc.status_code, exc.detail, headers))
+        return self.problem_response(request, ApiProblem(exc.status_code, exc.detail, headers))
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        return problem_response(request, ApiProblem(500, "Internal Server Error"))
-
-    async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "now": store.now()})
-
-    async def clock(request: Request) -> Response:
-        """``POST {"advance": seconds}`` moves every run forward: tests need no sleeping."""
-        if request.method == "POST":
-            try:
-                body = parse_json(await request.body())
-                seconds = float(body.get("advance", 0)) if isinstance(body, dict) else math.nan
-            except (ApiProblem, TypeError, ValueError, OverflowError):
-                seconds = math.nan
-            if not math.isfinite(seconds) or abs(seconds) > MAX_ADVANCE:
-                return JSONResponse({"message": '{"advance": seconds} expected'}, 400)
-            store.advance(seconds)
-        return JSONResponse({"now": store.now()})
-
-    async def injected_faults(request: Request) -> Response:
-        """What the fault injector did so far: ``{provider: {fault: count}}``."""
-        counts: dict[str, dict[str, int]] = {}
-        for (provider, kind), n in sorted(injector.injected.items()) if injector else ():
-            counts.setdefault(provider, {})[kind] = n
-        return JSONResponse(counts)
-
-    app = Starlette(
-        routes=[
-            Route("/_sandbox/health", health),
-            Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
-            Route("/_sandbox/faults", injected_faults),
-            xplenty.mount(),
-            vonage.mount(),
-            runner.mount(),
-            matatika.mount(),
-        ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
-    )
-    faults: dict[str, Faults] = {str(name): f for name, f in seed.faults.items()}
-    injector = (
-        FaultInjector(
-            app, faults, render=lambda scope, problem: problem_response(Request(scope), problem)
-        )
-        if faults
-        else None
-    )
-    return SandboxDate(injector or app, store)
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        return self.problem_response(request, ApiProblem(500, "Internal Server Error"))
 
 
 class SandboxDate:

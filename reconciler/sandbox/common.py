@@ -1,4 +1,5 @@
-"""What every emulator needs: problems that become error bodies, hourly rate counting."""
+"""What every emulator needs: problems that become error bodies, hourly rate counting, request
+bodies read as the APIs read them, and the base of seed models."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import base64
 import json
 import math
 import time
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
 
 
 class ApiProblem(Exception):
@@ -17,6 +22,23 @@ class ApiProblem(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+class SeedModel(BaseModel):
+    """A section of the seed file, or a part of one: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def overlay(base: M, *layers: M | None) -> M:
+    """``base`` with each layer's set fields laid over it, in order."""
+    for layer in layers:
+        if layer is not None:
+            base = base.model_copy(update=layer.model_dump(exclude_none=True))
+    return base
 
 
 class HourlyRate:
@@ -97,6 +119,28 @@ def parse_json(raw: bytes) -> Any:
         elif isinstance(item, list):
             stack.extend(item)
     return value
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    body = parse_json(await request.body())
+    if not isinstance(body, dict):
+        raise ApiProblem(400, "Request body must be a JSON object")
+    return body
+
+
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+
+
+async def form_fields(request: Request) -> list[tuple[str, str]]:
+    return parse_qsl((await request.body()).decode("utf-8", "replace"))
+
+
+async def form_or_json(request: Request) -> dict[str, Any]:
+    """A form, or a JSON object, by Content-Type (as logins and token grants take them)."""
+    if is_form(request):
+        return dict(await form_fields(request))
+    return await json_object(request)
 
 
 def _refuse_constant(name: str) -> Any:

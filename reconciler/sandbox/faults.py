@@ -12,15 +12,36 @@ import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from pydantic import Field
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reconciler.sandbox.common import ApiProblem
-from reconciler.sandbox.seed import Faults
+from reconciler.sandbox.common import ApiProblem, SeedModel
 
 STOP_MARKERS = ("/stop", "/kill", "/stopped")
 SERVER_ERROR = "Service Unavailable (sandbox fault)"
 RATE_LIMITED = "Rate Limit Exceeded (sandbox fault)"
+
+
+class Faults(SeedModel):
+    """Faults injected into one provider's API: shares are probabilities per request."""
+
+    latency: float = Field(default=0.0, ge=0, description="Seconds added to every answer.")
+    jitter: float = Field(default=0.0, ge=0, description="Up to this many seconds more, at random.")
+    server_errors: float = Field(default=0.0, ge=0, le=1, description="Share answered 503.")
+    rate_limited: float = Field(default=0.0, ge=0, le=1, description="Share answered 429.")
+    retry_after: int = Field(default=1, ge=0, description="Retry-After of injected 429s, seconds.")
+    drops: float = Field(
+        default=0.0, ge=0, le=1, description="Share whose connection drops before the API acts."
+    )
+    drops_after: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share the API acts on, then drops the connection: the client never "
+        "sees the answer (the worst case for a start).",
+    )
+    slow_stop: float = Field(default=0.0, ge=0, description="Seconds added to stop requests.")
 
 
 class DroppedConnection(Exception):
@@ -28,29 +49,33 @@ class DroppedConnection(Exception):
 
 
 Render = Callable[[Scope, ApiProblem], Response]
+Owner = Callable[[str], str | None]  # the emulator a path is under, by name
 
 
 class FaultInjector:
-    """Injects the seed's faults; ``injected`` counts them by (provider, seed field name).
-    ``render`` answers an injected error in the API's own format (else a generic JSON body)."""
+    """Injects the seed's faults into the emulator ``owner`` finds for a path; ``injected``
+    counts them by (emulator, seed field name). ``render`` answers an injected error in the
+    API's own format (else a generic JSON body)."""
 
     def __init__(
         self,
         app: ASGIApp,
         faults: Mapping[str, Faults],
-        seed: int | None = None,
+        owner: Owner,
         render: Render | None = None,
+        injected: Counter[tuple[str, str]] | None = None,
     ) -> None:
         self.app = app
+        self.owner = owner
         self.render = render
         self.faults = dict(faults)
-        self.random = random.Random(seed)
-        self.injected: Counter[tuple[str, str]] = Counter()
+        self.random = random.Random()
+        self.injected = Counter[tuple[str, str]]() if injected is None else injected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        provider = scope["path"].strip("/").split("/", 1)[0] if scope["type"] == "http" else ""
-        faults = self.faults.get(provider)
-        if faults is None:
+        provider = self.owner(scope["path"]) if scope["type"] == "http" else None
+        faults = self.faults.get(provider or "")
+        if provider is None or faults is None:
             await self.app(scope, receive, send)
             return
         delay = faults.latency + self.random.random() * faults.jitter

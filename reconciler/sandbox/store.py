@@ -1,4 +1,5 @@
 """SQLite state of the sandbox, and its clock (real time plus an offset tests can advance).
+Each emulator creates its own tables.
 
 Separate processes using the same state file see the same runs and the same clock.
 """
@@ -13,86 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS xplenty_accounts (name TEXT PRIMARY KEY, api_keys TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS xplenty_clusters (
-    account TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (account, id));
-CREATE TABLE IF NOT EXISTS xplenty_packages (
-    account TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (account, id));
-CREATE TABLE IF NOT EXISTS xplenty_jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account TEXT NOT NULL,
-    cluster_id INTEGER NOT NULL,
-    package_id INTEGER NOT NULL,
-    variables TEXT NOT NULL,
-    dynamic_variables TEXT NOT NULL,
-    created REAL NOT NULL,
-    t_idle REAL NOT NULL,
-    t_pending REAL NOT NULL,
-    t_running REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    stop_at REAL,
-    t_stop_pending REAL NOT NULL,
-    t_stopping REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS xplenty_jobs_account ON xplenty_jobs (account, id);
-CREATE TABLE IF NOT EXISTS vonage_runs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    job_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    start_at REAL NOT NULL,
-    end_at REAL NOT NULL,
-    created REAL NOT NULL,
-    stopped_at REAL,
-    outcome TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runner_tokens (
-    token TEXT PRIMARY KEY, alias TEXT NOT NULL, user TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runner_jobs (
-    id TEXT PRIMARY KEY, alias TEXT NOT NULL, body TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runner_executions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    job_id TEXT NOT NULL,
-    alias TEXT NOT NULL,
-    hosts TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runner_attempts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    execution_id TEXT NOT NULL,
-    created REAL NOT NULL,
-    t_init REAL NOT NULL,
-    t_running REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    ttl REAL NOT NULL,
-    stop_at REAL,
-    stop_kind TEXT,
-    stop_expiry REAL
-);
-CREATE INDEX IF NOT EXISTS runner_attempts_execution ON runner_attempts (execution_id);
--- Each client-credentials grant the token endpoint answered (a real Auth0 tenant shows them
--- in its logs): how tests count token grants.
-CREATE TABLE IF NOT EXISTS matatika_grants (issued REAL NOT NULL, client_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS matatika_pipelines (
-    id TEXT PRIMARY KEY, workspace TEXT NOT NULL, name TEXT NOT NULL, timeout INTEGER NOT NULL,
-    running REAL, outcome TEXT);
-CREATE TABLE IF NOT EXISTS matatika_jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    pipeline_id TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    created REAL NOT NULL,
-    t_queued REAL NOT NULL,
-    t_running REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    stop_at REAL,
-    deleted INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS matatika_jobs_pipeline ON matatika_jobs (pipeline_id);
-"""
+SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
 
 class Store:
@@ -109,13 +31,18 @@ class Store:
             if path:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
-            self._migrate()
 
-    def _migrate(self) -> None:
-        """Columns added since a state file was written."""
-        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(runner_attempts)")}
-        if "stop_expiry" not in columns:
-            self._db.execute("ALTER TABLE runner_attempts ADD COLUMN stop_expiry REAL")
+    def create_tables(self, schema: str) -> None:
+        """An emulator's tables: ``schema`` creates only what does not exist yet."""
+        with self._lock:
+            self._db.executescript(schema)
+
+    def add_column(self, table: str, column: str, declaration: str) -> None:
+        """A column added since a state file was written."""
+        with self._lock:
+            columns = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

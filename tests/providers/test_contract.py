@@ -24,16 +24,12 @@ from reconciler.engine.records import new_record
 from reconciler.errors import AuthError, NotFoundError, RateLimitedError
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, StartRequest
 from reconciler.providers.registry import provider_types
-from reconciler.sandbox.seed import (
-    MatatikaSeed,
-    RunnerSeed,
-    RunnerUser,
-    Seed,
-    VonageSeed,
-    XplentyAccount,
-    XplentySeed,
-)
+from reconciler.sandbox.matatika.seed import MatatikaSeed
+from reconciler.sandbox.runner.seed import RunnerSeed, RunnerUser
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.vonage.seed import VonageSeed
+from reconciler.sandbox.xplenty.seed import XplentyAccount, XplentySeed
 from reconciler.source.load import provider_options
 from reconciler.spec.models import JobRun, ProviderInstance
 from reconciler.spec.runs import RunStatus

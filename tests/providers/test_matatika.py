@@ -13,7 +13,8 @@ from reconciler.providers.base import ProviderContext, StartRequest
 from reconciler.providers.matatika import PROVIDER
 from reconciler.providers.matatika.client import MatatikaProvider, client_credentials
 from reconciler.providers.token_auth import TokenExchangeAuth
-from reconciler.sandbox.seed import MatatikaSeed, Seed
+from reconciler.sandbox.matatika.seed import MatatikaSeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.spec.models import ProviderInstance
 

@@ -20,9 +20,10 @@ from reconciler.providers.vonage import PROVIDER
 from reconciler.providers.vonage.application_jwt import ApplicationJwtAuth
 from reconciler.providers.vonage.client import VonageProvider, problem_message
 from reconciler.sandbox.common import b64url_decode
-from reconciler.sandbox.seed import Seed, VonageSeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
-from reconciler.sandbox.vonage import application_jwt_problem
+from reconciler.sandbox.vonage.jwt import application_jwt_problem
+from reconciler.sandbox.vonage.seed import VonageSeed
 from reconciler.spec.models import JobRun, ProviderInstance
 from tests.conftest import advance
 from tests.sandbox.test_vonage_emulator import jwt

@@ -19,8 +19,9 @@ from reconciler.errors import (
 )
 from reconciler.providers.base import ProviderContext, RunStatus, StartRequest
 from reconciler.providers.xplenty.client import ACCEPT, STATUS_MAP, XplentyProvider
-from reconciler.sandbox.seed import Named, Seed, XplentyAccount, XplentySeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.xplenty.seed import Named, XplentyAccount, XplentySeed
 from reconciler.spec.models import ProviderInstance
 from tests.conftest import advance
 

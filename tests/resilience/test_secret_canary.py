@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from reconciler.sandbox.matatika import issued_token
+from reconciler.sandbox.matatika.oauth import issued_token
 from tests.providers.test_vonage import application_key
 from tests.resilience.world import World
 

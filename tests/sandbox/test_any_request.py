@@ -8,13 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.sandbox.seed import (
-    ExecutionProfile,
-    MatatikaPipeline,
-    MatatikaSeed,
-    RunnerSeed,
-    Seed,
-)
+from reconciler.sandbox.matatika.seed import MatatikaPipeline, MatatikaSeed
+from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerSeed
+from reconciler.sandbox.seed import Seed
 from tests.sandbox.inprocess import (
     MATATIKA,
     RUNNER,

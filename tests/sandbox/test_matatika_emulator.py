@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.seed import MatatikaPipeline, MatatikaSeed, Seed
+from reconciler.sandbox.matatika.seed import MatatikaPipeline, MatatikaSeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from tests.conftest import advance
 

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.sandbox.seed import Faults, Seed
+from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.seed import Seed
 from tests.sandbox.fuzz import (
     KNOWN,
     Request,
@@ -105,7 +106,7 @@ def run(provider: str, prefix: str, plan: list[Step], mode: str, **kw: Any) -> S
     config: dict[str, Any] = {"faults": {provider: INJECTED}} if faults else {}
     if mode == "seeded":
         config[provider] = SEEDED[provider]
-    with sandbox_client(Seed.model_validate(config)) as client:
+    with sandbox_client(Seed.from_data(config)) as client:
         headers = auth_headers(client)[provider]
         s = Session(client, prefix, headers, faults=faults, seeded=mode == "seeded", **kw)
         for step in plan:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.seed import ExecutionProfile, RunnerJob, RunnerSeed, Seed
+from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerJob, RunnerSeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from tests.conftest import advance
 

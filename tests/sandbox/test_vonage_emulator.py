@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.seed import Seed, VonageJob, VonageSeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.vonage.seed import VonageJob, VonageSeed
 from tests.conftest import advance
 
 
@@ -38,7 +39,7 @@ def schedule(
 
 
 def now_iso(sandbox: BackgroundSandbox, offset: float = 0) -> str:
-    from reconciler.sandbox.vonage import iso
+    from reconciler.sandbox.vonage.model import iso
 
     return iso(httpx.get(f"{sandbox.url}/_sandbox/clock").json()["now"] + offset)
 

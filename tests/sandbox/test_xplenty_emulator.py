@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from reconciler.sandbox.seed import RunProfile, Seed, XplentyRuns, XplentySeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
+from reconciler.sandbox.xplenty.seed import RunProfile, XplentyRuns, XplentySeed
 from tests.conftest import advance
 
 ACCEPT = {"Accept": "application/vnd.xplenty+json; version=2"}
@@ -173,7 +174,7 @@ def test_seed_profiles_layer_over_the_built_in_defaults() -> None:
 
 
 def test_faults_drop_after_acting_and_slow_stops() -> None:
-    from reconciler.sandbox.seed import Faults
+    from reconciler.sandbox.faults import Faults
 
     lost = Seed(faults={"xplenty": Faults(drops_after=1.0)})
     with BackgroundSandbox(seed=lost) as server:

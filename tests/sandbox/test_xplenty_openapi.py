@@ -22,8 +22,9 @@ from schemathesis.core.parameters import ParameterLocation
 from starlette.types import ASGIApp
 
 from reconciler.sandbox.app import create_app
-from reconciler.sandbox.seed import Named, Seed, XplentyAccount, XplentySeed
+from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.store import Store
+from reconciler.sandbox.xplenty.seed import Named, XplentyAccount, XplentySeed
 from tests.sandbox.inprocess import ACCEPT, app_client
 
 DOCUMENT = Path(__file__).parent / "data" / "xplenty-openapi.yaml"

@@ -11,6 +11,7 @@ from reconciler.providers.base import (
     ProviderType,
     RunTraits,
     option_url,
+    sandbox_api,
 )
 from reconciler.providers.matatika.job import MatatikaJob, MatatikaOptions
 from reconciler.spec.models import ProviderInstance
@@ -36,7 +37,7 @@ def _credential_urls(instance: ProviderInstance) -> dict[str, str]:
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
-    base_url = f"{sandbox_url}/matatika/api"
+    base_url = sandbox_api(instance, sandbox_url, "/api")
     options = {**instance.options, "auth_url": f"{base_url}/oauth/token"}
     return instance.model_copy(update={"base_url": base_url, "options": options})
 

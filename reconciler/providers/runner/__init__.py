@@ -11,6 +11,7 @@ from reconciler.providers.base import (
     ProviderType,
     RunTraits,
     option_url,
+    sandbox_api,
 )
 from reconciler.providers.runner.job import RunnerJob, RunnerOptions
 from reconciler.spec.models import ProviderInstance
@@ -35,8 +36,9 @@ def _credential_urls(instance: ProviderInstance) -> dict[str, str]:
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
-    options = {**instance.options, "auth_url": f"{sandbox_url}/runner"}
-    return instance.model_copy(update={"base_url": f"{sandbox_url}/runner", "options": options})
+    base_url = sandbox_api(instance, sandbox_url)
+    options = {**instance.options, "auth_url": base_url}
+    return instance.model_copy(update={"base_url": base_url, "options": options})
 
 
 PROVIDER = ProviderType(

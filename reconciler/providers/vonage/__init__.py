@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from reconciler.providers.base import Provider, ProviderContext, ProviderType, RunTraits
+from reconciler.providers.base import (
+    Provider,
+    ProviderContext,
+    ProviderType,
+    RunTraits,
+    sandbox_api,
+)
 from reconciler.providers.vonage.job import VonageJob
 from reconciler.spec.models import ProviderInstance
 
@@ -14,7 +20,7 @@ def _create(context: ProviderContext) -> Provider:
 
 
 def _for_sandbox(instance: ProviderInstance, sandbox_url: str) -> ProviderInstance:
-    return instance.model_copy(update={"base_url": f"{sandbox_url}/vonage/beta"})
+    return instance.model_copy(update={"base_url": sandbox_api(instance, sandbox_url, "/beta")})
 
 
 PROVIDER = ProviderType(
