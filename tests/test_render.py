@@ -16,7 +16,7 @@ from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.render.style import Style, wanted
 from reconciler.spec.runs import RunStatus
-from reconciler.state.model import Lockfile
+from reconciler.state.model import Lockfile, ScheduleState
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
 
 GOLDEN = Path(__file__).parent / "data" / "plans"
@@ -63,11 +63,32 @@ def make_plan(case: str) -> Plan:
             record(failing, RunStatus.FAILED, run_id=HOSTILE_RUN_ID),
         ]
         unreachable = {"bad": f"bad (xplenty): {HOSTILE}"}
+    elif case == "after-and-schedules":  # a diamond part-way, a schedule that missed two
+        extract = spec("extract", job={"cluster_id": 1, "package_id": 9})
+        left, right = spec("left", after=["extract"]), spec("right", after=["extract"])
+        report = spec("report", after=["left", "right"])
+        nightly = spec(
+            "nightly",
+            job={"cluster_id": 1, "package_id": 8},
+            schedule={
+                "cron": "0 2 * * *",
+                "timezone": "Europe/Berlin",
+                "starting_deadline": "1h",
+            },
+        )
+        desired = [extract, left, right, report, nightly]
+        extracted = record(extract, RunStatus.SUCCEEDED, run_id="1")
+        records = [
+            extracted,
+            record(left.following({"extract": extracted.run_key}), RunStatus.FAILED, run_id="2"),
+        ]
+        unreachable = None
     else:  # "unreachable": one line for the instance, however many specs it leaves
         desired = [spec(f"run-{n}") for n in range(7)]
         records = []
         unreachable = {"etl": "etl (xplenty): GET /jobs: ConnectError"}
-    lock = Lockfile(lineage="l", serial=3, runs={r.name: r for r in records})
+    schedules = {"nightly": ScheduleState(since=NOW - timedelta(days=2, hours=1))}
+    lock = Lockfile(lineage="l", serial=3, runs={r.name: r for r in records}, schedules=schedules)
     runs = [observed("14", None, RunStatus.RUNNING, started_at=NOW - timedelta(minutes=5))]
     planned = plan_actions(
         desired, lock, {"etl": runs}, now=NOW, prune=False, unreachable=unreachable
@@ -82,12 +103,16 @@ def make_plan(case: str) -> Plan:
         prune=False,
         records=planned.records,
         actions=tuple(planned.actions),
+        after={d.name: d.after for d in desired if d.after},
+        missed_occurrences=sum(len(a.schedule.missed) for a in planned.actions if a.schedule),
         observed_at={"etl": None},
         refresh_calls={"etl": 3, **({"bad": 1} if case == "hostile" else {})},
     )
 
 
-@pytest.mark.parametrize("case", ["changes", "no-changes", "unreachable", "hostile"])
+@pytest.mark.parametrize(
+    "case", ["changes", "no-changes", "unreachable", "hostile", "after-and-schedules"]
+)
 @pytest.mark.parametrize(
     ("suffix", "render"), [("md", markdown.render_plan), ("txt", text.render_plan)]
 )

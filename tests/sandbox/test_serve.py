@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.sandbox.emulators import NAMES
 from tests.conftest import free_port, wait_for_sandbox
 
 
@@ -91,7 +92,6 @@ def test_faults_from_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stdout == ""
     assert sorted(bad.stderr.splitlines()) == [
-        "Error: --fault: nowhere.drops=0.1: unknown provider; one of xplenty, runner, vonage, "
-        "matatika",
+        f"Error: --fault: nowhere.drops=0.1: unknown provider; one of {', '.join(NAMES)}",
         "Error: --fault: xplenty.server_errors: expected PROVIDER.KEY=VALUE",
     ]
