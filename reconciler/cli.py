@@ -20,9 +20,10 @@ import click
 from reconciler import __version__
 from reconciler.commands import COMMANDS
 from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
-from reconciler.errors import ReconcilerError
+from reconciler.errors import InputError, ReconcilerError
 from reconciler.inert import terminal
 from reconciler.providers.hosts import ALLOW_HOSTS_VARIABLE, allowed_hosts
+from reconciler.render import github
 from reconciler.render.style import Style, wanted
 
 # httpcore's DEBUG trace logs every response's headers (Set-Cookie, tokens); hpack, with HTTP/2,
@@ -159,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             _print_traceback()
         for line in exc.lines():
             click.echo(f"Error: {terminal(line)}", err=True)
+        if github.in_actions(os.environ):  # and as annotations on the lines they name
+            if isinstance(exc, InputError):
+                annotations = [github.annotation(p) for p in exc.problems]
+            else:
+                annotations = [github.error_annotation(line) for line in exc.lines()]
+            click.echo("\n".join(annotations))
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -10,6 +10,10 @@ one for its medium, at the point of rendering, so that it is read and never acte
 - ``markdown_text`` / ``markdown_code``: prose, or a code span, in a GitHub comment: no HTML,
   no link or image, no emphasis, no table break, no @mention or #123 reference.
 - ``json_text``: JSON already escapes C0; this escapes the rest (DEL, C1, bidi) in its text.
+- ``github_data`` / ``github_property``: the message and a property (file, title) of a GitHub
+  Actions workflow command (``::error file=…::message``): the terminal's escapes keep it one
+  line (no second command), and ``%`` is escaped as the runner decodes ``%0A`` and the like;
+  in a property, ``:`` and ``,`` too, which would end it.
 
 Backslashes are left as they are in terminal text, so ordinary values print unchanged; the
 escapes only need to be visible, not reversible.
@@ -61,6 +65,16 @@ def commit_line(text: str) -> str:
 def json_text(text: str) -> str:
     """JSON text with DEL, C1 and bidi controls escaped as ``\\uXXXX`` (the same value)."""
     return text.translate(_JSON_ESCAPES)
+
+
+def github_data(text: str) -> str:
+    """``text`` as the message of a workflow command (what follows ``::``)."""
+    return terminal(text).replace("%", "%25")
+
+
+def github_property(text: str) -> str:
+    """``text`` as a property value of a workflow command (``file=``, ``title=``)."""
+    return github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def markdown_text(text: str) -> str:

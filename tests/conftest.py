@@ -29,6 +29,14 @@ if os.environ.get("CI"):
 FIGURES: list[str] = []  # measured by harness tests, printed at the end of the run (CI log)
 
 
+@pytest.fixture(autouse=True)
+def outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite may itself run in GitHub Actions: its annotations and summary are tested on
+    purpose, with the variables set by the test."""
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def report_figure() -> Callable[[str], None]:
     """Record a line of figures (trials, faults, duplicates) for the end of the test run."""

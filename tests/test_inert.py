@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.inert import commit_line, json_text, markdown_code, markdown_text, terminal
+from reconciler.inert import (
+    commit_line,
+    github_data,
+    github_property,
+    json_text,
+    markdown_code,
+    markdown_text,
+    terminal,
+)
 
 # What a provider's message, a run name or a job value may hold, one attack a case.
 CLEAR_SCREEN = "\x1b[2J"
@@ -100,3 +108,25 @@ def test_json_text_escapes_what_json_leaves_raw_and_keeps_the_value() -> None:
     encoded = json_text(json.dumps(value, ensure_ascii=False))
     assert encoded == (r'{"m": "\u001b[2J\u009b31m\u202eevil\u202c \u2066x\u2069\u007f\u2028é"}')
     assert json.loads(encoded) == value
+
+
+@pytest.mark.parametrize(
+    ("hostile", "data", "prop"),
+    [
+        pytest.param(
+            "x\n::error::forged", r"x\n::error::forged", r"x\n%3A%3Aerror%3A%3Aforged", id="line"
+        ),
+        pytest.param("50%0A off", "50%250A off", "50%250A off", id="runner-escape"),
+        pytest.param("a,b:c", "a,b:c", "a%2Cb%3Ac", id="property-ends"),
+    ],
+)
+def test_github_commands_keep_a_value_inside_them(hostile: str, data: str, prop: str) -> None:
+    assert github_data(hostile) == data
+    assert github_property(hostile) == prop
+
+
+@given(st.text())
+def test_a_github_command_message_is_one_line(text: str) -> None:
+    line = f"::error::{github_data(text)}"
+    assert len(line.splitlines()) == 1
+    assert "%0A" not in line.replace("%25", "")

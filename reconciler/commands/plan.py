@@ -10,17 +10,21 @@ from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_opti
 from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError
 from reconciler.inert import json_text
-from reconciler.render import markdown, text
+from reconciler.render import github, markdown, text
 from reconciler.render.style import PLAIN, Style
 from reconciler.state.document import dump_json
 from reconciler.state.files import check_writable, write_atomic
 
+SUMMARY_LIMIT = 1_000_000  # GitHub shows a step summary of up to 1 MiB
 
-def render(plan: Plan, output_format: str, style: Style = PLAIN) -> str:
+
+def render(
+    plan: Plan, output_format: str, style: Style = PLAIN, full_plan: str | None = None
+) -> str:
     if output_format == "json":
         return json_text(dump_json(plan)).rstrip("\n")
     if output_format == "markdown":
-        return markdown.render_plan(plan)
+        return markdown.render_plan(plan, full_plan=full_plan)
     return text.render_plan(plan, style=style)
 
 
@@ -71,7 +75,11 @@ def plan(
     if out is not None:
         result = seal_plan(result, env.environ)
         write_atomic(out, dump_json(result))
-    click.echo(render(result, output_format, options.style))
+    click.echo(render(result, output_format, options.style, github.run_url(env.environ)))
+    summary = env.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and github.in_actions(env.environ):  # the run's page shows the whole plan
+        with open(summary, "a", encoding="utf-8") as page:
+            page.write(markdown.render_plan(result, limit=SUMMARY_LIMIT) + "\n")
     if out is not None and output_format == "text":
         click.echo(f"\nSaved the plan to {out}; apply it with: reconciler apply {out}")
     failures = refresh_failures(result)
