@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from reconciler.app.planning import (
     apply_failures,
@@ -76,6 +78,16 @@ def _graceful_interrupts(interrupted: asyncio.Event) -> Iterator[None]:
             signal.signal(signum, previous[signum])
 
 
+class Progress(Protocol):
+    """Where an apply's progress goes (a terminal's live line, a CI log's heartbeat)."""
+
+    every: float  # seconds between reports
+
+    def report(self, result: ApplyResult, elapsed: float) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 _JOURNAL_KEPT = "; what this apply did is kept in the journal, and the next command replays it"
 
 
@@ -94,6 +106,7 @@ class ApplySession:
     lock: Lockfile
     desired: list[DesiredRun]
     notices: list[str] = field(default_factory=list)
+    progress: Progress | None = None  # told what is done while actions are under way
 
     def plan(self, *, targets: Sequence[str] = ()) -> Plan:
         check_targets(self.desired, targets)
@@ -166,8 +179,31 @@ class ApplySession:
         unsendable = unsendable_starts(plan.actions, providers)
         if unsendable:  # before the first action, and before a journal exists
             raise ApplyError(unsendable)
+        result = ApplyResult(records=dict(plan.records))
         with self.state.journal() as journal, _graceful_interrupts(pacing.interrupted):
-            return await apply_plan(plan, providers, journal, pacing)
+            async with self._reporting(result):
+                return await apply_plan(plan, providers, journal, pacing, result)
+
+    @contextlib.asynccontextmanager
+    async def _reporting(self, result: ApplyResult) -> AsyncIterator[None]:
+        """Progress reports while the block runs, if anyone wants them."""
+        progress = self.progress
+        if progress is None:
+            yield
+            return
+        began = time.monotonic()
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(progress.every)
+                progress.report(result, time.monotonic() - began)
+
+        reporter = asyncio.create_task(report())
+        try:
+            yield
+        finally:
+            reporter.cancel()
+            progress.finish()
 
     def record_refresh(self, plan: Plan) -> None:
         """With nothing to do, keep the lockfile as it is unless a recorded status moved or

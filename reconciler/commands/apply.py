@@ -12,6 +12,7 @@ from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.apply_wait import wait_until_settled
 from reconciler.commands.common import (
+    ApplyProgress,
     Options,
     confirmed,
     echo_applied,
@@ -135,6 +136,7 @@ def _apply(
         else:
             plan = session.plan(targets=targets)
         click.echo(text.render_plan(plan, style=options.style))
+        session.progress = ApplyProgress(sum(a.kind.is_change for a in plan.actions))
         asked = saved is None and not auto_approve
         # Statuses alone are not committed, so a merge job re-run with nothing to do leaves git
         # as it was (`show` gives live statuses). A replayed journal is.

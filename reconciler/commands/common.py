@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from reconciler.errors import InputError, Problem, StateError, UsageError, displ
 from reconciler.providers.hosts import AllowedHost
 from reconciler.render import text
 from reconciler.render.style import PLAIN, Style
+from reconciler.render.summary import DONE_WORDS
 from reconciler.state.model import RunRecord
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
@@ -29,6 +31,38 @@ def echo_applied(
     """Each change apply made, with the run it started, adopted or stopped (if any)."""
     if any(a.kind.is_change for a in result.done):
         click.echo("\n" + text.render_applied(result.done, records, style))
+
+
+class ApplyProgress:
+    """While an apply's actions are under way: on a terminal, one live line on stderr
+    (redrawn, then cleared); elsewhere (CI logs) a heartbeat line every 10 seconds."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.live = sys.stderr.isatty()
+        self.every = 0.5 if self.live else 10.0
+        self.drawn = False
+
+    def report(self, result: ApplyResult, elapsed: float) -> None:
+        done = Counter(DONE_WORDS[a.kind] for a in result.done if a.kind in DONE_WORDS)
+        parts = [f"{n} {word}" for word, n in sorted(done.items())]
+        if result.failures:
+            parts.append(f"{len(result.failures)} failed")
+        finished = len(result.done) + len(result.failures)
+        line = f"{finished} of {self.total} actions done" + (
+            f" ({', '.join(parts)})" if parts else ""
+        )
+        if self.live:
+            click.echo(f"\r\x1b[2KApplying: {line} [{int(elapsed)}s elapsed]", nl=False, err=True)
+            self.drawn = True
+        else:
+            click.echo(f"Still applying: {line} [{int(elapsed)}s elapsed]", err=True)
+
+    def finish(self) -> None:
+        """The live line gone, so the screen ends as without it."""
+        if self.drawn:
+            click.echo("\r\x1b[2K", nl=False, err=True)
+            self.drawn = False
 
 
 def confirmed(question: str, *, skip: bool, flag: str) -> bool:

@@ -60,8 +60,10 @@ async def apply_plan(
     providers: Mapping[str, Provider],
     journal: JournalWriter,
     pacing: Pacing | None = None,
+    result: ApplyResult | None = None,
 ) -> ApplyResult:
-    result = ApplyResult(records=dict(plan.records))
+    """``result``: filled as actions end, for whoever reports progress meanwhile."""
+    result = result if result is not None else ApplyResult(records=dict(plan.records))
     for action in plan.actions:
         if action.kind is ActionKind.FORGET:
             result.records.pop(action.name, None)
