@@ -71,6 +71,12 @@ def key_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def name_list(names: list[str], limit: int = 5) -> str:
+    """``a, b, c, d, e and 70 more``: names in a message, however many."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """A suffix suggesting the closest known name, or nothing."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)

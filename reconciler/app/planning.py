@@ -30,6 +30,7 @@ from reconciler.errors import (
     InputError,
     Problem,
     did_you_mean,
+    name_list,
 )
 from reconciler.providers.base import Provider
 from reconciler.providers.registry import provider_types
@@ -145,14 +146,22 @@ def check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> None
 
 
 def apply_failures(plan: Plan, result: ApplyResult) -> list[str]:
-    """One line per failed action, one for the actions an interrupt left, then the refresh's
-    failures (``refresh_failures``)."""
-    failures = [f"{a.kind.value} {a.name}: {message}" for a, message in result.failures]
+    """One line per failed action (or per message shared by several, with their count), one
+    for the actions an interrupt left, then the refresh's failures (``refresh_failures``)."""
+    alike: dict[tuple[str, str], list[str]] = {}
+    for action, message in result.failures:
+        alike.setdefault((action.kind.value, message), []).append(action.name)
+    failures = [
+        f"{kind} {names[0]}: {message}"
+        if len(names) == 1
+        else f"{kind} failed for {len(names)} specs ({name_list(sorted(names))}): {message}"
+        for (kind, message), names in alike.items()
+    ]
     if result.not_begun:
         names = sorted(a.name for a in result.not_begun)
-        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         failures.append(
-            f"interrupted: {len(names)} action(s) not begun ({shown}); apply again to perform them"
+            f"interrupted: {len(names)} action(s) not begun ({name_list(names)}); "
+            "apply again to perform them"
         )
     return failures + refresh_failures(plan)
 

@@ -10,6 +10,7 @@ from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.apply import ApplyResult
 from reconciler.engine.config_review import ConfigChange
 from reconciler.engine.schedules import local_time
+from reconciler.errors import name_list
 
 SYMBOL = {
     ActionKind.START: "+",
@@ -157,11 +158,6 @@ def unrefreshed(plan: Plan) -> list[tuple[str, str, str]]:
         (instance, f"{len(shown)} spec(s) ({name_list(shown)})", reasons[instance])
         for instance, shown in sorted(names.items())
     ]
-
-
-def name_list(names: list[str], limit: int = 5) -> str:
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def config_change_title(change: ConfigChange) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+from reconciler.app.planning import apply_failures
+from reconciler.engine.apply import ApplyResult
 from tests.cli.test_four_providers import CONFIG, write_specs
+from tests.cli.test_github import big_plan
 from tests.cli.test_provenance import git
 from tests.conftest import Repo
 
@@ -58,3 +61,18 @@ def test_a_refused_start_is_reported_and_the_others_are_recorded(repo: Repo) -> 
     message = git(repo, "log", "-1", "--format=%B").splitlines()
     assert message[0] == "reconciler: apply (3 start)"
     assert message[-2:] == ["Failed (see the apply's output):", f"- {refused}"]
+
+
+def test_a_failure_many_actions_share_is_one_line_with_its_count() -> None:
+    plan = big_plan(8)
+    starts = list(plan.actions)
+    result = ApplyResult(
+        records={},
+        failures=[(a, "POST /jobs: 401 Unauthorized") for a in starts[:7]]
+        + [(starts[7], "POST /jobs: 422 cluster 1 is terminated")],
+    )
+    assert apply_failures(plan, result) == [
+        "start failed for 7 specs (run-00000, run-00001, run-00002, run-00003, run-00004 and 2 "
+        "more): POST /jobs: 401 Unauthorized",
+        "start run-00007: POST /jobs: 422 cluster 1 is terminated",
+    ]
