@@ -7,10 +7,11 @@ import click
 
 from reconciler.commands.common import Options, pass_options
 from reconciler.errors import UsageError
+from reconciler.render.schemas import write_schemas
 from reconciler.state.files import StateFiles
 
 CONFIG = """\
-# yaml-language-server: $schema=https://reconciler.dev/schemas/config.v1.json
+# yaml-language-server: $schema=schemas/config.v1.json
 apiVersion: reconciler/v1
 kind: Config
 providers:
@@ -28,7 +29,7 @@ prune: false
 """
 
 EXAMPLE = """\
-# yaml-language-server: $schema=https://reconciler.dev/schemas/jobrun.v1.json
+# yaml-language-server: $schema=../schemas/jobrun.v1.json
 apiVersion: reconciler/v1
 kind: JobRun
 metadata:
@@ -45,8 +46,9 @@ spec:
 """
 
 _STATE = StateFiles(Path("reconciler.lock"))  # as CONFIG names it
-# The lock note, the journal and a killed write's temp files are this machine's, never git's.
-IGNORED = [_STATE.lock.name, _STATE.journal.name, _STATE.temp_pattern, ".reconciler/"]
+# The lock note, the journal, a killed write's temp files, the sandbox's state and saved plans
+# (`plan -o x.plan.json`: made for one apply, stale after it) are this machine's, never git's.
+IGNORED = [_STATE.lock.name, _STATE.journal.name, ".*.tmp", ".reconciler/", "*.plan.json"]
 
 
 CI_TEMPLATES = {
@@ -63,7 +65,8 @@ CI_TEMPLATES = {
 )
 @pass_options
 def init(options: Options, ci: str | None) -> int:
-    """Start a spec repository here: reconciler.yaml, an example spec, .gitignore entries."""
+    """Start a spec repository here: reconciler.yaml, an example spec, the JSON Schemas their
+    first lines point editors to, .gitignore entries."""
     root = options.config.parent
     if ci is not None and options.config.exists():
         return _write_ci(root, ci)  # an existing repository that only wants the pipeline
@@ -74,8 +77,9 @@ def init(options: Options, ci: str | None) -> int:
     example.parent.mkdir(parents=True, exist_ok=True)
     options.config.write_text(CONFIG, encoding="utf-8")
     example.write_text(EXAMPLE, encoding="utf-8")
+    write_schemas(root / "schemas")
     _ignore(root / ".gitignore")
-    click.echo(f"Wrote {options.config} and {example}. Next: reconciler --sandbox plan")
+    click.echo(f"Wrote {options.config}, {example} and schemas/. Next: reconciler --sandbox plan")
     return _write_ci(root, ci) if ci is not None else 0
 
 

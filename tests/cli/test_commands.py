@@ -152,13 +152,19 @@ def test_init_then_validate_then_plan(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init"]) == 0
-    assert "Wrote reconciler.yaml and specs/example.yaml" in capsys.readouterr().out
+    assert "Wrote reconciler.yaml, specs/example.yaml and schemas/" in capsys.readouterr().out
     assert (tmp_path / ".gitignore").read_text().splitlines() == [
         "reconciler.lock.lck",
         "reconciler.lock.journal",
-        ".reconciler.lock.*.tmp",
+        ".*.tmp",
         ".reconciler/",
+        "*.plan.json",
     ]
+    # The first line of each file points an editor to a schema that is there.
+    for written in ("reconciler.yaml", "specs/example.yaml"):
+        modeline = (tmp_path / written).read_text().splitlines()[0]
+        schema = modeline.removeprefix("# yaml-language-server: $schema=")
+        assert (tmp_path / written).parent.joinpath(schema).resolve().is_file(), modeline
     assert main(["validate"]) == 0
     assert capsys.readouterr().out == "1 spec(s) valid.\n"
     assert main(["--sandbox", "plan", "--detailed-exitcode"]) == 2
