@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheelhouse
 
-.PHONY: demo test lint schemas bench soak clean wheelhouse
+.PHONY: demo test lint schemas bench soak soak-flows clean wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(STAMP)
 SOAK_TRIALS ?= 1000
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak --trials $(SOAK_TRIALS)
+
+## soak-flows: 200 scheduled occurrences and 100 chain reruns, each with a SIGKILL (outside CI)
+soak-flows: $(STAMP)
+	SCHEDULED_TRIALS=200 CHAIN_TRIALS=100 $(BIN)/pytest -q -p no:cacheprovider \
+		tests/resilience/test_exactly_once.py -k "scheduled or chain"
 
 clean:
 	rm -rf $(VENV) .reconciler .pytest_cache .mypy_cache .ruff_cache
