@@ -13,6 +13,7 @@ connection string, or a user name) are never shown, only what kind of failure it
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -36,6 +37,11 @@ from reconciler.state.pgtables import (
 from reconciler.state.store import LockHolder
 
 Connection = psycopg.Connection[TupleRow]
+# psycopg's own log lines quote libpq's messages and a connection's repr (host, user,
+# database), at WARNING too, which Python prints even with no logging set up: never shown.
+_DRIVER_LOG = logging.getLogger("psycopg")
+_DRIVER_LOG.addHandler(logging.NullHandler())
+_DRIVER_LOG.propagate = False
 CONNECT_TIMEOUT = 10  # seconds
 LEASE_SECONDS = 60.0
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.test_bad_input import configure, refused
 from tests.conftest import Repo, jobrun
-from tests.pgserver import PASSWORD
+from tests.pgserver import PASSWORD, PgServer
 
 POSTGRES = "state:\n  backend: postgres\n  dsn: env:RECONCILER_PG_DSN\n"
 
@@ -132,3 +132,19 @@ def test_commands_on_the_lockfile_are_refused_with_postgres(
         code, _, err = repo.run(*command)
         assert code == 1
         assert err.startswith("Error: " + what), err
+
+
+def test_a_refused_role_is_not_named_even_with_debug(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, pg_server: PgServer
+) -> None:
+    dsn = pg_server.dsn().replace("postgres:", "someone-7f3a:", 1)
+    use_postgres(repo, monkeypatch, dsn)
+    repo.spec("a.yaml", jobrun("nightly-a"))
+    code, out, err = repo.run("--debug", "--sandbox", "plan")
+    assert code == 1
+    where = f"127.0.0.1:{pg_server.port}/postgres"
+    assert (
+        f"Error: the state database PostgreSQL {where}: the database or role does not exist" in err
+    )
+    shows_no_secret(dsn, out, err)
+    assert "someone-7f3a" not in out + err
