@@ -9,6 +9,7 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
     ├── StateError              lockfile/journal cannot be used as it is (OS errors included)
     │   ├── LockHeldError       another process holds the state lock (names the holder)
     │   ├── StaleLockError      the lock is noted by another host: force-unlock, if it is gone
+    │   ├── LeaseLostError      a write under a lease another holder has taken since (fenced)
     │   ├── StalePlanError      a saved plan no longer matches the state or the specs
     │   ├── StateChangedError   a compare-and-set write found the state moved since its read
     │   ├── JournalWriteError   an entry could not be made durable in full: nothing more begins
@@ -113,6 +114,11 @@ class LockHeldError(StateError):
 
 class StaleLockError(StateError):
     pass
+
+
+class LeaseLostError(StateError):
+    """A write carrying the epoch of a lease that has expired and been taken since: refused,
+    so a holder paused past its lease cannot write over its successor."""
 
 
 class StateChangedError(StateError):

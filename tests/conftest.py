@@ -6,6 +6,7 @@ import subprocess
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from reconciler.sandbox.emulators import EMULATORS
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
 from reconciler.sandbox.store import Store
+from tests.pgserver import PgServer, running_server, server_or_skip
 
 # Under CI the property tests are derandomized: the same examples each run, so a red CI is a
 # change's doing, never a draw. Exploration is for local runs and the long campaigns
@@ -48,6 +50,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session (about a second to start)."""
+    with running_server(server_or_skip()) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> Iterator[str]:
+    """The DSN of a new, empty database on the session's server, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with pg_server.admin() as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    yield pg_server.dsn(name)
+    with pg_server.admin() as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
 
 
 CONFIG = """\

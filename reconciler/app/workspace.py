@@ -7,18 +7,21 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
+from reconciler.errors import StateError, UsageError
+from reconciler.providers.credentials import resolve
 from reconciler.providers.hosts import AllowedHost
 from reconciler.providers.registry import provider_types
 from reconciler.source.load import (
     load_config,
     load_specs,
 )
-from reconciler.spec.models import Config
+from reconciler.spec.models import Config, StateBackend
 from reconciler.state.files import StateFiles, check_state_files
 from reconciler.state.filestore import FileStore
 from reconciler.state.model import Lockfile
@@ -27,9 +30,9 @@ from reconciler.state.store import StateStore
 if TYPE_CHECKING:
     import httpx
 
-
-if TYPE_CHECKING:
-    import httpx
+# The one variable of reconciler's own a state reference may name (the others, such as
+# RECONCILER_PLAN_KEY, are refused as credentials).
+DSN_VARIABLE = "RECONCILER_PG_DSN"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class Workspace:
     config: Config
     config_path: Path
     state: StateFiles
+    # Where a state's credential reference (state.dsn) is resolved.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def lockfile(self) -> Path:
@@ -49,9 +54,36 @@ class Workspace:
     def journal(self) -> Path:
         return self.state.journal
 
-    @property
+    @cached_property
     def store(self) -> StateStore:
-        return FileStore(self.state)
+        """The configured store; for PostgreSQL, the DSN resolved now (not at open: commands
+        that read no state, such as validate, need no database)."""
+        settings = self.config.state
+        if settings.backend is StateBackend.FILE or settings.dsn is None:
+            return FileStore(self.state)
+        return postgres_store(settings.dsn, root=self.root, environ=self.environ)
+
+    def state_files(self, what: str) -> StateFiles:
+        """The lockfile and journal, for what works on them alone (``what``); refused when the
+        state is in PostgreSQL."""
+        if self.config.state.backend is not StateBackend.FILE:
+            raise UsageError(
+                f"{what} works on the lockfile, and reconciler.yaml keeps the state in "
+                "PostgreSQL (state: backend: postgres)"
+            )
+        return self.state
+
+
+def postgres_store(reference: str, *, root: Path, environ: Mapping[str, str]) -> StateStore:
+    """A PostgreSQL store at the DSN ``reference`` names, by the credential rules (a file in
+    the credential directories, a variable not the CI platform's); never naming the value."""
+    from reconciler.state.pgstore import PgStore  # psycopg only for this backend
+
+    found = resolve({"dsn": reference}, root=root, environ=environ, permitted=(DSN_VARIABLE,))
+    why = found.refused.get("dsn") or found.unresolved.get("dsn")
+    if why is not None:
+        raise StateError(f"the state's DSN (state.dsn in reconciler.yaml): {why}")
+    return PgStore(found.values["dsn"])
 
 
 @dataclass(frozen=True)
@@ -65,17 +97,26 @@ class Environment:
     allowed_hosts: tuple[AllowedHost, ...] = ()
 
 
-def open_workspace(config_path: Path, lockfile: Path | None = None) -> Workspace:
+def open_workspace(
+    config_path: Path, lockfile: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Workspace:
     """The repository of ``config_path``; ``lockfile`` (``--lockfile``) overrides the
-    configured one and may lie outside the repository."""
+    configured one and may lie outside the repository. ``environ`` resolves ``state.dsn``."""
     config = load_config(config_path, provider_types())
     root = config_path.resolve().parent
+    if lockfile is not None and config.state.backend is not StateBackend.FILE:
+        raise UsageError(
+            "--lockfile names a state file, and reconciler.yaml keeps the state in PostgreSQL "
+            "(state: backend: postgres)"
+        )
     if lockfile is None:
         state = StateFiles(root / config.lockfile)
     else:
         state = StateFiles(Path(os.path.abspath(lockfile)), chosen_outside=True)
     check_state_files(root, state)
-    return Workspace(root=root, config=config, config_path=config_path, state=state)
+    return Workspace(
+        root=root, config=config, config_path=config_path, state=state, environ=environ or {}
+    )
 
 
 def load_desired(ws: Workspace) -> list[DesiredRun]:

@@ -93,6 +93,8 @@ def apply(
         return apply_and_push(options, targets, lock_timeout)
     saved = read_plan(planfile) if planfile else None
     ws = options.workspace()
+    if commit:
+        ws.state_files("apply --commit")
     with options.environment(ws) as env, Runtime() as runtime:
         code, plan = _apply(
             options, ws, env, runtime, saved, planfile, auto_approve, targets, lock_timeout, commit

@@ -100,7 +100,7 @@ class Options:
     style: Style = PLAIN  # colour on a terminal (--no-color, $NO_COLOR, $FORCE_COLOR)
 
     def workspace(self) -> Workspace:
-        return open_workspace(self.config, self.lockfile)
+        return open_workspace(self.config, self.lockfile, dict(os.environ))
 
     @contextmanager
     def environment(self, ws: Workspace) -> Iterator[Environment]:

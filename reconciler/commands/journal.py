@@ -35,7 +35,7 @@ def journal() -> None:
 @pass_options
 def show(options: Options) -> int:
     """Each line of the journal, what it means, and the starts it leaves unconfirmed."""
-    ws = options.workspace()
+    ws = options.workspace().state_files("reconciler journal show")
     lines = scan(ws.journal)
     if not lines:
         click.echo(f"No journal entries in {display_path(ws.journal)}: the last apply finished.")
@@ -62,11 +62,11 @@ def set_aside_command(options: Options, yes: bool, lock_timeout: float) -> int:
     whose runs carry our key, Xplenty and Vonage, adopt it by the key instead). Check the
     unconfirmed starts listed at the provider first.
     """
-    ws = options.workspace()
+    ws = options.workspace().state_files("reconciler journal set-aside")
     if not confirmed("Replay what can be read and set the journal aside?", skip=yes, flag="--yes"):
         click.echo("Cancelled; nothing was done.")
         return 1
-    done = set_aside(ws.state, command_line(), lock_timeout=lock_timeout)
+    done = set_aside(ws, command_line(), lock_timeout=lock_timeout)
     click.echo(
         f"Replayed {done.replayed} entr{'y' if done.replayed == 1 else 'ies'} into "
         f"{display_path(ws.lockfile)}; the journal is now {display_path(done.path)}."

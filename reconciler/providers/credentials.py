@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,14 +53,21 @@ def denied_variable(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in DENIED_VARIABLES)
 
 
-def resolve(references: Mapping[str, str], *, root: Path, environ: Mapping[str, str]) -> Resolution:
-    """Values for each reference, and the reason for each that cannot or may not be read."""
+def resolve(
+    references: Mapping[str, str],
+    *,
+    root: Path,
+    environ: Mapping[str, str],
+    permitted: Collection[str] = (),
+) -> Resolution:
+    """Values for each reference, and the reason for each that cannot or may not be read;
+    ``permitted``: variables of reconciler's own meant for these references."""
     result = Resolution({}, {}, {})
     dirs = credential_dirs(environ)
     for key, reference in references.items():
         kind, _, target = reference.partition(":")
         if kind == "env":
-            _resolve_variable(key, target, environ, result)
+            _resolve_variable(key, target, environ, result, permitted)
         else:
             _resolve_file(key, target, dirs, root.resolve(), result)
     return result
@@ -78,9 +85,15 @@ def unsendable(value: str) -> str | None:
     return None
 
 
-def _resolve_variable(key: str, name: str, environ: Mapping[str, str], result: Resolution) -> None:
+def _resolve_variable(
+    key: str,
+    name: str,
+    environ: Mapping[str, str],
+    result: Resolution,
+    permitted: Collection[str] = (),
+) -> None:
     value = environ.get(name)
-    if denied_variable(name):
+    if denied_variable(name) and name not in permitted:
         result.refused[key] = f"${name} belongs to the CI platform or reconciler, not a provider"
     elif not value:
         result.unresolved[key] = f"${name} is not set"

@@ -228,6 +228,37 @@ class ProviderInstance(StrictModel):
 InstanceName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
+class StateBackend(enum.StrEnum):
+    FILE = "file"
+    POSTGRES = "postgres"
+
+
+class StateSettings(StrictModel):
+    """Where the state lives: the lockfile beside the specs, or a PostgreSQL database."""
+
+    backend: StateBackend = Field(
+        default=StateBackend.FILE,
+        description="file: the lockfile (`lockfile`), committed with the specs; postgres: "
+        "tables in the database `dsn` names, for appliers on more than one machine.",
+    )
+    dsn: SecretReference | None = Field(
+        default=None,
+        description="For postgres: the connection string (it may hold a password), as a "
+        "reference: env:NAME or file:PATH. Literal connection strings are refused.",
+    )
+
+    @model_validator(mode="after")
+    def _dsn_for_postgres(self) -> StateSettings:
+        if self.backend is StateBackend.POSTGRES and self.dsn is None:
+            raise ValueError(
+                "backend: postgres needs dsn: env:NAME or file:PATH (the connection string is "
+                "a credential)"
+            )
+        if self.backend is StateBackend.FILE and self.dsn is not None:
+            raise ValueError("dsn is for backend: postgres; the file backend uses `lockfile`")
+        return self
+
+
 class Config(StrictModel):
     """The repository's ``reconciler.yaml`` (``kind: Config``)."""
 
@@ -240,4 +271,8 @@ class Config(StrictModel):
     providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict, max_length=256)
     specs: list[str] = Field(default_factory=lambda: ["specs"], min_length=1, max_length=256)
     lockfile: str = "reconciler.lock"
+    state: StateSettings = Field(
+        default_factory=StateSettings,
+        description="Where the state lives; by default in `lockfile`.",
+    )
     prune: bool = Field(default=False, description="Stop runs of removed specs.")

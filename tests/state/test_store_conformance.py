@@ -16,16 +16,18 @@ from reconciler.spec.runs import RunStatus, StopReason
 from reconciler.state.files import StateFiles
 from reconciler.state.filestore import FileStore
 from reconciler.state.model import Lockfile, RunRecord
+from reconciler.state.pgstore import PgStore
 from reconciler.state.store import JournalWriter, StateStore
 
-STORES: dict[str, Callable[[Path], StateStore]] = {
-    "file": lambda root: FileStore(StateFiles(root / "reconciler.lock")),
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], StateStore]] = {
+    "file": lambda _, root: FileStore(StateFiles(root / "reconciler.lock")),
+    "postgres": lambda request, _: PgStore(request.getfixturevalue("pg_dsn")),
 }
 
 
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
-    return STORES[request.param](tmp_path)
+    return STORES[request.param](request, tmp_path)
 
 
 def record(name: str, run_id: str | None = None) -> RunRecord:

@@ -1,0 +1,108 @@
+"""The journal in PostgreSQL: each entry committed, under the lease's fence, before its
+``await`` returns.
+
+An intent is a row of ``intents``, whose unique run key refuses, at commit, a second intent for
+the same run while the first is in the journal: two appliers cannot both begin one start. A
+start's outcome is written on its intent's row; a refused start deletes it (the intent is
+void, and the key free again). Stops are rows of ``stop_intents`` the same way. Like the file
+journal, the first entry that cannot be committed refuses every later one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from reconciler.errors import JournalWriteError, StateError
+from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.state.model import RunRecord
+from reconciler.state.pglease import Lease, fence
+
+Connection = psycopg.Connection[TupleRow]
+
+
+class PgJournal:
+    def __init__(
+        self,
+        conn: Connection,
+        guard: threading.Lock,
+        lease: Lease,
+        where: str,
+        describe: Callable[[psycopg.Error], str],
+    ) -> None:
+        self._conn = conn
+        self._guard = guard  # one transaction at a time on the connection
+        self._lease = lease
+        self._where = where
+        self._describe = describe
+        self._failure: JournalWriteError | None = None
+
+    async def _commit(self, sql: bytes, params: tuple[object, ...], run_key: str = "") -> int:
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return await asyncio.to_thread(self._run, sql, params)
+        except psycopg.errors.UniqueViolation:
+            why = (
+                f"run key {run_key} already has an intent in the journal: a second start of "
+                "the same run is refused"
+            )
+        except StateError as exc:  # the lease was lost: fenced
+            why = str(exc)
+        except psycopg.Error as exc:
+            why = self._describe(exc)
+        self._failure = JournalWriteError(
+            f"cannot write the journal in {self._where}: {why}; no further action was begun "
+            "(the next command replays what the journal holds)"
+        )
+        raise self._failure
+
+    def _run(self, sql: bytes, params: tuple[object, ...]) -> int:
+        with self._guard, self._conn.transaction():
+            fence(self._conn, self._lease, self._where)
+            return self._conn.execute(sql, params).rowcount
+
+    async def intent(self, record: RunRecord) -> None:
+        document = record.model_dump_json()
+        await self._commit(
+            b"INSERT INTO intents (state, epoch, name, run_key, record)"
+            b" VALUES (%s, %s, %s, %s, %s::jsonb)",
+            (self._lease.state, self._lease.epoch, record.name, record.run_key, document),
+            run_key=record.run_key,
+        )
+
+    async def started(self, name: str, run_id: str, status: RunStatus, at: datetime | None) -> None:
+        await self._commit(
+            b"UPDATE intents SET run_id = %s, status = %s, started_at = %s"
+            b" WHERE seq = (SELECT max(seq) FROM intents"
+            b" WHERE state = %s AND name = %s AND run_id IS NULL)",
+            (run_id, status.value, at, self._lease.state, name),
+        )
+
+    async def start_failed(self, name: str) -> None:
+        await self._commit(
+            b"DELETE FROM intents WHERE seq = (SELECT max(seq) FROM intents"
+            b" WHERE state = %s AND name = %s AND run_id IS NULL)",
+            (self._lease.state, name),
+        )
+
+    async def stop_intent(self, name: str, run_id: str, reason: StopReason) -> None:
+        await self._commit(
+            b"INSERT INTO stop_intents (state, epoch, name, run_id, reason)"
+            b" VALUES (%s, %s, %s, %s, %s)",
+            (self._lease.state, self._lease.epoch, name, run_id, reason.value),
+        )
+
+    async def stop_requested(
+        self, name: str, run_id: str, reason: StopReason, status: RunStatus
+    ) -> None:
+        await self._commit(
+            b"UPDATE stop_intents SET reason = %s, status = %s WHERE seq = (SELECT max(seq)"
+            b" FROM stop_intents WHERE state = %s AND name = %s AND run_id = %s)",
+            (reason.value, status.value, self._lease.state, name, run_id),
+        )

@@ -1,0 +1,234 @@
+"""The PostgreSQL store: the state in tables, for appliers on more than one machine.
+
+Opt-in (``state: {backend: postgres, dsn: env:NAME}`` in reconciler.yaml). Each command
+connects, brings the schema up to date (``state.pgschema``), and reads or, under a lease
+(``state.pglease``), writes: compare-and-set on lineage and serial, fenced by the lease's
+epoch, in one transaction. The journal is rows (``state.pgjournal``).
+
+The DSN is a credential: it is kept out of ``repr`` and out of every message, which name the
+database as ``host[:port]/dbname`` only; the driver's own messages (libpq's may quote the
+connection string, or a user name) are never shown, only what kind of failure it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+
+from reconciler.errors import StateChangedError, StateError
+from reconciler.state.entries import fold
+from reconciler.state.model import Lockfile
+from reconciler.state.pgjournal import PgJournal
+from reconciler.state.pglease import Lease, Renewer, fence, force_release, release, take
+from reconciler.state.pgschema import MIGRATIONS, migrate
+from reconciler.state.pgtables import (
+    clear_entries,
+    current_version,
+    read_entries,
+    read_state,
+    store_state,
+)
+from reconciler.state.store import LockHolder
+
+Connection = psycopg.Connection[TupleRow]
+# psycopg's own log lines quote libpq's messages and a connection's repr (host, user,
+# database), at WARNING too, which Python prints even with no logging set up: never shown.
+_DRIVER_LOG = logging.getLogger("psycopg")
+_DRIVER_LOG.addHandler(logging.NullHandler())
+_DRIVER_LOG.propagate = False
+CONNECT_TIMEOUT = 10  # seconds
+LEASE_SECONDS = 60.0
+
+# What a failure was, by SQLSTATE: the driver's text is never shown.
+_CAUSES = {
+    "28P01": "authentication failed",
+    "28000": "authentication failed",
+    "3D000": "the database does not exist",
+    "42501": "permission denied",
+    "57P01": "the server ended the connection",
+    "57P03": "the server is starting up or shutting down",
+    "53300": "too many connections",
+}
+# A failed connection carries no SQLSTATE: libpq's message is matched against known phrases
+# (what it quotes around them, a user name or the connection string, is not shown).
+_CONNECT_CAUSES = {
+    "does not exist": "the database or role does not exist",
+    "authentication failed": "authentication failed",
+    "no pg_hba.conf entry": "the server does not accept this connection (pg_hba.conf)",
+    "Connection refused": "connection refused",
+    "timeout expired": "timed out",
+    "could not translate host name": "the host name does not resolve",
+    "No such file or directory": "no server socket there",
+    "SSL": "the SSL negotiation failed",
+}
+
+
+def database_name(dsn: str) -> str:
+    """``host[:port]/dbname``: how messages name the database, without user or password."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise StateError(
+            "the state's DSN is not a PostgreSQL connection string "
+            "(postgresql://HOST/DBNAME or host=HOST dbname=DBNAME)"
+        ) from None
+    host = str(parts.get("host") or parts.get("hostaddr") or "localhost")
+    port = parts.get("port")
+    dbname = parts.get("dbname") or "(default database)"
+    return f"{host}:{port}/{dbname}" if port else f"{host}/{dbname}"
+
+
+def describe(exc: psycopg.Error) -> str:
+    """What went wrong, without the driver's text (which may quote the connection string)."""
+    state = exc.sqlstate
+    if state in _CAUSES:
+        return _CAUSES[state]
+    if state is None or state.startswith("08"):
+        text = str(exc)
+        known = (why for phrase, why in _CONNECT_CAUSES.items() if phrase in text)
+        return next(known, "no connection (the server is unreachable, or it closed it)")
+    return f"{type(exc).__name__} (SQLSTATE {state})"
+
+
+class PgStore:
+    """One state (``state``: a name, several may share a database) in PostgreSQL."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        state: str = "default",
+        lease_seconds: float = LEASE_SECONDS,
+        migrations: Sequence[str] = MIGRATIONS,
+    ) -> None:
+        self._dsn = dsn
+        self.state = state
+        self.lease_seconds = lease_seconds
+        self.migrations = migrations
+        self._name = f"PostgreSQL {database_name(dsn)}"
+
+    def __repr__(self) -> str:
+        return f"PgStore({self._name!r}, state={self.state!r})"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise StateError(f"the state database {self._name}: {describe(exc)}") from None
+
+    def connect(self, *, migrated: bool = True) -> Connection:
+        with self.errors():
+            conn = psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT,
+                application_name="reconciler",
+            )
+        try:
+            with self.errors():
+                conn.execute("SET TIME ZONE 'UTC'")
+                if migrated:
+                    migrate(conn, self._name, self.migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def read(self) -> Lockfile:
+        with contextlib.closing(self.connect()) as conn, self.errors():
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():  # the records and the journal as of one moment
+                lock = read_state(conn, self.state, self._name)
+                entries = read_entries(conn, self.state)
+        return fold(lock, entries) if entries else lock
+
+    @contextlib.contextmanager
+    def locked(self, command: str, *, timeout: float = 0.0) -> Iterator[LockedPg]:
+        with contextlib.closing(self.connect()) as conn:
+            with self.errors():
+                lease = take(
+                    conn,
+                    self.state,
+                    command,
+                    timeout=timeout,
+                    seconds=self.lease_seconds,
+                    where=self._name,
+                )
+            renewer = Renewer(lambda: self.connect(migrated=False), lease, self.lease_seconds)
+            renewer.start()
+            try:
+                yield LockedPg(self, conn, lease)
+            finally:
+                renewer.stop()
+                with contextlib.suppress(psycopg.Error):  # an expired lease is taken over
+                    release(conn, lease)
+
+    def force_unlock(self, lock_id: str) -> LockHolder:
+        with contextlib.closing(self.connect()) as conn, self.errors():
+            return force_release(conn, self.state, lock_id)
+
+
+class LockedPg:
+    """The PostgreSQL store under its lease: every write fenced by the lease's epoch."""
+
+    def __init__(self, store: PgStore, conn: Connection, lease: Lease) -> None:
+        self.store = store
+        self.taken_over: LockHolder | None = lease.taken_over
+        self.lease = lease
+        self._conn = conn
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def _fenced(self) -> Iterator[Connection]:
+        """One transaction that commits only while the lease is ours."""
+        with self._guard, self.store.errors(), self._conn.transaction():
+            fence(self._conn, self.lease, self.store.name)
+            yield self._conn
+
+    def recover(self) -> bool:
+        with self._fenced() as conn:
+            entries = read_entries(conn, self.store.state)
+            if not entries:
+                return False
+            current_version(conn, self.store.state)
+            lock = read_state(conn, self.store.state, self.store.name)
+            store_state(conn, self.store.state, fold(lock, entries))
+            clear_entries(conn, self.store.state)
+            return True
+
+    def read(self) -> Lockfile:
+        with self._guard, self.store.errors():
+            return read_state(self._conn, self.store.state, self.store.name)
+
+    def write(self, lock: Lockfile) -> Lockfile:
+        with self._fenced() as conn:
+            lineage, serial = current_version(conn, self.store.state)
+            if (lineage, serial) != (lock.lineage, lock.serial):
+                raise StateChangedError(
+                    f"{self.store.name} changed since it was read (serial {lock.serial} -> "
+                    f"{serial}); nothing was written"
+                )
+            return store_state(conn, self.store.state, lock)
+
+    def check_writable(self) -> None:
+        with self._fenced():
+            pass
+
+    @contextlib.contextmanager
+    def journal(self) -> Iterator[PgJournal]:
+        yield PgJournal(self._conn, self._guard, self.lease, self.store.name, describe)
+
+    def clear_journal(self) -> None:
+        with self._fenced() as conn:
+            clear_entries(conn, self.store.state)
