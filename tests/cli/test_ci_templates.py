@@ -44,7 +44,12 @@ def test_github_template_plans_on_pull_requests_and_applies_one_at_a_time() -> N
     # Scheduled specs: apply also runs on a timer.
     assert workflow["on"]["schedule"] == [{"cron": "*/10 * * * *"}]
     assert "github.event_name == 'schedule'" in apply["if"]
-    assert any("git push" in str(s.get("run", "")) for s in apply["steps"])
+    # The race-safe merge-job mode, not a hand-made commit and push.
+    runs = [str(s.get("run", "")) for s in apply["steps"]]
+    assert "reconciler apply --auto-approve --push" in runs
+    assert not any("git push" in run for run in runs)
+    gitlab = YAML(typ="safe").load((PACKAGED / "gitlab-ci.yml").read_text())["apply"]
+    assert gitlab["script"][-1] == "reconciler apply --auto-approve --push"
 
 
 def test_both_templates_plan_pull_requests_in_pull_request_mode() -> None:
