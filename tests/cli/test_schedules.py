@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ def lockfile(repo: Repo) -> dict:  # type: ignore[type-arg]
 
 
 def test_apply_every_17_minutes_for_a_day_starts_each_occurrence_in_time_once(
-    repo: Repo,
+    repo: Repo, report_figure: Callable[[str], None]
 ) -> None:
     repo.spec("etl.yaml", jobrun("every-five", extra=EVERY_FIVE))
     assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
@@ -65,8 +66,13 @@ def test_apply_every_17_minutes_for_a_day_starts_each_occurrence_in_time_once(
     assert set(started) == in_time
     assert missed == set(occurrences) - in_time
     assert len(set(started.values())) == len(started) == repo.xplenty_jobs()
-    assert len(started) >= 80
+    assert len(started) >= 80  # every apply started one; the rest were missed
     assert len(missed) >= 190
+    report_figure(
+        f"schedule */5 for 24 h, apply every 17 min: {len(applied_at)} applies, "
+        f"{len(occurrences)} occurrences, {len(started)} started once each, "
+        f"{len(missed)} reported missed"
+    )
 
 
 def test_plan_and_show_say_what_is_next_and_what_was_missed(repo: Repo) -> None:
@@ -94,7 +100,9 @@ def test_plan_and_show_say_what_is_next_and_what_was_missed(repo: Repo) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_watch_for_a_day_starts_every_occurrence_once(tmp_path: Path) -> None:
+def test_watch_for_a_day_starts_every_occurrence_once(
+    tmp_path: Path, report_figure: Callable[[str], None]
+) -> None:
     """A cycle at least every 4 simulated minutes: each 5-minute occurrence is started in its
     time, once, by a watch process that also restarts halfway (its state is the lockfile)."""
     (tmp_path / "reconciler.yaml").write_text(CONFIG)
@@ -135,3 +143,7 @@ def test_watch_for_a_day_starts_every_occurrence_once(tmp_path: Path) -> None:
     assert all(b - a == timedelta(minutes=5) for a, b in itertools.pairwise(times))
     with closing(Store(tmp_path / ".reconciler" / "sandbox.db")) as store:
         assert len(store.query("SELECT id FROM xplenty_jobs")) == len(times)
+    report_figure(
+        f"schedule */5 for 24 h under watch (a cycle every 4 simulated min, restarted at 12 h): "
+        f"{len(times)} occurrences started once each, 0 missed"
+    )
