@@ -24,7 +24,7 @@ from reconciler.errors import (
 from reconciler.spec.models import Config
 from reconciler.spec.runs import RunStatus
 from reconciler.state.document import read_json_document
-from reconciler.state.model import Lockfile, RunRecord
+from reconciler.state.model import Lockfile, RunRecord, ScheduleState
 
 
 def read_plan(path: Path) -> Plan:
@@ -181,6 +181,24 @@ class SavedPlanCheck:
             wrong = _unfounded_action(action, wanted.get(action.name), plan.records, self.lock)
             if wrong is not None:
                 return f"its {action.kind.value} of {action.name} {wrong}"
+        for name, state in plan.schedules.items():
+            wrong = self._unfounded_schedule(name, state, wanted.get(name), plan.created_at)
+            if wrong is not None:
+                return f"its schedule state of {name} {wrong}"
+        return None
+
+    def _unfounded_schedule(
+        self, name: str, state: ScheduleState, wanted: DesiredRun | None, made: datetime
+    ) -> str | None:
+        """A schedule's state moves only forward, to no later than the plan was made: a
+        forged one could neither replay occurrences dealt with nor skip ones to come."""
+        recorded = self.lock.schedules.get(name)
+        if wanted is None or wanted.schedule is None:
+            return "is for a spec with no schedule" if recorded is None else None
+        if state.since > made:
+            return "deals with occurrences after the plan was made"
+        if recorded is not None and state.since < recorded.since:
+            return "goes back before what the lockfile records as dealt with"
         return None
 
     def _founded_record(self, record: RunRecord, wanted: DesiredRun | None) -> bool:

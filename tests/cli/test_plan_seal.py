@@ -294,3 +294,15 @@ def test_a_saved_plan_starts_a_due_occurrence_and_no_forged_one(repo: Repo) -> N
         f"its start of every-five is for {odd.isoformat()}, which its schedule does not have",
     )
     assert len(sandbox_jobs(repo)) == 1
+
+    def skip_a_year(document: Document) -> None:  # no occurrence would be due for a year
+        state = document["schedules"]["every-five"]
+        state["since"] = (datetime.fromisoformat(state["since"]) + timedelta(days=365)).isoformat()
+
+    path = saved_plan(repo)
+    edit(path, skip_a_year, reseal=True)
+    refused(
+        repo,
+        path,
+        "its schedule state of every-five deals with occurrences after the plan was made",
+    )
