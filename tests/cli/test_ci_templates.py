@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import os
 import re
 import shlex
+import subprocess
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,3 +201,76 @@ def test_install_lines_are_parsed_and_judged(
 ) -> None:
     assert list(installed_requirements(line)) == [requirement]
     assert requirement_problem(requirement) == problem
+
+
+class FakeGitLab(http.server.BaseHTTPRequestHandler):
+    """Merge-request notes as GitLab's API keeps them: what the note step reads and writes."""
+
+    notes: list[dict[str, Any]] = []
+    calls: list[tuple[str, str, str | None]] = []
+
+    def _answer(self, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length", "0"))
+        return dict(json.loads(self.rfile.read(length)))
+
+    def do_GET(self) -> None:
+        self.calls.append(("GET", self.path, self.headers.get("PRIVATE-TOKEN")))
+        self._answer(self.notes)
+
+    def do_POST(self) -> None:
+        self.calls.append(("POST", self.path, self.headers.get("PRIVATE-TOKEN")))
+        note = {"id": 7, **self._body()}
+        self.notes.append(note)
+        self._answer(note)
+
+    def do_PUT(self) -> None:
+        self.calls.append(("PUT", self.path, self.headers.get("PRIVATE-TOKEN")))
+        self.notes[0].update(self._body())
+        self._answer(self.notes[0])
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_gitlab_plan_note_is_posted_then_updated_in_place(tmp_path: Path) -> None:
+    script = YAML(typ="safe").load((PACKAGED / "gitlab-ci.yml").read_text())["plan"]["script"]
+    note_step = next(line for line in script if "RECONCILER_NOTE_TOKEN" in line)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGitLab)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "PATH": os.environ["PATH"],
+        "CI_API_V4_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v4",
+        "CI_PROJECT_ID": "12",
+        "CI_MERGE_REQUEST_IID": "3",
+    }
+    try:
+        (tmp_path / "plan.md").write_text("### reconciler plan: 1 to start\n")
+        skipped = subprocess.run(["bash", "-ec", note_step], cwd=tmp_path, env=env, check=False)
+        assert skipped.returncode == 0  # without a token: the artifact only, the job passes
+        assert FakeGitLab.calls == []
+        env["RECONCILER_NOTE_TOKEN"] = "glpat-x"
+        for plan in ("1 to start", "no changes"):
+            (tmp_path / "plan.md").write_text(f"### reconciler plan: {plan}\n")
+            subprocess.run(["bash", "-ec", note_step], cwd=tmp_path, env=env, check=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    notes = "/api/v4/projects/12/merge_requests/3/notes"
+    assert [(method, path) for method, path, _ in FakeGitLab.calls] == [
+        ("GET", f"{notes}?per_page=100&sort=asc"),
+        ("POST", notes),
+        ("GET", f"{notes}?per_page=100&sort=asc"),
+        ("PUT", f"{notes}/7"),
+    ]
+    assert {token for _, _, token in FakeGitLab.calls} == {"glpat-x"}
+    assert FakeGitLab.notes == [
+        {"id": 7, "body": "<!-- reconciler plan -->\n### reconciler plan: no changes\n"}
+    ]
