@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -382,7 +383,8 @@ def matatika_ids(body: Any) -> list[tuple[str, str]]:
 
 
 def matatika_errors(url: str) -> set[str]:
-    if "/oauth/" in url:
+    # As the server sees it: the client resolves dot segments (``oauth/..`` is ``/api``).
+    if "/oauth/" in httpx.URL(url).path:
         return {"error", "error_description"}
     return {"timestamp", "status", "error", "errors", "message", "path"}
 
