@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reconciler.app.planning import make_plan
 from reconciler.app.providers import open_providers
@@ -17,6 +18,8 @@ from reconciler.errors import (
     did_you_mean,
 )
 from reconciler.providers.base import Provider
+from reconciler.spec.durations import format_duration
+from reconciler.spec.runs import RunStatus
 from reconciler.state.model import Lockfile, RunRecord, ScheduleState
 
 
@@ -38,6 +41,8 @@ class ShowRow:
     stop_reason: str | None = None
     occurrence: datetime | None = None
     schedule: ScheduleState | None = None  # a scheduled spec's recent and missed occurrences
+    failure: str | None = None  # why it failed, as its provider said (kept by the lockfile)
+    progress: str | None = None  # how far an active run has got: "42% done, 3m elapsed"
 
 
 def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
@@ -51,9 +56,12 @@ async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str
     async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
         plan = await make_plan(ws, providers, lock, [])
         live = {name: plan.records.get(name, lock.runs.get(name)) for name in names}
+        now = plan.created_at
         details = await asyncio.gather(*(_details(providers, live[name]) for name in names))
+        progress = await asyncio.gather(*(_progress(providers, live[name], now) for name in names))
     return [
-        _row(name, lock, live[name], detail) for name, detail in zip(names, details, strict=True)
+        dataclasses.replace(_row(name, lock, live[name], detail), progress=done)
+        for name, detail, done in zip(names, details, progress, strict=True)
     ]
 
 
@@ -97,6 +105,7 @@ def _row(name: str, lock: Lockfile, live: RunRecord | None, detail: str | None) 
         stop_reason=live.stop_reason.value if live.stop_reason else None,
         occurrence=live.occurrence,
         schedule=lock.schedules.get(name),
+        failure=live.failure if live.status is RunStatus.FAILED else None,
     )
 
 
@@ -108,3 +117,28 @@ async def _details(providers: Mapping[str, Provider], record: RunRecord | None) 
         return await provider.details(record.run_id)
     except ReconcilerError as exc:
         return f"(unavailable: {exc})"
+
+
+async def _progress(
+    providers: Mapping[str, Provider], record: RunRecord | None, now: datetime
+) -> str | None:
+    """An active run's progress and elapsed time, as its provider reports them now (one
+    call a run that is still going; nothing for an ended one)."""
+    provider = providers.get(record.instance) if record else None
+    if provider is None or record is None or record.run_id is None or record.status.is_terminal:
+        return None
+    try:
+        run = await provider.get_run(record.run_id)
+    except ReconcilerError as exc:
+        return f"(unavailable: {exc})"
+    return progress_text(run.progress, run.elapsed_at(now))
+
+
+def progress_text(progress: float | None, elapsed: timedelta | None) -> str | None:
+    """``42% done, 3m12s elapsed``; None when the provider tells neither."""
+    parts = []
+    if progress is not None:
+        parts.append(f"{progress:.0%} done")
+    if elapsed is not None:
+        parts.append(f"{format_duration(int(elapsed.total_seconds()))} elapsed")
+    return ", ".join(parts) or None

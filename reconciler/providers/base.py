@@ -16,12 +16,12 @@ from pydantic import BaseModel
 
 from reconciler.errors import ApiError
 from reconciler.spec.models import ProviderInstance
-from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
+from reconciler.spec.runs import ObservedRun, RunFailure, RunStatus, RunTraits
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ObservedRun", "RunStatus", "RunTraits"]
+__all__ = ["ObservedRun", "RunFailure", "RunStatus", "RunTraits"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from reconciler.providers.base import (
     Listing,
     ObservedRun,
     ProviderContext,
+    RunFailure,
     RunStatus,
     StartCall,
     StartRequest,
@@ -52,6 +53,7 @@ class ExecutionPayload(TypedDict, total=False):
     start: int | None
     end: int | None
     timers: list[dict[str, int | None]]
+    failed_hosts: list[object]
 
 
 def login(url: str, username: str, password: str) -> Exchange:
@@ -84,7 +86,21 @@ def to_observed(execution: ExecutionPayload) -> ObservedRun:
         started_at=epoch_ms(start),
         ended_at=epoch_ms(end),
         scope=job_id,
+        failure=_failure(execution),
     )
+
+
+FAILURES = {"FAILURE": "playbook failed", "INIT_FAILURE": "initialization failed"}
+
+
+def _failure(execution: ExecutionPayload) -> RunFailure | None:
+    """``FAILURE``/``INIT_FAILURE``, with the hosts it failed on (``failed_hosts``): the only
+    account an execution gives (no log endpoint is documented)."""
+    reason = FAILURES.get(execution.get("status", ""))
+    if reason is None:
+        return None
+    hosts = [str(h) for h in execution.get("failed_hosts") or [] if isinstance(h, str | int)]
+    return RunFailure(reason, f"failed hosts: {', '.join(hosts)}" if hosts else None)
 
 
 def split_run_id(run_id: str) -> tuple[str, str]:
