@@ -45,12 +45,14 @@ class StopReason(enum.StrEnum):
 FAILURE_LIMIT = 300  # characters of a failure's account kept in the lockfile and shown
 # C0 and C1 controls, DEL, bidi controls and line/paragraph separators: a failure's account
 # is one line of plain text wherever it is kept.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]+")
+_CONTROLS = re.compile(
+    r"\s*(?:[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]\s*)+"
+)
 
 
 def one_line(text: str, limit: int = FAILURE_LIMIT) -> str:
-    """``text`` with runs of control characters made one space, trimmed, and cut to ``limit``
-    characters (an ellipsis ending a cut one)."""
+    """``text`` with each run of control characters (and the spaces around it) made one
+    space, trimmed, and cut to ``limit`` characters (an ellipsis ending a cut one)."""
     flat = _CONTROLS.sub(" ", text).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
