@@ -9,6 +9,7 @@ crash adopts by the journal's snapshot (see docs/providers/runner.md). Run ids a
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -24,6 +25,7 @@ from reconciler.providers.base import (
     RunStatus,
     StartCall,
     StartRequest,
+    resolved_secret,
     stop_unless_ended,
 )
 from reconciler.providers.http import ApiClient
@@ -115,6 +117,7 @@ class RunnerProvider:
         self.instance = context.instance
         label = f"{context.instance} (runner)"
         self._alias = config.account or ""
+        self._secrets = context.secrets
         self._http = ApiClient(
             label=label,
             base_url=f"{config.base_url.rstrip('/')}/jobs/{self._alias}",
@@ -138,8 +141,25 @@ class RunnerProvider:
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
-        hosts = [{"id": host["id"]} for host in job.get("hosts", [])]
-        return StartCall("POST", f"/{job['job_id']}/start", {"hosts": hosts} if hosts else {})
+        body: dict[str, Any] = {}
+        hosts = [self._host(host) for host in job.get("hosts", [])]
+        if hosts:
+            body["hosts"] = hosts
+        if job.get("ssh_private_key"):
+            body["sshPrivateKey"] = self._ssh_key(job["ssh_private_key"])
+        return StartCall("POST", f"/{job['job_id']}/start", body)
+
+    def _host(self, host: Mapping[str, Any]) -> dict[str, str]:
+        entry = {"id": str(host["id"])}
+        if host.get("ssh_private_key"):
+            entry["sshPrivateKey"] = self._ssh_key(host["ssh_private_key"])
+        return entry
+
+    def _ssh_key(self, reference: str) -> str:
+        """The key behind ``reference``, base64-encoded as S2 asks; ending with a line break,
+        which a credential file's reading strips and OpenSSH needs ("invalid format")."""
+        key = resolved_secret(self._secrets, reference).rstrip("\n") + "\n"
+        return base64.b64encode(key.encode()).decode()
 
     async def start(self, request: StartRequest) -> ObservedRun:
         call = self.start_call(request)
