@@ -127,8 +127,10 @@ def render_show(rows: Sequence[ShowRow]) -> str:
 
 
 def _details(row: ShowRow) -> str:
-    """The table's DETAILS: why the run failed, how far it has got, the provider's account."""
-    return "; ".join(part for part in (row.failure, row.progress, row.details) if part)
+    """The table's DETAILS: why the run failed, how far it has got, the provider's account
+    (unless the failure already says it: a Vonage failure is its summary)."""
+    details = row.details if row.details and row.details not in (row.failure or "") else None
+    return "; ".join(part for part in (row.failure, row.progress, details) if part)
 
 
 def render_run(row: ShowRow) -> str:
