@@ -196,13 +196,19 @@ class VonageProvider:
             runs.extend(to_observed(r) for r in body.get("_embedded", {}).get("runs", []))
             pages = int(body.get("total_pages", 1))
             page += 1
-        # Why a run failed is only in its summary: asked for the runs that failed lately.
-        failed = [
-            i
-            for i, run in enumerate(runs)
-            if run.status is RunStatus.FAILED
-            and (since is None or (run.ended_at is not None and run.ended_at >= since))
-        ][:MAX_SUMMARIES]
+        # Why a run failed is only in its summary: asked for our runs (they carry our key)
+        # that failed since ``since`` (the latest first), at most MAX_SUMMARIES a listing.
+        failed = sorted(
+            (
+                i
+                for i, run in enumerate(runs)
+                if run.status is RunStatus.FAILED
+                and run.run_key is not None
+                and (since is None or (run.ended_at is not None and run.ended_at >= since))
+            ),
+            key=lambda i: runs[i].ended_at or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )[:MAX_SUMMARIES]
         explained = await asyncio.gather(*(self._explained(runs[i]) for i in failed))
         for i, run in zip(failed, explained, strict=True):
             runs[i] = run
