@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from reconciler.app.planning import make_plan
+from reconciler.app.planning import observed_plan
 from reconciler.app.providers import open_providers
 from reconciler.app.runtime import run_sync
 from reconciler.app.workspace import Environment, Workspace, used_instances
@@ -19,7 +19,7 @@ from reconciler.errors import (
 )
 from reconciler.providers.base import Provider
 from reconciler.spec.durations import format_duration
-from reconciler.spec.runs import RunStatus
+from reconciler.spec.runs import ObservedRun, RunStatus
 from reconciler.state.model import Lockfile, RunRecord, ScheduleState
 
 
@@ -54,11 +54,18 @@ def show_command(ws: Workspace, env: Environment, name: str | None = None) -> li
 
 async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
     async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
-        plan = await make_plan(ws, providers, lock, [])
+        plan, observation = await observed_plan(ws, providers, lock, [])
         live = {name: plan.records.get(name, lock.runs.get(name)) for name in names}
+        listed = {
+            (instance, run.run_id): run
+            for instance, runs in observation.runs.items()
+            for run in runs
+        }
         now = plan.created_at
         details = await asyncio.gather(*(_details(providers, live[name]) for name in names))
-        progress = await asyncio.gather(*(_progress(providers, live[name], now) for name in names))
+        progress = await asyncio.gather(
+            *(_progress(providers, live[name], listed, now) for name in names)
+        )
     return [
         dataclasses.replace(_row(name, lock, live[name], detail), progress=done)
         for name, detail, done in zip(names, details, progress, strict=True)
@@ -120,17 +127,23 @@ async def _details(providers: Mapping[str, Provider], record: RunRecord | None) 
 
 
 async def _progress(
-    providers: Mapping[str, Provider], record: RunRecord | None, now: datetime
+    providers: Mapping[str, Provider],
+    record: RunRecord | None,
+    listed: Mapping[tuple[str, str], ObservedRun],
+    now: datetime,
 ) -> str | None:
-    """An active run's progress and elapsed time, as its provider reports them now (one
-    call a run that is still going; nothing for an ended one)."""
+    """An active run's progress and elapsed time, as its provider reports them now: from the
+    plan's listing, else one call (a listing bounded by ``since`` leaves out a run that has
+    not changed lately); nothing for an ended run."""
     provider = providers.get(record.instance) if record else None
     if provider is None or record is None or record.run_id is None or record.status.is_terminal:
         return None
-    try:
-        run = await provider.get_run(record.run_id)
-    except ReconcilerError as exc:
-        return f"(unavailable: {exc})"
+    run = listed.get((record.instance, record.run_id))
+    if run is None:
+        try:
+            run = await provider.get_run(record.run_id)
+        except ReconcilerError as exc:
+            return f"(unavailable: {exc})"
     return progress_text(run.progress, run.elapsed_at(now))
 
 
