@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from reconciler.engine.plan import plan_actions
 from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.render.style import Style, wanted
-from reconciler.spec.runs import RunStatus
+from reconciler.spec.runs import RunFailure, RunStatus
 from reconciler.state.model import Lockfile, ScheduleState
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
 
@@ -60,7 +61,10 @@ def make_plan(case: str) -> Plan:
         desired = [changed, failing, spec("other-run", provider="bad")]
         records = [
             record(spec("changed-run", job=OLD_JOB), run_id=HOSTILE_RUN_ID),
-            record(failing, RunStatus.FAILED, run_id=HOSTILE_RUN_ID),
+            # The provider's account of the failure, as the lockfile keeps it (one line).
+            record(failing, RunStatus.FAILED, run_id=HOSTILE_RUN_ID).model_copy(
+                update={"failure": RunFailure("job failed", HOSTILE).summary()}
+            ),
         ]
         unreachable = {"bad": f"bad (xplenty): {HOSTILE}"}
     elif case == "after-and-schedules":  # a diamond part-way, a schedule that missed two
@@ -200,7 +204,9 @@ def test_commit_message_keeps_each_value_to_its_line() -> None:
     message = commit_message(plan, list(plan.actions), failures=[f"stop x: {HOSTILE}"])
     assert message.splitlines()[2:] == [
         "- replace changed-run: spec changed; stop run 7\\x1b[2J\\u202e`@org`, then start",
-        "- retry failing-run: run 7\\x1b[2J\\u202e`@org` failed; retry 1 of 1",
+        "- retry failing-run: run 7\\x1b[2J\\u202e`@org` failed (job failed: `x` </details><img "
+        "src=x onerror=alert(1)> @org/team #12 [a](http://e) ![i](http://e/i) | [2J ]8;;http://e "
+        "\\link ]8;; \\ 31m evil Co-authored-by: x <y@z>); retry 1 of 1",
         "",
         "Failed (see the apply's output):",
         "- stop x: `x` </details><img src=x onerror=alert(1)> @org/team #12 [a](http://e) "
@@ -237,3 +243,20 @@ def test_colour_is_on_for_terminals_and_as_no_color_and_force_color_say(
     environ: dict[str, str], no_color: bool, is_terminal: bool, colour: bool
 ) -> None:
     assert wanted(environ, no_color=no_color, is_terminal=is_terminal) is colour
+
+
+def test_show_details_join_failure_progress_and_the_providers_account() -> None:
+    failed = dataclasses.replace(
+        hostile_row("a-run"), details=None, failure="job failed: <b>\\x1b</b>", live="failed"
+    )
+    going = dataclasses.replace(
+        hostile_row("b"), details="recipients 3", progress="42% done, 1m3s elapsed"
+    )
+    table = text.render_show([failed, going]).splitlines()
+    assert table[1].endswith("  job failed: <b>\\x1b</b>")
+    assert table[2].endswith("  42% done, 1m3s elapsed; recipients 3")
+    assert text.render_run(failed).splitlines()[-1] == "failure            job failed: <b>\\x1b</b>"
+    assert text.render_run(going).splitlines()[-2:] == [
+        "progress           42% done, 1m3s elapsed",
+        "details            recipients 3",
+    ]

@@ -24,7 +24,7 @@ from reconciler.engine.apply import (
 )
 from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
 from reconciler.engine.desired import DesiredRun
-from reconciler.engine.observe import observe
+from reconciler.engine.observe import Observation, observe
 from reconciler.engine.plan import plan_actions
 from reconciler.errors import (
     InputError,
@@ -50,6 +50,22 @@ async def make_plan(
 ) -> Plan:
     """Observe every instance the specs or the lockfile use, then plan (pure). Instances
     withheld by ``config_review`` (pull-request mode) are not among ``providers``."""
+    plan, _ = await observed_plan(
+        ws, providers, lock, desired, targets=targets, config_review=config_review
+    )
+    return plan
+
+
+async def observed_plan(
+    ws: Workspace,
+    providers: Mapping[str, Provider],
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    *,
+    targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
+) -> tuple[Plan, Observation]:
+    """``make_plan``, and the observation it was made from (``show`` reads runs' progress)."""
     before = {name: p.calls for name, p in providers.items()}  # adapters may be reused
     observation = await observe(providers, lock, scopes(lock, desired))
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
@@ -64,7 +80,7 @@ async def make_plan(
         upstream=[d for d in desired if d not in chosen],
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
-    return Plan(
+    plan = Plan(
         reconciler_version=__version__,
         source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
         created_at=now,
@@ -83,6 +99,7 @@ async def make_plan(
         refresh_calls={name: p.calls - before[name] for name, p in providers.items()},
         config_review=config_review,
     )
+    return plan, observation
 
 
 def _untargeted_schedules(

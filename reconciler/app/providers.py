@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +16,7 @@ from reconciler.errors import (
     InputError,
     Problem,
 )
-from reconciler.providers.base import Provider, ProviderContext, ProviderType
+from reconciler.providers.base import Provider, ProviderContext, ProviderType, SecretUnavailable
 from reconciler.providers.credentials import resolve
 from reconciler.providers.hosts import AllowedHost, parse_allowed_host, refusal
 from reconciler.providers.registry import provider_types
@@ -30,6 +30,11 @@ from reconciler.spec.models import Config, ProviderInstance
 # Used under --sandbox for a reference that cannot be resolved; shaped as a JWT (header
 # {"alg":"none","typ":"JWT"}, payload {"sub":"sandbox"}) so that bearer-JWT emulators take it.
 SANDBOX_CREDENTIAL = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzYW5kYm94In0.sandbox"
+# Under --sandbox, an unset SSH key reference: a private key in form, no key in substance.
+SANDBOX_SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nc2FuZGJveCBzdGFuZC1pbg==\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
 
 
 class ProviderPool:
@@ -134,7 +139,35 @@ def _checked_context(
     reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
     reasons.update(_host_refusals(provider_type, instance, allowed))
     options = provider_options(provider_type, instance) if used else None
-    return ProviderContext(name, instance, values, env.transport, options), reasons
+    secrets = _job_secrets(env, root, shared)
+    context = ProviderContext(name, instance, values, env.transport, options, secrets)
+    return context, reasons
+
+
+def _job_secrets(
+    env: Environment, root: Path, shared: Mapping[str, set[str]]
+) -> Callable[[str], str]:
+    """Reads a job's secret reference (a Runner SSH key) when its start is built, under the
+    rules of provider credentials: the same variables and files refused, an unset one the
+    sandbox's stand-in under --sandbox, and none that an instance uses as its credential.
+    Read at each start, so a rotated key is sent as it is now."""
+
+    def read(reference: str) -> str:
+        if reference in shared:  # one secret, one use: a login is not an SSH key
+            raise SecretUnavailable(
+                f"{reference} is a provider credential in reconciler.yaml (of "
+                f"{', '.join(sorted(shared[reference]))}); a job's secret is a reference of "
+                "its own"
+            )
+        found = resolve({"secret": reference}, root=root, environ=env.environ)
+        why = found.refused.get("secret") or found.unresolved.get("secret")
+        if "secret" in found.values:
+            return found.values["secret"]
+        if env.sandbox_url is not None and "secret" in found.unresolved:
+            return SANDBOX_SSH_KEY
+        raise SecretUnavailable(f"{reference}: {why}")
+
+    return read
 
 
 def _instance_problem(ws: Workspace, locator: Locator, name: str, key: str, why: str) -> Problem:

@@ -55,7 +55,16 @@ def seal_plan(plan: Plan, environ: Mapping[str, str]) -> Plan:
 
 
 _OBSERVED_FIELDS = frozenset(
-    {"run_id", "status", "api_status", "started_at", "ended_at", "prior_runs", "claimed_at"}
+    {
+        "run_id",
+        "status",
+        "api_status",
+        "started_at",
+        "ended_at",
+        "failure",
+        "prior_runs",
+        "claimed_at",
+    }
 )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from reconciler.app.planning import make_plan
+from reconciler.app.planning import observed_plan
 from reconciler.app.providers import open_providers
 from reconciler.app.runtime import run_sync
 from reconciler.app.workspace import Environment, Workspace, used_instances
@@ -17,6 +18,8 @@ from reconciler.errors import (
     did_you_mean,
 )
 from reconciler.providers.base import Provider
+from reconciler.spec.durations import format_duration
+from reconciler.spec.runs import ObservedRun, RunStatus
 from reconciler.state.model import Lockfile, RunRecord, ScheduleState
 
 
@@ -38,6 +41,8 @@ class ShowRow:
     stop_reason: str | None = None
     occurrence: datetime | None = None
     schedule: ScheduleState | None = None  # a scheduled spec's recent and missed occurrences
+    failure: str | None = None  # why it failed, as its provider said (kept by the lockfile)
+    progress: str | None = None  # how far an active run has got: "42% done, 3m elapsed"
 
 
 def show_command(ws: Workspace, env: Environment, name: str | None = None) -> list[ShowRow]:
@@ -49,11 +54,21 @@ def show_command(ws: Workspace, env: Environment, name: str | None = None) -> li
 
 async def _show(ws: Workspace, env: Environment, lock: Lockfile, names: list[str]) -> list[ShowRow]:
     async with open_providers(ws, env, used_instances(ws, lock, [])) as providers:
-        plan = await make_plan(ws, providers, lock, [])
+        plan, observation = await observed_plan(ws, providers, lock, [])
         live = {name: plan.records.get(name, lock.runs.get(name)) for name in names}
+        listed = {
+            (instance, run.run_id): run
+            for instance, runs in observation.runs.items()
+            for run in runs
+        }
+        now = plan.created_at
         details = await asyncio.gather(*(_details(providers, live[name]) for name in names))
+        progress = await asyncio.gather(
+            *(_progress(providers, live[name], listed, now) for name in names)
+        )
     return [
-        _row(name, lock, live[name], detail) for name, detail in zip(names, details, strict=True)
+        dataclasses.replace(_row(name, lock, live[name], detail), progress=done)
+        for name, detail, done in zip(names, details, progress, strict=True)
     ]
 
 
@@ -97,6 +112,7 @@ def _row(name: str, lock: Lockfile, live: RunRecord | None, detail: str | None) 
         stop_reason=live.stop_reason.value if live.stop_reason else None,
         occurrence=live.occurrence,
         schedule=lock.schedules.get(name),
+        failure=live.failure if live.status is RunStatus.FAILED else None,
     )
 
 
@@ -108,3 +124,34 @@ async def _details(providers: Mapping[str, Provider], record: RunRecord | None) 
         return await provider.details(record.run_id)
     except ReconcilerError as exc:
         return f"(unavailable: {exc})"
+
+
+async def _progress(
+    providers: Mapping[str, Provider],
+    record: RunRecord | None,
+    listed: Mapping[tuple[str, str], ObservedRun],
+    now: datetime,
+) -> str | None:
+    """An active run's progress and elapsed time, as its provider reports them now: from the
+    plan's listing, else one call (a listing bounded by ``since`` leaves out a run that has
+    not changed lately); nothing for an ended run."""
+    provider = providers.get(record.instance) if record else None
+    if provider is None or record is None or record.run_id is None or record.status.is_terminal:
+        return None
+    run = listed.get((record.instance, record.run_id))
+    if run is None:
+        try:
+            run = await provider.get_run(record.run_id)
+        except ReconcilerError as exc:
+            return f"(unavailable: {exc})"
+    return progress_text(run.progress, run.elapsed_at(now))
+
+
+def progress_text(progress: float | None, elapsed: timedelta | None) -> str | None:
+    """``42% done, 3m12s elapsed``; None when the provider tells neither."""
+    parts = []
+    if progress is not None:
+        parts.append(f"{progress:.0%} done")
+    if elapsed is not None:
+        parts.append(f"{format_duration(int(elapsed.total_seconds()))} elapsed")
+    return ", ".join(parts) or None

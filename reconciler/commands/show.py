@@ -19,6 +19,9 @@ from reconciler.render import text
 def show(options: Options, name: str | None, offline: bool) -> int:
     """What the lockfile records for each spec, beside the run's live status.
 
+    DETAILS tells why a failed run failed, as its provider said (kept in the lockfile, so
+    --offline shows it too), and how far an active run has got (progress, time elapsed).
+
     With NAME, that spec's run in full, including the commit that started it.
     """
     ws = options.workspace()

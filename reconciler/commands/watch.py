@@ -16,6 +16,7 @@ from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
 from reconciler.app.workspace import Environment
 from reconciler.commands.common import EXIT_OK, Options, lock_timeout_option, pass_options
+from reconciler.engine.actions import ActionKind
 from reconciler.errors import ApplyInterrupted, ReconcilerError
 from reconciler.state.lock import command_line
 
@@ -62,6 +63,9 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
     return EXIT_OK
 
 
+_FAILURES = (ActionKind.FAILED, ActionKind.RETRY)
+
+
 def _cycle(
     options: Options,
     env: Environment,
@@ -82,6 +86,9 @@ def _cycle(
         ) as session:
             plan = session.plan()
             line["actions"] = dict(Counter(a.kind.value for a in plan.actions))
+            failed = {a.name: a.reason for a in plan.actions if a.kind in _FAILURES}
+            if failed:  # why, as the providers said: ASCII JSON, so inert
+                line["failed"] = failed
             line["api_calls"] = plan.refresh_calls
             outcome = converge(session, plan)
             if outcome.result is not None and outcome.result.interrupted:

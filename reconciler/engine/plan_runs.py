@@ -92,6 +92,8 @@ class RunRules(Rules):
     def _failed(self, spec: DesiredRun, record: RunRecord) -> Action:
         failures = record.failures + 1
         what = "timed out" if record.stop_reason is StopReason.TIMEOUT else "failed"
+        if record.failure and record.stop_reason is not StopReason.TIMEOUT:
+            what += f" ({record.failure})"  # the provider's account, kept by the record
         if failures <= spec.retry_limit:
             return self._start(
                 spec,

@@ -51,8 +51,19 @@ def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
             "api_status": run.api_status,
             "started_at": run.started_at or record.started_at,
             "ended_at": run.ended_at,
+            "failure": _failure(record, run),
         }
     )
+
+
+def _failure(record: RunRecord, run: ObservedRun) -> str | None:
+    """A failed run's account: the API's, else what was recorded for the same run (a listing
+    may carry less than the answer that recorded it)."""
+    if run.status is not RunStatus.FAILED:
+        return None
+    if run.failure is not None:
+        return run.failure.summary()
+    return record.failure if record.run_id == run.run_id else None
 
 
 def unclaimed_new_runs(

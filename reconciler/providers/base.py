@@ -16,12 +16,12 @@ from pydantic import BaseModel
 
 from reconciler.errors import ApiError
 from reconciler.spec.models import ProviderInstance
-from reconciler.spec.runs import ObservedRun, RunStatus, RunTraits
+from reconciler.spec.runs import ObservedRun, RunFailure, RunStatus, RunTraits
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ObservedRun", "RunStatus", "RunTraits"]
+__all__ = ["ObservedRun", "RunFailure", "RunStatus", "RunTraits"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class StartCall:
 
     method: str
     path: str
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = field(default=None, repr=False)  # may hold a secret
 
     def check(self) -> None:
         """Raise what sending the body would: it is encoded as the HTTP client encodes it."""
@@ -87,6 +87,16 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class SecretUnavailable(ValueError):
+    """A job's secret reference that cannot or may not be read (names it, never a value)."""
+
+
+def resolved_secret(context_secrets: Callable[[str], str] | None, reference: str) -> str:
+    if context_secrets is None:
+        raise SecretUnavailable(f"{reference}: no secrets can be read here")
+    return context_secrets(reference)
+
+
 @dataclass(frozen=True)
 class ProviderContext:
     """Everything an adapter needs; nothing is read from the environment by adapters."""
@@ -96,6 +106,9 @@ class ProviderContext:
     credentials: Mapping[str, str] = field(repr=False)
     transport: httpx.AsyncBaseTransport | None = None
     options: BaseModel | None = None  # the instance's options, validated by options_model
+    # A job's secret reference (env:/file:) -> its value, under the credentials' rules;
+    # raises SecretUnavailable naming the reference and why, never a value.
+    secrets: Callable[[str], str] | None = field(default=None, repr=False)
 
 
 async def stop_unless_ended(

@@ -108,7 +108,7 @@ def render_show(rows: Sequence[ShowRow]) -> str:
     if not rows:
         return "The lockfile records no runs."
     header = ["NAME", "INSTANCE", "RUN", "ATTEMPT", "RECORDED", "LIVE", "API STATUS", "STARTED"]
-    with_details = any(r.details for r in rows)
+    with_details = any(_details(r) for r in rows)
     if with_details:
         header.append("DETAILS")
     table = [header]
@@ -117,13 +117,20 @@ def render_show(rows: Sequence[ShowRow]) -> str:
         cells = [r.name, r.instance, r.run_id or "-", str(r.attempt), r.recorded, r.live]
         cells += [r.api_status or "-", started]
         if with_details:
-            cells.append(r.details or "-")
+            cells.append(_details(r) or "-")
         table.append([terminal(cell) for cell in cells])
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in table
     )
+
+
+def _details(row: ShowRow) -> str:
+    """The table's DETAILS: why the run failed, how far it has got, the provider's account
+    (unless the failure already says it: a Vonage failure is its summary)."""
+    details = row.details if row.details and row.details not in (row.failure or "") else None
+    return "; ".join(part for part in (row.failure, row.progress, details) if part)
 
 
 def render_run(row: ShowRow) -> str:
@@ -157,6 +164,10 @@ def _run_fields(row: ShowRow, started: str) -> list[tuple[str, str]]:
     ]
     if row.stop_reason:
         fields.append(("stopped because", row.stop_reason))
+    if row.failure:
+        fields.append(("failure", row.failure))
+    if row.progress:
+        fields.append(("progress", row.progress))
     if row.details:
         fields.append(("details", row.details))
     return fields

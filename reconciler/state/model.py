@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.spec.runs import RunStatus, StopReason
+from reconciler.spec.runs import FAILURE_LIMIT, RunStatus, StopReason
 
 
 class SourceCommit(BaseModel):
@@ -57,6 +57,12 @@ class RunRecord(_Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failures: int = Field(default=0, ge=0, description="Failed earlier attempts of the revision.")
+    failure: str | None = Field(
+        default=None,
+        max_length=FAILURE_LIMIT,
+        description="Why the run failed, as its provider said (reason, exit code, message): one "
+        "line without control characters, at most 300 characters.",
+    )
     stop_reason: StopReason | None = None
     prevent_stop: bool = False
     job: dict[str, Any]

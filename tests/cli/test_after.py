@@ -99,7 +99,9 @@ def test_a_failed_upstream_blocks_its_downstream_until_a_retry_succeeds(repo: Re
     code, out, err = apply_wait(repo)
     assert code == 1
     assert err.splitlines() == [
-        "Error: failed extract: run 1 failed; retries exhausted (0 of 0); bump rerun to try again",
+        "Error: failed extract: run 1 failed (job failed: Component 'destination_1' (Database "
+        "destination) failed: could not connect to server: Connection refused); retries exhausted "
+        "(0 of 0); bump rerun to try again",
         "Error: blocked load: after extract (run 1 failed)",
     ]
     assert "load" not in lockfile(repo)["runs"]

@@ -9,6 +9,7 @@ cannot carry a key).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,11 +26,16 @@ from reconciler.errors import AuthError, NotFoundError, RateLimitedError
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, StartRequest
 from reconciler.providers.registry import provider_types
 from reconciler.sandbox.matatika.seed import MatatikaSeed
-from reconciler.sandbox.runner.seed import RunnerSeed, RunnerUser
+from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerSeed, RunnerUser
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
-from reconciler.sandbox.vonage.seed import VonageSeed
-from reconciler.sandbox.xplenty.seed import XplentyAccount, XplentySeed
+from reconciler.sandbox.vonage.seed import VonageJob, VonageSeed
+from reconciler.sandbox.xplenty.seed import (
+    RunProfile,
+    XplentyAccount,
+    XplentyRuns,
+    XplentySeed,
+)
 from reconciler.source.load import provider_options
 from reconciler.spec.models import JobRun, ProviderInstance
 from reconciler.spec.runs import RunStatus
@@ -50,8 +56,11 @@ class Harness:
     unknown_id: str
     strict_seed: Callable[[dict[str, str]], Seed]  # accepts only the given credentials
     limited_seed: Callable[[int], Seed]  # answers 429 after n calls per credential
+    failing_seed: Seed  # every run fails after some running
+    failure: str  # the failed run's account (a regular expression)
     options: dict[str, Any] = field(default_factory=dict)
     run_for: float = 5  # seconds of sandbox time until a started run is running
+    progress: bool = False  # the API reports a running run's progress (0..1)
 
 
 HARNESSES = [
@@ -66,6 +75,11 @@ HARNESSES = [
             xplenty=XplentySeed(accounts={"acme": XplentyAccount(api_keys=[c["api_key"]])})
         ),
         limited_seed=lambda n: Seed(xplenty=XplentySeed(rate_limit=n)),
+        failing_seed=Seed(
+            xplenty=XplentySeed(runs=XplentyRuns(default=RunProfile(outcome="failed")))
+        ),
+        failure=r"job failed: Component 'destination_1' \(Database destination\) failed: .+",
+        progress=True,
     ),
     Harness(
         type="vonage",
@@ -76,6 +90,8 @@ HARNESSES = [
         unknown_id="00000000-0000-0000-0000-000000000000",
         strict_seed=lambda c: Seed(vonage=VonageSeed(tokens=[c["token"]])),
         limited_seed=lambda n: Seed(vonage=VonageSeed(rate_limit=n)),
+        failing_seed=Seed(vonage=VonageSeed(jobs={"job-1": VonageJob(outcome="failed")})),
+        failure=r"(\d+) of \d+ deliveries failed: recipients \d+, delivered \d+, failed \1, .+",
         run_for=1,
     ),
     Harness(
@@ -91,6 +107,8 @@ HARNESSES = [
             )
         ),
         limited_seed=lambda n: Seed(runner=RunnerSeed(rate_limit=n, max_concurrent=1000)),
+        failing_seed=Seed(runner=RunnerSeed(executions=ExecutionProfile(outcome="FAILURE"))),
+        failure=r"playbook failed: failed hosts: h",
     ),
     Harness(
         type="matatika",
@@ -101,6 +119,8 @@ HARNESSES = [
         unknown_id="00000000-0000-0000-0000-000000000000",
         strict_seed=lambda c: Seed(matatika=MatatikaSeed(tokens=[c["token"]])),
         limited_seed=lambda n: Seed(matatika=MatatikaSeed(rate_limit=n)),
+        failing_seed=Seed(matatika=MatatikaSeed(outcome="ERROR", status_set="seed")),
+        failure=r"task meltano elt failed \(exit code 1\): Extractor failed: .+",
         options={"workspace": "ws-1"},
     ),
 ]
@@ -184,6 +204,34 @@ def test_start_get_and_list_across_three_pages(
             assert (fetched.run_id, fetched.run_key) == (first.run_id, first.run_key)
 
     run(body)
+
+
+@contract
+def test_a_failed_run_says_why_and_a_running_one_how_far(harness: Harness) -> None:
+    """Issue 21: the API's account of a failure, in the neutral shape, from a single read and
+    from the listing; a running run's start (so its elapsed time), and progress where the API
+    reports it."""
+
+    async def body(sandbox: BackgroundSandbox) -> None:
+        async with connected(harness, sandbox) as provider:
+            started = await provider.start(StartRequest("f", "fail0001-1", harness.job(0)))
+            advance(sandbox, harness.run_for)
+            running = await provider.get_run(started.run_id)
+            assert (running.status, running.failure) == (RunStatus.RUNNING, None)
+            assert running.started_at is not None
+            assert (running.progress is not None) is harness.progress
+            advance(sandbox, 3600)
+            failed = await provider.get_run(started.run_id)
+            listing = await provider.list_runs(since=None, scopes=scopes(harness, [harness.job(0)]))
+            listed = next(r for r in listing.runs if r.run_id == started.run_id)
+            for run in (failed, listed):
+                assert run.status is RunStatus.FAILED
+                assert run.failure is not None
+                assert re.fullmatch(harness.failure, run.failure.summary()), run.failure
+            assert failed.elapsed_at(datetime.now(UTC)) is not None
+
+    with BackgroundSandbox(seed=harness.failing_seed) as server:
+        run(lambda: body(server))
 
 
 @contract

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -166,5 +169,89 @@ def test_no_private_key_client_secret_or_minted_token_in_any_output_or_file(
             world.close()
     assert "Traceback" in "".join(outputs)  # the refused ones, under --debug
     for text in [*outputs, *scanned_texts(tmp_path, skip=("vonage.key", "seed.yaml"))]:
+        for needle in needles:
+            assert needle not in text
+
+
+def test_no_ssh_key_in_any_output_file_or_git_history(tmp_path: Path) -> None:
+    """Runner SSH keys (issue 21), for the request and per host: specs name them by reference;
+    the keys reach the Runner API base64-encoded and nothing else, git history included."""
+    request_key = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\ncanary-ssh-request-4a7c\n"
+        "-----END OPENSSH PRIVATE KEY-----\n"
+    )
+    host_key = (
+        "-----BEGIN RSA PRIVATE KEY-----\ncanary-ssh-host-8d2e\n-----END RSA PRIVATE KEY-----\n"
+    )
+    encoded = [base64.b64encode(k.encode()).decode() for k in (request_key, host_key)]
+    # The bodies, and stretches of their base64 forms (at each alignment the key's text makes).
+    needles = ["canary-ssh-request-4a7c", "canary-ssh-host-8d2e"]
+    needles += [e[i : i + 24] for e in encoded for i in (36, 40, 44)]
+    world = World(tmp_path, seed=SLOW, per_provider=1, credentials={"CTL_SSH_KEY": request_key})
+    outputs: list[str] = []
+    try:
+        (world.credentials / "web-02.key").write_text(host_key)
+        spec = (
+            "apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {name: ctl-0}\nspec:\n"
+            "  provider: ctl\n  job:\n    job_id: job-1000\n"
+            "    ssh_private_key: env:CTL_SSH_KEY\n"
+            "    hosts: [{id: web-01}, {id: web-02, ssh_private_key: file:web-02.key}]\n"
+        )
+        (world.repo / "specs" / "ctl-0.yaml").write_text(spec)
+        git_setup: list[tuple[str, ...]] = [
+            ("init", "-q"),
+            ("config", "user.email", "ci@example.com"),
+            ("config", "user.name", "CI"),
+            ("add", "-A"),
+            ("commit", "-qm", "specs"),
+        ]
+        for git_args in git_setup:
+            subprocess.run(["git", "-C", str(world.repo), *git_args], check=True)
+        for args in (
+            ("validate",),
+            ("plan", "-o", "saved.json"),
+            ("plan", "--format", "json"),
+            ("plan", "--format", "markdown"),
+            ("apply", "--auto-approve", "--commit"),
+            ("show",),
+            ("show", "ctl-0"),
+            ("journal", "show"),
+        ):
+            done = world.run("--debug", *args)
+            outputs.append(done.stdout + done.stderr)
+        assert "Apply complete: 4 started" in outputs[4], outputs[4]
+        # Both keys reached the emulator, which decoded them (it keeps digests only).
+        received = sqlite3.connect(world.db).execute("SELECT digest FROM runner_ssh_keys")
+        assert {row[0] for row in received} == {
+            hashlib.sha256(k.encode()).hexdigest() for k in (request_key, host_key)
+        }
+        # A key rotated behind its reference is no change; an apply killed mid-way leaves a
+        # journal, which holds references only.
+        (world.credentials / "web-02.key").write_text(host_key.replace("host", "next"))
+        assert world.run("plan", "--detailed-exitcode").returncode == 0
+        world.advance(600)  # the run has ended: a new revision starts at once
+        (world.repo / "specs" / "ctl-0.yaml").write_text(spec + "  rerun: 1\n")
+        apply = world.start("--debug", "apply", "--auto-approve", stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+            world.journal.exists() and world.journal.stat().st_size
+        ):
+            time.sleep(0.005)
+        apply.send_signal(signal.SIGKILL)
+        outputs.append(apply.communicate(timeout=10)[0])
+        journal = world.journal.read_text()
+        assert "file:web-02.key" in journal, journal
+        history = subprocess.run(
+            ["git", "-C", str(world.repo), "log", "-p", "--all"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        database = world.db.read_bytes().decode("latin-1")
+    finally:
+        world.close()
+    assert "reconciler.lock" in history
+    texts = [*outputs, journal, history, database, *scanned_texts(tmp_path, skip=("web-02.key",))]
+    for text in texts:
         for needle in needles:
             assert needle not in text

@@ -20,6 +20,7 @@ from reconciler.providers.base import (
     Listing,
     ObservedRun,
     ProviderContext,
+    RunFailure,
     RunStatus,
     StartCall,
     StartRequest,
@@ -46,6 +47,10 @@ class JobPayload(TypedDict, total=False):
     created: str | None
     startTime: str | None
     endTime: str | None
+    exitCode: int | None
+    exitMessage: str | None
+    errorMessage: str | None
+    taskName: str | None
     _embedded: dict[str, Any]
 
 
@@ -69,6 +74,22 @@ def to_observed(job: JobPayload, pipeline_id: str | None = None) -> ObservedRun:
         ended_at=parse_time(job.get("endTime")),
         created_at=parse_time(job.get("created")),
         scope=str(pipeline.get("id") or pipeline_id or "") or None,
+        failure=_failure(job),
+    )
+
+
+def _failure(job: JobPayload) -> RunFailure | None:
+    """An ``ERROR`` job's ``exitCode``, and, with ``enable-task-details: true`` (the 2021 API),
+    its ``taskName`` and ``errorMessage`` (else ``exitMessage``)."""
+    if job.get("status") != "ERROR":
+        return None
+    task = job.get("taskName")
+    code = job.get("exitCode")
+    message = job.get("errorMessage") or job.get("exitMessage")
+    return RunFailure(
+        f"task {task} failed" if isinstance(task, str) and task else "job failed",
+        str(message) if message else None,
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
     )
 
 
@@ -112,7 +133,12 @@ class MatatikaProvider:
         label = f"{context.instance} (matatika)"
         base_url = config.base_url.rstrip("/")
         credentials = context.credentials
-        headers = {"Accept": "application/hal+json, application/json"}
+        # The 2021 API fills a job's task fields (taskName, errorMessage...) only when asked;
+        # the current one ignores the header.
+        headers = {
+            "Accept": "application/hal+json, application/json",
+            "enable-task-details": "true",
+        }
         auth: httpx.Auth | None = None
         if "client_id" in credentials and "client_secret" in credentials:
             grant = client_credentials(

@@ -9,6 +9,7 @@ crash adopts by the journal's snapshot (see docs/providers/runner.md). Run ids a
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -20,9 +21,11 @@ from reconciler.providers.base import (
     Listing,
     ObservedRun,
     ProviderContext,
+    RunFailure,
     RunStatus,
     StartCall,
     StartRequest,
+    resolved_secret,
     stop_unless_ended,
 )
 from reconciler.providers.http import ApiClient
@@ -52,6 +55,7 @@ class ExecutionPayload(TypedDict, total=False):
     start: int | None
     end: int | None
     timers: list[dict[str, int | None]]
+    failed_hosts: list[object]
 
 
 def login(url: str, username: str, password: str) -> Exchange:
@@ -84,7 +88,21 @@ def to_observed(execution: ExecutionPayload) -> ObservedRun:
         started_at=epoch_ms(start),
         ended_at=epoch_ms(end),
         scope=job_id,
+        failure=_failure(execution),
     )
+
+
+FAILURES = {"FAILURE": "playbook failed", "INIT_FAILURE": "initialization failed"}
+
+
+def _failure(execution: ExecutionPayload) -> RunFailure | None:
+    """``FAILURE``/``INIT_FAILURE``, with the hosts it failed on (``failed_hosts``): the only
+    account an execution gives (no log endpoint is documented)."""
+    reason = FAILURES.get(execution.get("status", ""))
+    if reason is None:
+        return None
+    hosts = [str(h) for h in execution.get("failed_hosts") or [] if isinstance(h, str | int)]
+    return RunFailure(reason, f"failed hosts: {', '.join(hosts)}" if hosts else None)
 
 
 def split_run_id(run_id: str) -> tuple[str, str]:
@@ -99,6 +117,7 @@ class RunnerProvider:
         self.instance = context.instance
         label = f"{context.instance} (runner)"
         self._alias = config.account or ""
+        self._secrets = context.secrets
         self._http = ApiClient(
             label=label,
             base_url=f"{config.base_url.rstrip('/')}/jobs/{self._alias}",
@@ -122,8 +141,25 @@ class RunnerProvider:
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
-        hosts = [{"id": host["id"]} for host in job.get("hosts", [])]
-        return StartCall("POST", f"/{job['job_id']}/start", {"hosts": hosts} if hosts else {})
+        body: dict[str, Any] = {}
+        hosts = [self._host(host) for host in job.get("hosts", [])]
+        if hosts:
+            body["hosts"] = hosts
+        if job.get("ssh_private_key"):
+            body["sshPrivateKey"] = self._ssh_key(job["ssh_private_key"])
+        return StartCall("POST", f"/{job['job_id']}/start", body)
+
+    def _host(self, host: Mapping[str, Any]) -> dict[str, str]:
+        entry = {"id": str(host["id"])}
+        if host.get("ssh_private_key"):
+            entry["sshPrivateKey"] = self._ssh_key(host["ssh_private_key"])
+        return entry
+
+    def _ssh_key(self, reference: str) -> str:
+        """The key behind ``reference``, base64-encoded as S2 asks; ending with a line break,
+        which a credential file's reading strips and OpenSSH needs ("invalid format")."""
+        key = resolved_secret(self._secrets, reference).rstrip("\n") + "\n"
+        return base64.b64encode(key.encode()).decode()
 
     async def start(self, request: StartRequest) -> ObservedRun:
         call = self.start_call(request)

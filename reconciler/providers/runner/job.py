@@ -7,18 +7,29 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.spec.limits import API_ID_PATTERN, MAX_DURATION, MAX_ITEMS
+from reconciler.spec.models import SecretReference
+
+SSH_KEY_DESCRIPTION = (
+    "A reference (env:NAME or file:PATH, read as provider credentials are) to the SSH private "
+    "key sent base64-encoded as sshPrivateKey; never the key itself. The run's revision "
+    "follows the reference, not the key: rotating the key behind it starts nothing."
+)
 
 
 class RunnerHost(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=API_ID_PATTERN, description="Host name the play runs on.")
+    ssh_private_key: SecretReference | None = Field(
+        default=None, description=f"This host's key. {SSH_KEY_DESCRIPTION}"
+    )
 
 
 class RunnerJob(BaseModel):
     """Start an execution of an existing job definition (``POST /jobs/{alias}/{id}/start``).
 
-    SSH private keys are secrets: keep them in the job definition, not in specs.
+    SSH private keys are secrets: a spec names them by reference only (``ssh_private_key``,
+    for the request and per host); the value is read when the start is sent.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -26,6 +37,9 @@ class RunnerJob(BaseModel):
     job_id: str = Field(pattern=API_ID_PATTERN, description="The job definition to execute.")
     hosts: list[RunnerHost] = Field(
         default_factory=list, max_length=MAX_ITEMS, description="Empty: start with {}."
+    )
+    ssh_private_key: SecretReference | None = Field(
+        default=None, description=f"The key for every listed host. {SSH_KEY_DESCRIPTION}"
     )
     stop_mode: Literal["stop", "kill"] = Field(
         default="stop", description="How reconciler stops an execution: graceful stop or kill."

@@ -7,6 +7,8 @@ run's own ``startAt``/``endAt``, so the API starts and ends the run itself.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,6 +21,7 @@ from reconciler.providers.base import (
     Listing,
     ObservedRun,
     ProviderContext,
+    RunFailure,
     RunStatus,
     StartCall,
     StartRequest,
@@ -87,6 +90,40 @@ def to_observed(run: RunPayload) -> ObservedRun:
         started_at=start if status is not RunStatus.PENDING else None,
         ended_at=ended,
         created_at=parse_time(run.get("created_at")),
+    )
+
+
+MAX_SUMMARIES = 20  # summaries asked for in one listing: failed runs are few, calls count
+
+
+def _counts(summary: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    embedded = summary.get("_embedded")
+    embedded = embedded if isinstance(embedded, dict) else {}
+    delivery = embedded.get("action_delivery_status")
+    responses = embedded.get("recipient_response")
+    return (
+        delivery if isinstance(delivery, dict) else {},
+        responses if isinstance(responses, dict) else {},
+    )
+
+
+def summary_counts(summary: Mapping[str, Any]) -> str:
+    delivery, responses = _counts(summary)
+    return (
+        f"recipients {delivery.get('recipients_count', 0)}, "
+        f"delivered {delivery.get('status_succeeded_count', 0)}, "
+        f"failed {delivery.get('status_failed_count', 0)}, "
+        f"responses {responses.get('recipients_count', 0)}"
+    )
+
+
+def summary_failure(summary: Mapping[str, Any]) -> RunFailure:
+    """The neutral account of a failed run: its failed deliveries, from the summary."""
+    delivery, _ = _counts(summary)
+    failed = delivery.get("status_failed_count", 0)
+    return RunFailure(
+        f"{failed} of {delivery.get('recipients_count', 0)} deliveries failed",
+        summary_counts(summary),
     )
 
 
@@ -159,11 +196,39 @@ class VonageProvider:
             runs.extend(to_observed(r) for r in body.get("_embedded", {}).get("runs", []))
             pages = int(body.get("total_pages", 1))
             page += 1
+        # Why a run failed is only in its summary: asked for our runs (they carry our key)
+        # that failed since ``since`` (the latest first), at most MAX_SUMMARIES a listing.
+        failed = sorted(
+            (
+                i
+                for i, run in enumerate(runs)
+                if run.status is RunStatus.FAILED
+                and run.run_key is not None
+                and (since is None or (run.ended_at is not None and run.ended_at >= since))
+            ),
+            key=lambda i: runs[i].ended_at or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )[:MAX_SUMMARIES]
+        explained = await asyncio.gather(*(self._explained(runs[i]) for i in failed))
+        for i, run in zip(failed, explained, strict=True):
+            runs[i] = run
         return Listing(runs=runs, server_time=None)
 
     async def get_run(self, run_id: str) -> ObservedRun:
         response = await self._http.request("GET", f"/runs/{run_id}")
-        return to_observed(response.json())
+        return await self._explained(to_observed(response.json()))
+
+    async def _explained(self, run: ObservedRun) -> ObservedRun:
+        """A failed run with its summary's counts of failed deliveries."""
+        if run.status is not RunStatus.FAILED:
+            return run
+        summary = await self._summary(run.run_id)
+        return dataclasses.replace(run, failure=summary_failure(summary))
+
+    async def _summary(self, run_id: str) -> dict[str, Any]:
+        response = await self._http.request("GET", f"/jobs/runs/{run_id}/summary")
+        body = response.json()
+        return body if isinstance(body, dict) else {}
 
     async def stop_run(self, run_id: str, job: Mapping[str, Any] | None = None) -> ObservedRun:
         async def stop() -> ObservedRun:
@@ -173,17 +238,8 @@ class VonageProvider:
         return await stop_unless_ended(stop, lambda: self.get_run(run_id), ConflictError)
 
     async def details(self, run_id: str) -> str | None:
-        """The run summary, as ``reconciler show`` prints it."""
-        response = await self._http.request("GET", f"/jobs/runs/{run_id}/summary")
-        embedded = response.json().get("_embedded", {})
-        delivery = embedded.get("action_delivery_status", {})
-        responses = embedded.get("recipient_response", {})
-        return (
-            f"recipients {delivery.get('recipients_count', 0)}, "
-            f"delivered {delivery.get('status_succeeded_count', 0)}, "
-            f"failed {delivery.get('status_failed_count', 0)}, "
-            f"responses {responses.get('recipients_count', 0)}"
-        )
+        """The run summary's counts, as ``reconciler show`` prints them: its progress."""
+        return summary_counts(await self._summary(run_id))
 
     async def aclose(self) -> None:
         await self._http.aclose()

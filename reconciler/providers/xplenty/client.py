@@ -8,7 +8,7 @@ job variable ``RECONCILER_RUN_KEY`` (as a quoted Pig literal), echoed in every J
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypedDict
 
@@ -19,6 +19,7 @@ from reconciler.providers.base import (
     Listing,
     ObservedRun,
     ProviderContext,
+    RunFailure,
     RunStatus,
     StartCall,
     StartRequest,
@@ -54,6 +55,9 @@ class JobPayload(TypedDict, total=False):
     started_at: str | None
     completed_at: str | None
     failed_at: str | None
+    errors: str | None
+    progress: float | None
+    runtime_in_seconds: int | None
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -81,7 +85,29 @@ def to_observed(job: JobPayload) -> ObservedRun:
         started_at=parse_time(job.get("started_at")),
         ended_at=parse_time(ended),
         created_at=parse_time(job.get("created_at")),
+        failure=_failure(job),
+        progress=_number(job.get("progress")),
+        elapsed=_seconds(job.get("runtime_in_seconds")),
     )
+
+
+def _failure(job: JobPayload) -> RunFailure | None:
+    """A failed job's ``errors`` (the API's account; ``log_summary`` would cost a call a job)."""
+    if job.get("status") != "failed":
+        return None
+    return RunFailure("job failed", str(job.get("errors") or "") or None)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return min(1.0, max(0.0, float(value)))
+
+
+def _seconds(value: object) -> timedelta | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+        return None
+    return timedelta(seconds=value)
 
 
 class XplentyProvider:

@@ -60,6 +60,9 @@ def job_state(
     return timeline.at(now).status, timeline.began("RUNNING", now), timeline.ended(now)
 
 
+TAP_ERROR = "Extractor failed: tap-sandbox exited with code 1 (401 Unauthorized from the source)"
+
+
 def job_document(
     url: str, row: sqlite3.Row, pipeline: sqlite3.Row, seed: MatatikaSeed, now: float, details: bool
 ) -> dict[str, Any]:
@@ -105,9 +108,9 @@ def job_document(
         if details:
             job.update(
                 taskName="meltano elt",
-                exitMessage=status.lower(),
-                arguments=["elt"],
-                errorMessage=None if status != "ERROR" else "tap failed",
+                exitMessage={"COMPLETE": "Completed", "ERROR": "Failed"}.get(status),
+                arguments=["elt", "tap-sandbox", "target-postgres"],
+                errorMessage=None if status != "ERROR" else TAP_ERROR,
             )
     return job
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import math
 from typing import Any
 
@@ -13,6 +16,19 @@ def hosts_valid(value: Any) -> bool:
     return isinstance(value, list) and all(
         isinstance(h, dict) and isinstance(h.get("id"), str) and h["id"] for h in value
     )
+
+
+def ssh_key_digest(value: Any) -> str:
+    """The SHA-256 of a start's ``sshPrivateKey`` (S2: "SSH private key (*base64 encoded*)"):
+    base64 of a PEM private key, else a 400. The emulator keeps the digest, never the key."""
+    try:
+        key = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        key = b""
+    pem = key.decode("ascii", "replace")
+    if not (pem.startswith("-----BEGIN ") and "PRIVATE KEY-----" in pem):
+        raise ApiProblem(400, "sshPrivateKey must be a base64-encoded SSH private key")
+    return hashlib.sha256(key).hexdigest()
 
 
 def _strings(value: Any) -> bool:

@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS runner_attempts (
     stop_kind TEXT,
     stop_expiry REAL
 );
+CREATE TABLE IF NOT EXISTS runner_ssh_keys (
+    execution_id TEXT NOT NULL,
+    host TEXT,  -- NULL: the request's key, for every host
+    digest TEXT NOT NULL  -- SHA-256 of the decoded key: what tests check; never the key
+);
 CREATE INDEX IF NOT EXISTS runner_attempts_execution ON runner_attempts (execution_id);
 """
 

@@ -13,7 +13,12 @@ from starlette.responses import JSONResponse, Response
 from reconciler.sandbox.common import ApiProblem, bearer_token, json_object
 from reconciler.sandbox.emulator import Emulator, Endpoint, endpoint
 from reconciler.sandbox.paging import strict_page
-from reconciler.sandbox.runner.definition import expiry, hosts_valid, job_definition
+from reconciler.sandbox.runner.definition import (
+    expiry,
+    hosts_valid,
+    job_definition,
+    ssh_key_digest,
+)
 from reconciler.sandbox.runner.login import login
 from reconciler.sandbox.runner.model import TABLES, execution_documents, job_document
 from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerSeed
@@ -168,6 +173,11 @@ class RunnerEmulator(Emulator[RunnerSeed]):
         hosts = body.get("hosts", [])
         if not hosts_valid(hosts) or not isinstance(body.get("sshPrivateKey", ""), str):
             raise ApiProblem(400, "hosts must be a list of objects with an id")
+        keys = [
+            (h["id"], ssh_key_digest(h["sshPrivateKey"])) for h in hosts if "sshPrivateKey" in h
+        ]
+        if "sshPrivateKey" in body:
+            keys.append((None, ssh_key_digest(body["sshPrivateKey"])))
         job = json.loads(self._job_row(alias, job_id)["body"])
         profile = self.seed.profile(job_id)
         execution_id = str(uuid.uuid4())
@@ -175,6 +185,10 @@ class RunnerEmulator(Emulator[RunnerSeed]):
             db.execute(
                 "INSERT INTO runner_executions (id, job_id, alias, hosts) VALUES (?, ?, ?, ?)",
                 (execution_id, job_id, alias, json.dumps([h["id"] for h in hosts])),
+            )
+            db.executemany(
+                "INSERT INTO runner_ssh_keys (execution_id, host, digest) VALUES (?, ?, ?)",
+                [(execution_id, host, digest) for host, digest in keys],
             )
             self._add_attempt(db, execution_id, profile, job)
         return execution_id

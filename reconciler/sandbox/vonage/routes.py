@@ -178,7 +178,9 @@ class VonageEmulator(Emulator[VonageSeed]):
         live_until = min(now, row["end_at"], row["stopped_at"] or math.inf)
         elapsed = max(0.0, live_until - row["start_at"])
         recipients = int(elapsed // 60)
-        failed = recipients // 10
+        # A failed run lost half its deliveries (at least one); else one in ten fails.
+        failed = max(1, recipients // 2) if status == "failed" else recipients // 10
+        recipients = max(recipients, failed)
         href = self.url(request, f"/runs/{run_id}/summary?page_size=100&page=1")
         return self.json(
             {

@@ -80,6 +80,13 @@ def job_state(row: sqlite3.Row, now: float) -> JobState:
     return JobState(status, updated, timeline.began("running", now), ended)
 
 
+# What the API's ``errors`` holds for a failed job: the failing component and its cause.
+FAILURE_ERRORS = (
+    "Component 'destination_1' (Database destination) failed: could not connect to "
+    "server: Connection refused"
+)
+
+
 def job_document(base: str, html_base: str, row: sqlite3.Row, now: float) -> dict[str, Any]:
     """The job under the API at ``base`` (its account's), at ``now``."""
     state = job_state(row, now)
@@ -106,7 +113,7 @@ def job_document(base: str, html_base: str, row: sqlite3.Row, now: float) -> dic
         "completed_at": iso(state.ended),
         "cluster_id": row["cluster_id"],
         "package_id": row["package_id"],
-        "errors": "Job failed (sandbox outcome)" if state.status == "failed" else "",
+        "errors": FAILURE_ERRORS if state.status == "failed" else "",
         "runtime_in_seconds": runtime,
         "url": f"{base}/jobs/{job_id}",
         "html_url": f"{html_base}/jobs/{job_id}",
