@@ -7,6 +7,7 @@ from reconciler.commands.completion import completion
 from reconciler.commands.force_unlock import force_unlock
 from reconciler.commands.init import init
 from reconciler.commands.journal import journal
+from reconciler.commands.logs import logs
 from reconciler.commands.plan import plan
 from reconciler.commands.sandbox import sandbox
 from reconciler.commands.schema import schema
@@ -20,6 +21,7 @@ COMMANDS = [
     plan,
     apply,
     show,
+    logs,
     watch,
     force_unlock,
     journal,

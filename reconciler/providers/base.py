@@ -55,6 +55,15 @@ class StartCall:
             json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
+@dataclass(frozen=True)
+class LogLines:
+    """A run's log lines after the first ``after`` asked for, and where the next read starts
+    (``after`` of the next call, for ``logs --follow``)."""
+
+    lines: tuple[str, ...]
+    next: int
+
+
 class Provider(Protocol):
     """One configured provider instance. All calls are counted in ``calls``."""
 
@@ -82,6 +91,10 @@ class Provider(Protocol):
 
     async def details(self, run_id: str) -> str | None:
         """A one-line account of the run for ``reconciler show`` (None: nothing to add)."""
+        ...
+
+    async def logs(self, run_id: str, after: int) -> LogLines | None:
+        """The run's log lines after the first ``after``; None when the API has no logs."""
         ...
 
     async def aclose(self) -> None: ...

@@ -18,6 +18,7 @@ import httpx
 from reconciler.errors import ConflictError
 from reconciler.providers.base import (
     Listing,
+    LogLines,
     ObservedRun,
     ProviderContext,
     RunFailure,
@@ -225,6 +226,18 @@ class MatatikaProvider:
 
     async def details(self, run_id: str) -> str | None:
         return None
+
+    async def logs(self, run_id: str, after: int) -> LogLines:
+        """``GET /jobs/{id}/logs?sequence=N``: the lines from line N, as text; 204 when there
+        are none yet."""
+        response = await self._http.request(
+            "GET",
+            f"/jobs/{run_id}/logs",
+            params={"sequence": after},
+            headers={"Accept": "text/plain"},
+        )
+        lines = response.text.splitlines() if response.status_code != 204 else []
+        return LogLines(tuple(lines), after + len(lines))
 
     async def aclose(self) -> None:
         await self._http.aclose()

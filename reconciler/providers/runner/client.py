@@ -19,6 +19,7 @@ import httpx
 from reconciler.errors import InvalidRequestError, NotFoundError
 from reconciler.providers.base import (
     Listing,
+    LogLines,
     ObservedRun,
     ProviderContext,
     RunFailure,
@@ -203,6 +204,9 @@ class RunnerProvider:
             return to_observed(response.json())
 
         return await stop_unless_ended(stop, lambda: self.get_run(run_id), InvalidRequestError)
+
+    async def logs(self, run_id: str, after: int) -> LogLines | None:
+        return None  # Runner documents no log endpoint for an execution (PROVIDERS.md)
 
     async def details(self, run_id: str) -> str | None:
         return None

@@ -19,6 +19,7 @@ import httpx
 from reconciler.errors import ConflictError
 from reconciler.providers.base import (
     Listing,
+    LogLines,
     ObservedRun,
     ProviderContext,
     RunFailure,
@@ -236,6 +237,11 @@ class VonageProvider:
             return to_observed(response.json())
 
         return await stop_unless_ended(stop, lambda: self.get_run(run_id), ConflictError)
+
+    async def logs(self, run_id: str, after: int) -> LogLines | None:
+        return (
+            None  # Proactive Connect's run events are a separate API (bulk events), not read here
+        )
 
     async def details(self, run_id: str) -> str | None:
         """The run summary's counts, as ``reconciler show`` prints them: its progress."""

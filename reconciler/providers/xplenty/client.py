@@ -17,6 +17,7 @@ import httpx
 from reconciler.errors import InvalidRequestError
 from reconciler.providers.base import (
     Listing,
+    LogLines,
     ObservedRun,
     ProviderContext,
     RunFailure,
@@ -207,6 +208,14 @@ class XplentyProvider:
 
     async def details(self, run_id: str) -> str | None:
         return None  # status and times are already in every listing
+
+    async def logs(self, run_id: str, after: int) -> LogLines:
+        """``GET /jobs/{id}/log``: the whole log (``{body, url}``) each time."""
+        response = await self._http.request("GET", f"/jobs/{run_id}/log")
+        answer = response.json()
+        body = answer.get("body") if isinstance(answer, dict) else None
+        lines = str(body or "").splitlines()
+        return LogLines(tuple(lines[after:]), max(after, len(lines)))
 
     async def aclose(self) -> None:
         await self._http.aclose()

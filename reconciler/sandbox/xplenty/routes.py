@@ -219,9 +219,7 @@ class XplentyEmulator(Emulator[XplentySeed]):
 
     async def log(self, request: Request) -> Response:
         job = self._job_at_now(request)
-        return self.json(
-            {"body": f"sandbox log: job {job['id']} {job['status']}", "url": job["log_url"]}
-        )
+        return self.json({"body": "\n".join(log_lines(job)), "url": job["log_url"]})
 
     async def terminate_job(self, request: Request) -> Response:
         account = request.path_params["account"]
@@ -276,3 +274,18 @@ class XplentyEmulator(Emulator[XplentySeed]):
             "remaining": int(rate["X-RateLimit-Remaining"]),
         }
         return self.json({"limits": limits})
+
+
+def log_lines(job: dict[str, Any]) -> list[str]:
+    """The log a job has written so far: one line per step it has reached."""
+    lines = [f"job {job['id']} created at {job['created_at']}"]
+    if job.get("started_at"):
+        lines.append(
+            f"job {job['id']} started on cluster {job['cluster_id']} at {job['started_at']}"
+        )
+    if job.get("errors"):
+        lines.append(f"error: {job['errors']}")
+    if job["status"] in TERMINAL:
+        ended = job.get("completed_at") or job.get("failed_at") or ""
+        lines.append(f"job {job['id']} {job['status']} {ended}".rstrip())
+    return lines
