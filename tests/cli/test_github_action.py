@@ -1,5 +1,6 @@
-"""The composite action (action.yml): its shell steps, run as GitHub would run them, against
-the sandbox and a real git remote, with GitHub's own files (summary, outputs) faked."""
+"""The composite action (action.yml) and the GitHub workflow template: their shell steps, run
+as GitHub would run them, against the sandbox and a real git remote, with GitHub's own files
+(summary, outputs) faked."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from ruamel.yaml import YAML
 from tests.cli.test_push import Remote, git
 from tests.resilience.world import World
 
-ACTION = Path(__file__).parents[2] / "action.yml"
+ROOT = Path(__file__).parents[2]
+ACTION = ROOT / "action.yml"
+TEMPLATE = ROOT / "reconciler" / "templates" / "ci" / "github-actions.yml"
 
 
 def step(step_id: str) -> dict[str, Any]:
@@ -27,7 +30,7 @@ def run_step(
     found: dict[str, Any], cwd: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """As the runner runs a `shell: bash` step: `bash -e`, with the step's env."""
-    assert found["shell"] == "bash"
+    assert found.get("shell", "bash") == "bash"  # a workflow's run steps default to bash
     step_env = {
         k: str(v).replace("${{ github.base_ref }}", "main") for k, v in found.get("env", {}).items()
     }
@@ -74,6 +77,43 @@ def test_the_action_plans_a_pull_request_and_applies_the_merge(tmp_path: Path) -
         applied = run_step(step("apply"), merge, env)
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert "Apply complete: 4 started" in applied.stdout
+        git(merge, "fetch", "-q")
+        assert "reconciler.lock" in git(merge, "show", "--stat", "origin/main")
+        assert sum(world.runs_per_spec().values()) == 4
+    finally:
+        world.close()
+
+
+def template_steps(job: str) -> list[dict[str, Any]]:
+    """The job's run steps past installing reconciler (the test's own is on PATH)."""
+    steps = YAML(typ="safe").load(TEMPLATE.read_text())["jobs"][job]["steps"]
+    return [s for s in steps if "run" in s and "pip install" not in s["run"]]
+
+
+def test_the_workflow_template_runs_the_same_way(tmp_path: Path) -> None:
+    world = World(tmp_path, per_provider=1)
+    try:
+        remote = Remote(world)
+        github = tmp_path / "github"
+        github.mkdir()
+        env = {
+            **world.env,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_BASE_REF": "main",
+            "GITHUB_OUTPUT": str(github / "output"),
+            "GITHUB_STEP_SUMMARY": str(github / "summary.md"),
+        }
+        pull = remote.clone("pull")
+        for found in template_steps("plan"):
+            done = run_step(found, pull, env)
+            assert done.returncode == 0, (found["run"], done.stdout + done.stderr)
+        assert (github / "output").read_text() == "exitcode=2\n"
+        assert (pull / "plan.md").read_text().startswith("### reconciler plan: 4 to start")
+        merge = remote.clone("merge")
+        for found in template_steps("apply"):
+            done = run_step(found, merge, env)
+            assert done.returncode == 0, (found["run"], done.stdout + done.stderr)
         git(merge, "fetch", "-q")
         assert "reconciler.lock" in git(merge, "show", "--stat", "origin/main")
         assert sum(world.runs_per_spec().values()) == 4
