@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from reconciler.engine.apply import snapshot_scope
 from reconciler.errors import AuthError
 from reconciler.providers.base import ProviderContext, StartRequest
 from reconciler.providers.matatika import PROVIDER
@@ -84,3 +85,32 @@ def test_a_token_is_exchanged_again_a_minute_before_it_expires() -> None:
         "client_secret": "secret",
         "audience": "https://app.matatika.com/api",
     }
+
+
+def test_a_snapshot_of_one_pipeline_lists_that_pipeline_not_the_workspace() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        job = {"id": "j1", "status": "COMPLETE", "_embedded": {"pipeline": {"id": "p-1"}}}
+        page = {"_embedded": {"jobs": [job]}, "page": {"totalPages": 1}}
+        return httpx.Response(200, json=page)
+
+    async def body() -> None:
+        instance = ProviderInstance(
+            type="matatika",
+            base_url="https://app.matatika.com/api",
+            credentials={"token": "env:T"},
+            options={"workspace": "w-1"},
+        )
+        options = PROVIDER.options_model.model_validate(instance.options)  # type: ignore[union-attr]
+        transport = httpx.MockTransport(handler)
+        provider = MatatikaProvider(
+            ProviderContext("elt", instance, {"token": "t"}, transport, options)
+        )
+        assert await snapshot_scope(provider, "p-1") == ["j1"]
+        await provider.list_runs(since=None, scopes=["p-1", "p-2"])  # a refresh: the workspace
+        await provider.aclose()
+
+    asyncio.run(body())
+    assert paths == ["/api/pipelines/p-1/jobs", "/api/workspaces/w-1/jobs"]

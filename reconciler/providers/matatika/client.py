@@ -175,8 +175,10 @@ class MatatikaProvider:
         return to_observed(response.json(), str(request.job["pipeline_id"]))
 
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
-        """The workspace's jobs in one paged listing, or each pipeline's when no workspace."""
-        if self._options.workspace:
+        """The workspace's jobs in one paged listing, or each pipeline's when no workspace,
+        or when only one pipeline is asked for (the snapshot before a start: one pipeline's
+        few pages, not the whole workspace's, before each start)."""
+        if self._options.workspace and len(scopes) != 1:
             runs = await self._pages(f"/workspaces/{self._options.workspace}/jobs", None)
             wanted = set(scopes)
             return Listing([r for r in runs if r.scope in wanted], server_time=None)
