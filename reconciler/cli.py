@@ -6,6 +6,7 @@ Exit codes: 0 success (no changes), 1 error, 2 changes present (``plan --detaile
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -19,7 +20,7 @@ import click
 
 from reconciler import __version__
 from reconciler.commands import COMMANDS
-from reconciler.commands.common import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
+from reconciler.commands.options import EXIT_BUG, EXIT_ERROR, EXIT_OK, Options
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.inert import terminal
 from reconciler.providers.hosts import ALLOW_HOSTS_VARIABLE, allowed_hosts
@@ -33,7 +34,30 @@ HEADER_LOGGERS = ("httpcore", "hpack")
 _URL_USERINFO = re.compile(r"(\w+://)[^/\s@]+@")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands imported when one runs: ``--help`` lists them from ``COMMANDS``' summaries."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"reconciler.commands.{COMMANDS[cmd_name][0]}")
+        command: click.Command = getattr(module, COMMANDS[cmd_name][0])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=summary).get_short_help_str(limit))
+            for name, (_, summary) in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "-c",
@@ -203,10 +227,6 @@ def _file_error(exc: OSError) -> str:
 def _print_traceback() -> None:
     """The traceback of the exception being handled; its messages may quote a server."""
     click.echo(_escaped_lines(traceback.format_exc().rstrip("\n")), err=True)
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def run() -> None:

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import click
 
-from reconciler.app.workspace import Environment, Workspace, load_desired, open_workspace
+from reconciler.commands.options import (
+    EXIT_BUG,
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    Options,
+    pass_options,
+    sandbox_state,
+)
 from reconciler.engine.apply import ApplyResult
-from reconciler.errors import InputError, Problem, StateError, UsageError, display_path
-from reconciler.providers.hosts import AllowedHost
+from reconciler.errors import UsageError
 from reconciler.render import text
 from reconciler.render.style import PLAIN, Style
 from reconciler.render.summary import DONE_WORDS
 from reconciler.state.model import RunRecord
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BUG = 0, 1, 2, 3
+# Re-exported for the commands: the options and exit codes live where the CLI's start-up
+# can import them without the rest (``commands.options``).
+__all__ = [
+    "EXIT_BUG",
+    "EXIT_CHANGES",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "Options",
+    "pass_options",
+    "sandbox_state",
+]
 
 
 def echo_applied(
@@ -87,52 +99,3 @@ def lock_timeout_option(default: float) -> Callable[[Callable[..., int]], Callab
         metavar="SECONDS",
         help="Wait this long for another apply to release the state lock.",
     )
-
-
-@dataclass
-class Options:
-    config: Path
-    sandbox: bool
-    sandbox_seed: Path | None
-    debug: bool
-    allowed_hosts: tuple[AllowedHost, ...] = ()
-    lockfile: Path | None = None  # --lockfile
-    style: Style = PLAIN  # colour on a terminal (--no-color, $NO_COLOR, $FORCE_COLOR)
-
-    def workspace(self) -> Workspace:
-        return open_workspace(self.config, self.lockfile, dict(os.environ))
-
-    @contextmanager
-    def environment(self, ws: Workspace) -> Iterator[Environment]:
-        """The process environment, and a sandbox on loopback when ``--sandbox`` is given."""
-        if not self.sandbox:
-            yield Environment(environ=dict(os.environ), allowed_hosts=self.allowed_hosts)
-            return
-        from reconciler.sandbox.seed import load_seed
-        from reconciler.sandbox.server import BackgroundSandbox
-
-        load_desired(ws)  # every problem of the specs is told before the sandbox writes its state
-        state = sandbox_state(ws.root)
-        seed = load_seed(self.sandbox_seed)
-        try:
-            server = BackgroundSandbox(seed=seed, state=state)
-        except (OSError, sqlite3.Error) as exc:  # a read-only repository, a full disk
-            where = display_path(state)
-            raise StateError(f"cannot open the sandbox's state {where}: {exc}") from None
-        with server as sandbox:
-            yield Environment(
-                environ=dict(os.environ), sandbox_url=sandbox.url, allowed_hosts=self.allowed_hosts
-            )
-
-
-def sandbox_state(root: Path) -> Path:
-    """The sandbox's database, in ``.reconciler/`` of the repository: never through a link."""
-    directory = root / ".reconciler"
-    links = [p for p in (directory, directory / "sandbox.db") if p.is_symlink()]
-    if links:
-        why = "is a symbolic link; the sandbox keeps its state in the repository: remove it"
-        raise InputError([Problem(display_path(links[0]), None, None, "", why)])
-    return directory / "sandbox.db"
-
-
-pass_options = click.make_pass_decorator(Options)

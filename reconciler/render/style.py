@@ -12,20 +12,20 @@ from collections.abc import Mapping
 
 import click
 
-from reconciler.engine.actions import ActionKind
-
-COLOURS: dict[ActionKind, dict[str, object]] = {
-    ActionKind.START: {"fg": "green"},
-    ActionKind.RETRY: {"fg": "green"},
-    ActionKind.REPLACE: {"fg": "yellow"},
-    ActionKind.STOP: {"fg": "red"},
-    ActionKind.ADOPT: {"fg": "cyan"},
-    ActionKind.FORGET: {"fg": "magenta"},
-    ActionKind.ERROR: {"fg": "red", "bold": True},
-    ActionKind.FAILED: {"fg": "red"},
-    ActionKind.DRIFT: {"fg": "yellow"},
-    ActionKind.MISSED: {"fg": "yellow"},
-    ActionKind.BLOCKED: {"fg": "yellow"},
+# By action kind (``ActionKind`` values: a StrEnum member finds its entry). Keyed by name,
+# not by the enum, so that the CLI's start-up does not import the engine for its colours.
+COLOURS: dict[str, dict[str, object]] = {
+    "start": {"fg": "green"},
+    "retry": {"fg": "green"},
+    "replace": {"fg": "yellow"},
+    "stop": {"fg": "red"},
+    "adopt": {"fg": "cyan"},
+    "forget": {"fg": "magenta"},
+    "error": {"fg": "red", "bold": True},
+    "failed": {"fg": "red"},
+    "drift": {"fg": "yellow"},
+    "missed": {"fg": "yellow"},
+    "blocked": {"fg": "yellow"},
 }
 
 
@@ -44,7 +44,7 @@ class Style:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
-    def kind(self, kind: ActionKind, text: str) -> str:
+    def kind(self, kind: str, text: str) -> str:
         colour = COLOURS.get(kind)
         if not self.enabled or colour is None:
             return text

@@ -39,3 +39,10 @@ def test_plan_and_apply_are_coloured_as_asked(
     code, out, _ = repo.run(*args, "--sandbox", "apply", "--auto-approve")
     assert code == 0
     assert out.count(GREEN_START) == (2 if coloured else 0)  # the plan, then what was done
+
+
+def test_every_coloured_kind_is_an_action_kind() -> None:
+    from reconciler.engine.actions import ActionKind
+    from reconciler.render.style import COLOURS
+
+    assert set(COLOURS) <= {kind.value for kind in ActionKind}

@@ -250,3 +250,21 @@ def test_secret_canary_never_leaves_memory(repo: Repo, monkeypatch: pytest.Monke
     assert {p.name for p in files} >= {"p.json", "reconciler.lock"}
     for text in [*outputs, *(p.read_text(errors="replace") for p in files)]:
         assert CANARY not in text
+
+
+def test_every_command_is_listed_with_its_own_summary() -> None:
+    """`--help` lists the commands without importing them: each summary must be what the
+    command's docstring says, and every command module must be listed."""
+    import importlib
+    import pkgutil
+
+    import reconciler.commands
+    from reconciler.commands import COMMANDS
+
+    helpers = {"common", "options", "apply_push", "apply_wait"}  # parts of commands, not ones
+    modules = {info.name for info in pkgutil.iter_modules(reconciler.commands.__path__)}
+    assert modules - helpers == {module for module, _ in COMMANDS.values()}
+    for name, (module, summary) in COMMANDS.items():
+        command = getattr(importlib.import_module(f"reconciler.commands.{module}"), module)
+        assert command.name == name
+        assert command.get_short_help_str(limit=10_000) == summary, name
