@@ -11,14 +11,8 @@ from reconciler.app.session import apply_session, converge
 from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.apply_wait import wait_until_settled
-from reconciler.commands.common import (
-    ApplyProgress,
-    Options,
-    confirmed,
-    echo_applied,
-    lock_timeout_option,
-    pass_options,
-)
+from reconciler.commands.common import ApplyProgress, confirmed, echo_applied, lock_timeout_option
+from reconciler.commands.options import Options, pass_options
 from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError, UsageError
 from reconciler.gitops import commit_lockfile, commit_message

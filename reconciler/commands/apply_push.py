@@ -17,7 +17,8 @@ import click
 
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import ApplySession, apply_session, converge
-from reconciler.commands.common import Options, echo_applied
+from reconciler.commands.common import echo_applied
+from reconciler.commands.options import Options
 from reconciler.engine.actions import Plan
 from reconciler.engine.apply import ApplyResult
 from reconciler.errors import ApplyError, ReconcilerError, display_path

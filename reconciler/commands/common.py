@@ -8,33 +8,12 @@ from collections.abc import Callable, Mapping
 
 import click
 
-from reconciler.commands.options import (
-    EXIT_BUG,
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_OK,
-    Options,
-    pass_options,
-    sandbox_state,
-)
 from reconciler.engine.apply import ApplyResult
 from reconciler.errors import UsageError
 from reconciler.render import text
 from reconciler.render.style import PLAIN, Style
 from reconciler.render.summary import DONE_WORDS
 from reconciler.state.model import RunRecord
-
-# Re-exported for the commands: the options and exit codes live where the CLI's start-up
-# can import them without the rest (``commands.options``).
-__all__ = [
-    "EXIT_BUG",
-    "EXIT_CHANGES",
-    "EXIT_ERROR",
-    "EXIT_OK",
-    "Options",
-    "pass_options",
-    "sandbox_state",
-]
 
 
 def echo_applied(

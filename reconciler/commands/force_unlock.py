@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.common import Options, confirmed, pass_options
+from reconciler.commands.common import confirmed
+from reconciler.commands.options import Options, pass_options
 from reconciler.inert import terminal
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.options import Options, pass_options
 from reconciler.errors import UsageError
 from reconciler.render.schemas import write_schemas
 from reconciler.state.files import StateFiles

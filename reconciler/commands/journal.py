@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.common import Options, confirmed, lock_timeout_option, pass_options
+from reconciler.commands.common import confirmed, lock_timeout_option
+from reconciler.commands.options import Options, pass_options
 from reconciler.errors import display_path
 from reconciler.inert import terminal
 from reconciler.state.entries import (

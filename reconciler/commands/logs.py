@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from reconciler.app.logs import logs_command
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.options import Options, pass_options
 from reconciler.inert import terminal
 
 

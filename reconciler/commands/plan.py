@@ -6,7 +6,7 @@ import click
 
 from reconciler.app.planning import plan_command, refresh_failures
 from reconciler.app.saved_plan import seal_plan
-from reconciler.commands.common import EXIT_CHANGES, EXIT_OK, Options, pass_options
+from reconciler.commands.options import EXIT_CHANGES, EXIT_OK, Options, pass_options
 from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError
 from reconciler.inert import json_text

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.options import Options, pass_options
 
 
 @click.group()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from reconciler.app.show import offline_rows, show_command
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.options import Options, pass_options
 from reconciler.render import text
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from reconciler.app.workspace import load_desired
-from reconciler.commands.common import Options, pass_options
+from reconciler.commands.options import Options, pass_options
 
 
 @click.command()

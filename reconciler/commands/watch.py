@@ -15,7 +15,8 @@ from reconciler import gitops
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
 from reconciler.app.workspace import Environment
-from reconciler.commands.common import EXIT_OK, Options, lock_timeout_option, pass_options
+from reconciler.commands.common import lock_timeout_option
+from reconciler.commands.options import EXIT_OK, Options, pass_options
 from reconciler.engine.actions import ActionKind
 from reconciler.errors import ApplyInterrupted, ReconcilerError
 from reconciler.state.lock import command_line
