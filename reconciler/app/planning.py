@@ -70,6 +70,7 @@ async def observed_plan(
     observation = await observe(providers, lock, scopes(lock, desired))
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
+    others = [d for d in desired if targets and d.name not in targets]  # by name: O(n)
     planned = plan_actions(
         chosen,
         lock,
@@ -77,7 +78,7 @@ async def observed_plan(
         now=now,
         prune=ws.config.prune,
         unreachable={**observation.errors, **withheld_instances(config_review)},
-        upstream=[d for d in desired if d not in chosen],
+        upstream=others,
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
     plan = Plan(
