@@ -21,6 +21,7 @@ from reconciler.source.load import (
     load_config,
     load_specs,
 )
+from reconciler.source.specs import spec_files
 from reconciler.spec.models import Config, StateBackend
 from reconciler.state.files import StateFiles, check_state_files
 from reconciler.state.filestore import FileStore
@@ -45,6 +46,10 @@ class Workspace:
     state: StateFiles
     # Where a state's credential reference (state.dsn) is resolved.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The desired runs last read, by the spec files' fingerprint (load_desired).
+    _desired: dict[tuple[object, ...], list[DesiredRun]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def lockfile(self) -> Path:
@@ -120,6 +125,30 @@ def open_workspace(
 
 
 def load_desired(ws: Workspace) -> list[DesiredRun]:
+    """The specs as desired runs; read once while no spec file changes (``--sandbox`` checks
+    them before its sandbox writes anything, then the command plans from them; ``watch``
+    reads again only what a commit or an edit changed)."""
+    key = _fingerprint(ws)
+    if key not in ws._desired:
+        ws._desired.clear()
+        ws._desired[key] = _read_desired(ws)
+    return list(ws._desired[key])
+
+
+def _fingerprint(ws: Workspace) -> tuple[object, ...]:
+    """Each spec file's identity, size and modification time: what changes with its text."""
+    files, _ = spec_files(ws.root, ws.config.specs)
+    found: list[object] = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            return (object(),)  # unreadable now: read again, and report it
+        found.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(found)
+
+
+def _read_desired(ws: Workspace) -> list[DesiredRun]:
     specs = load_specs(ws.root, ws.config, provider_types())
     return [
         desired_run(

@@ -268,3 +268,17 @@ def test_every_command_is_listed_with_its_own_summary() -> None:
         command = getattr(importlib.import_module(f"reconciler.commands.{module}"), module)
         assert command.name == name
         assert command.get_short_help_str(limit=10_000) == summary, name
+
+
+def test_specs_are_read_again_only_when_a_file_changed(repo: Repo) -> None:
+    from reconciler.app.workspace import load_desired, open_workspace
+
+    repo.spec("a.yaml", jobrun("a"))
+    ws = open_workspace(repo.root / "reconciler.yaml")
+    first = load_desired(ws)
+    assert load_desired(ws)[0] is first[0]  # nothing changed: the same runs, not read again
+    repo.spec("a.yaml", jobrun("a", package=104))
+    changed = load_desired(ws)
+    assert changed[0].job["package_id"] == 104
+    repo.spec("b.yaml", jobrun("b"))
+    assert [d.name for d in load_desired(ws)] == ["a", "b"]
