@@ -11,6 +11,7 @@ from reconciler.commands.plan import plan
 from reconciler.commands.sandbox import sandbox
 from reconciler.commands.schema import schema
 from reconciler.commands.show import show
+from reconciler.commands.state import state
 from reconciler.commands.validate import validate
 from reconciler.commands.watch import watch
 
@@ -23,6 +24,7 @@ COMMANDS = [
     watch,
     force_unlock,
     journal,
+    state,
     schema,
     sandbox,
     completion,

@@ -17,7 +17,7 @@ from reconciler.state.entries import fold
 from reconciler.state.files import StateFiles, check_writable, remove_state
 from reconciler.state.journal import Journal, read_entries
 from reconciler.state.lock import StateLock, force_unlock
-from reconciler.state.lockfile import read_lockfile, write_lockfile
+from reconciler.state.lockfile import read_lockfile, store_lockfile, write_lockfile
 from reconciler.state.model import Lockfile
 from reconciler.state.store import LockHolder
 
@@ -78,6 +78,9 @@ class LockedFiles:
 
     def _replace(self, lock: Lockfile) -> Lockfile:
         return write_lockfile(self.store.files.lockfile, lock)
+
+    def replace(self, lock: Lockfile) -> Lockfile:
+        return store_lockfile(self.store.files.lockfile, lock)
 
     def check_writable(self) -> None:
         check_writable(self.store.files.lockfile)

@@ -30,6 +30,7 @@ from reconciler.state.pgschema import MIGRATIONS, migrate
 from reconciler.state.pgtables import (
     clear_entries,
     current_version,
+    put_state,
     read_entries,
     read_state,
     store_state,
@@ -220,6 +221,11 @@ class LockedPg:
                     f"{serial}); nothing was written"
                 )
             return store_state(conn, self.store.state, lock)
+
+    def replace(self, lock: Lockfile) -> Lockfile:
+        with self._fenced() as conn:
+            current_version(conn, self.store.state)  # the state row, locked
+            return put_state(conn, self.store.state, lock)
 
     def check_writable(self) -> None:
         with self._fenced():

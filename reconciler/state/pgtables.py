@@ -103,6 +103,11 @@ def store_state(conn: Connection, state: str, lock: Lockfile) -> Lockfile:
             "reconciler_version": __version__,
         }
     )
+    return put_state(conn, state, written)
+
+
+def put_state(conn: Connection, state: str, written: Lockfile) -> Lockfile:
+    """Replace the stored state with ``written`` as it is (its serial and lineage kept)."""
     source = written.source
     conn.execute(
         "UPDATE states SET lineage = %s, serial = %s, reconciler_version = %s,"
@@ -110,7 +115,7 @@ def store_state(conn: Connection, state: str, lock: Lockfile) -> Lockfile:
         (
             written.lineage,
             written.serial,
-            __version__,
+            written.reconciler_version,
             source.commit if source else None,
             source.dirty if source else None,
             state,

@@ -67,6 +67,11 @@ class LockedState(Protocol):
         ``StateChangedError`` when the state moved since."""
         ...
 
+    def replace(self, lock: Lockfile) -> Lockfile:
+        """Store ``lock`` as it is, lineage and serial kept (``state push``/``pull``, which
+        check them first); what is stored."""
+        ...
+
     def check_writable(self) -> None:
         """Before the first action: the next ``write`` can succeed, as far as can be known."""
         ...
