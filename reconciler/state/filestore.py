@@ -8,7 +8,7 @@ lines (``state.journal``); every file is opened without following links (``state
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -39,7 +39,10 @@ class FileStore:
         return fold(lock, entries) if entries else lock
 
     @contextmanager
-    def locked(self, command: str, *, timeout: float = 0.0) -> Iterator[LockedFiles]:
+    def locked(
+        self, command: str, *, timeout: float = 0.0, scopes: Collection[str] = ()
+    ) -> Iterator[LockedFiles]:
+        # One file lock: the whole state, whatever the scopes.
         with StateLock(self.files.lock, command, timeout=timeout) as lock:
             yield LockedFiles(self, lock.taken_over)
 

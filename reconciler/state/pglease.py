@@ -7,8 +7,13 @@ row lock taken by ``fence`` orders it against a taker's update. Time is the data
 (``now()``), never a client's clock. A thread renews the lease at a third of its length while
 it is held; a holder that dies stops renewing, and the next taker takes over once it expires.
 
-This release takes one lease per state (scope ``''``); the table's key ``(state, scope)``
-leaves room for one lease per provider instance.
+Scopes: ``''`` is the whole state; any other scope is one provider instance. An apply limited
+to some specs (``--target``) takes the leases of the instances it may act on, so appliers on
+disjoint instances proceed at once; any other command takes the whole state. The two kinds
+exclude each other: taking an instance's lease reads the whole state's row ``FOR SHARE`` and is
+refused while it is held; taking the whole state locks that row ``FOR UPDATE`` and is refused
+while any instance's lease is live. Every taker locks the whole state's row first, so takers
+never wait on each other in a cycle, and a set of leases is taken whole or not at all.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,9 +74,12 @@ def try_take(
     """The lease, or the live holder that has it."""
     with conn.transaction():
         conn.execute(
-            "INSERT INTO leases (state, scope) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (state, scope),
+            "INSERT INTO leases (state, scope) VALUES (%s, %s), (%s, %s) ON CONFLICT DO NOTHING",
+            (state, WHOLE_STATE, state, scope),
         )
+        blocker = _blocker(conn, state, scope)
+        if blocker is not None:
+            return blocker
         row = conn.execute(
             f"SELECT {_HOLDER}, epoch, expires_at > now() FROM leases"
             " WHERE state = %s AND scope = %s FOR UPDATE",
@@ -92,20 +100,57 @@ def try_take(
     return Lease(state, scope, epoch, holder, taken_over=current)
 
 
+def _blocker(conn: Connection, state: str, scope: str) -> LockHolder | None:
+    """The live holder of the other kind of lease that excludes ``scope``'s (see above)."""
+    if scope != WHOLE_STATE:
+        row = conn.execute(
+            f"SELECT {_HOLDER}, expires_at > now() FROM leases"
+            " WHERE state = %s AND scope = %s FOR SHARE",
+            (state, WHOLE_STATE),
+        ).fetchone()
+        return _holder(row) if row is not None and row[5] else None
+    conn.execute(
+        "SELECT 1 FROM leases WHERE state = %s AND scope = %s FOR UPDATE", (state, WHOLE_STATE)
+    )
+    row = conn.execute(
+        f"SELECT {_HOLDER} FROM leases WHERE state = %s AND scope <> %s"
+        " AND holder_id IS NOT NULL AND expires_at > now() ORDER BY scope LIMIT 1",
+        (state, WHOLE_STATE),
+    ).fetchone()
+    return _holder(row) if row is not None else None
+
+
 def take(
-    conn: Connection, state: str, command: str, *, timeout: float, seconds: float, where: str
-) -> Lease:
-    """The whole state's lease, waiting up to ``timeout`` for a live holder to release it."""
+    conn: Connection,
+    state: str,
+    command: str,
+    *,
+    scopes: Collection[str] = (),
+    timeout: float,
+    seconds: float,
+    where: str,
+) -> list[Lease]:
+    """The leases of ``scopes`` (provider instances; none: the whole state), all or none,
+    waiting up to ``timeout`` for live holders to release them."""
     deadline = time.monotonic() + timeout
     holder = new_holder(command)
+    wanted = sorted(set(scopes)) or [WHOLE_STATE]
     while True:
-        got = try_take(conn, state, WHOLE_STATE, holder, seconds)
-        if isinstance(got, Lease):
-            return got
+        taken: list[Lease] = []
+        for scope in wanted:
+            got = try_take(conn, state, scope, holder, seconds)
+            if not isinstance(got, Lease):
+                break
+            taken.append(got)
+        else:
+            return taken
+        for lease in taken:  # all or none: a partial set would only hold others up
+            release(conn, lease)
         if time.monotonic() >= deadline:
             waited = f" after waiting {timeout:g}s" if timeout else ""
+            what = f"provider instance {scope} of the state" if scope else "the state"
             raise LockHeldError(
-                f"the state {where} is locked by {got}{waited}; try again when it finishes "
+                f"{what} {where} is locked by {got}{waited}; try again when it finishes "
                 "(or pass --lock-timeout to wait)"
             )
         time.sleep(POLL_SECONDS)
@@ -120,8 +165,9 @@ def fence(conn: Connection, lease: Lease, where: str) -> None:
     if row is None or int(row[0]) != lease.epoch:
         now = _holder(row[1:]) if row is not None else None
         by = f" by {now}" if now is not None else ""
+        what = f"provider instance {lease.scope} of the state" if lease.scope else "the state"
         raise LeaseLostError(
-            f"the lock on the state {where} (epoch {lease.epoch}) expired and was taken{by}; "
+            f"the lock on {what} {where} (epoch {lease.epoch}) expired and was taken{by}; "
             "nothing more was written by this command"
         )
 
@@ -175,11 +221,13 @@ def force_release(conn: Connection, state: str, lock_id: str) -> LockHolder:
 
 
 class Renewer:
-    """Renews a lease on its own connection until stopped."""
+    """Renews leases on its own connection until stopped."""
 
-    def __init__(self, connect: Callable[[], Connection], lease: Lease, seconds: float) -> None:
+    def __init__(
+        self, connect: Callable[[], Connection], leases: Sequence[Lease], seconds: float
+    ) -> None:
         self._connect = connect
-        self._lease = lease
+        self._leases = leases
         self._seconds = seconds
         self._stop = threading.Event()
         self.lost = False
@@ -195,7 +243,7 @@ class Renewer:
                 try:
                     if conn is None or conn.closed:
                         conn = self._connect()
-                    if not renew(conn, self._lease, self._seconds):
+                    if not all([renew(conn, lease, self._seconds) for lease in self._leases]):
                         self.lost = True  # writes are fenced; nothing to renew
                         return
                 except (psycopg.Error, StateError):

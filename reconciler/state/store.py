@@ -7,6 +7,7 @@ first (``state.filestore``), and one conformance suite every store passes
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,8 +98,14 @@ class StateStore(Protocol):
         """The records with any journal an interrupted apply left folded in (in memory)."""
         ...
 
-    def locked(self, command: str, *, timeout: float = 0.0) -> AbstractContextManager[LockedState]:
-        """Exclusive: ``LockHeldError`` naming the holder, after waiting up to ``timeout``."""
+    def locked(
+        self, command: str, *, timeout: float = 0.0, scopes: Collection[str] = ()
+    ) -> AbstractContextManager[LockedState]:
+        """Exclusive: ``LockHeldError`` naming the holder, after waiting up to ``timeout``.
+
+        ``scopes``: the provider instances an apply may act on, when it knows them (a targeted
+        apply); a store may then let appliers on other instances proceed at once (PostgreSQL
+        does), or lock the whole state all the same (the file store). None: the whole state."""
         ...
 
     def force_unlock(self, lock_id: str) -> LockHolder:
