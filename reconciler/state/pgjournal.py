@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -34,6 +35,7 @@ class PgJournal:
         leases: Sequence[Lease],
         where: str,
         describe: Callable[[psycopg.Error], str],
+        held_until: Callable[[], float] = lambda: float("inf"),
     ) -> None:
         self._conn = conn
         self._guard = guard  # one transaction at a time on the connection
@@ -43,6 +45,20 @@ class PgJournal:
         self._where = where
         self._describe = describe
         self._failure: JournalWriteError | None = None
+        self._held_until = held_until  # time.monotonic() before which the leases are ours
+
+    def check_held(self) -> None:
+        """Fencing covers the database's writes, not a provider's calls: a holder paused
+        past its lease must not send a start its successor may make too. So no call begins
+        past the local deadline (the last renewal's start plus most of the lease; the
+        monotonic clock runs on while a process is stopped)."""
+        if self._failure is None and time.monotonic() >= self._held_until():
+            self._failure = JournalWriteError(
+                f"the lock on the state {self._where} may have expired (not renewed in time); "
+                "no further action was begun (the next command replays what the journal holds)"
+            )
+        if self._failure is not None:
+            raise self._failure
 
     async def _commit(self, sql: bytes, params: tuple[object, ...], run_key: str = "") -> int:
         if self._failure is not None:

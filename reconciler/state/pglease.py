@@ -5,7 +5,9 @@ every write under it checks, in the write's own transaction, that the epoch is s
 (``fence``), so a holder that was paused past its expiry and replaced cannot write late: the
 row lock taken by ``fence`` orders it against a taker's update. Time is the database's
 (``now()``), never a client's clock. A thread renews the lease at a third of its length while
-it is held; a holder that dies stops renewing, and the next taker takes over once it expires.
+it is held; a holder that dies stops renewing, and the next taker takes over once it expires,
+or at once when the holder's connection is gone (``_LIVE``: a killed process's socket is
+closed by its kernel, and the server ends its session).
 
 Scopes: ``''`` is the whole state; any other scope is one provider instance. An apply limited
 to some specs (``--target``) takes the leases of the instances it may act on, so appliers on
@@ -36,6 +38,7 @@ from reconciler.state.store import LockHolder
 Connection = psycopg.Connection[TupleRow]
 WHOLE_STATE = ""  # the scope of a lease over the whole state
 POLL_SECONDS = 0.1
+SAFE_SHARE = 0.8  # of a lease's length, counted locally, before which it is surely held
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ def new_holder(command: str) -> LockHolder:
 
 
 _HOLDER = "holder_id, pid, host, command, since"
+# A lease is live while it has not expired and its holder's connection (the one that took
+# it, and writes under it) still exists: a killed holder's lease is taken over at once.
+_LIVE = (
+    "(expires_at > now() AND (backend_pid IS NULL OR EXISTS"
+    " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = leases.backend_pid)))"
+)
 
 
 def _holder(row: TupleRow) -> LockHolder | None:
@@ -81,7 +90,7 @@ def try_take(
         if blocker is not None:
             return blocker
         row = conn.execute(
-            f"SELECT {_HOLDER}, epoch, expires_at > now() FROM leases"
+            f"SELECT {_HOLDER}, epoch, {_LIVE} FROM leases"
             " WHERE state = %s AND scope = %s FOR UPDATE",
             (state, scope),
         ).fetchone()
@@ -93,7 +102,8 @@ def try_take(
         conn.execute(
             "UPDATE leases SET epoch = %(epoch)s, holder_id = %(id)s, pid = %(pid)s,"
             " host = %(host)s, command = %(command)s, since = %(since)s,"
-            " expires_at = now() + make_interval(secs => %(seconds)s)"
+            " expires_at = now() + make_interval(secs => %(seconds)s),"
+            " backend_pid = pg_backend_pid()"
             " WHERE state = %(state)s AND scope = %(scope)s",
             {**holder.__dict__, "epoch": epoch, "seconds": seconds, "state": state, "scope": scope},
         )
@@ -104,8 +114,7 @@ def _blocker(conn: Connection, state: str, scope: str) -> LockHolder | None:
     """The live holder of the other kind of lease that excludes ``scope``'s (see above)."""
     if scope != WHOLE_STATE:
         row = conn.execute(
-            f"SELECT {_HOLDER}, expires_at > now() FROM leases"
-            " WHERE state = %s AND scope = %s FOR SHARE",
+            f"SELECT {_HOLDER}, {_LIVE} FROM leases WHERE state = %s AND scope = %s FOR SHARE",
             (state, WHOLE_STATE),
         ).fetchone()
         return _holder(row) if row is not None and row[5] else None
@@ -114,7 +123,7 @@ def _blocker(conn: Connection, state: str, scope: str) -> LockHolder | None:
     )
     row = conn.execute(
         f"SELECT {_HOLDER} FROM leases WHERE state = %s AND scope <> %s"
-        " AND holder_id IS NOT NULL AND expires_at > now() ORDER BY scope LIMIT 1",
+        f" AND holder_id IS NOT NULL AND {_LIVE} ORDER BY scope LIMIT 1",
         (state, WHOLE_STATE),
     ).fetchone()
     return _holder(row) if row is not None else None
@@ -198,8 +207,7 @@ def force_release(conn: Connection, state: str, lock_id: str) -> LockHolder:
     back, is fenced. Refused while the lease is live."""
     with conn.transaction():
         row = conn.execute(
-            f"SELECT {_HOLDER}, expires_at > now() FROM leases"
-            " WHERE state = %s AND scope = %s FOR UPDATE",
+            f"SELECT {_HOLDER}, {_LIVE} FROM leases WHERE state = %s AND scope = %s FOR UPDATE",
             (state, WHOLE_STATE),
         ).fetchone()
         holder = _holder(row) if row is not None else None
@@ -231,6 +239,9 @@ class Renewer:
         self._seconds = seconds
         self._stop = threading.Event()
         self.lost = False
+        # Until when (time.monotonic()) the leases are surely ours: from before the last
+        # renewal (or the take) was sent, most of a lease's length, a margin for clock rates.
+        self.held_until = time.monotonic() + seconds * SAFE_SHARE
         self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
 
     def start(self) -> None:
@@ -243,9 +254,12 @@ class Renewer:
                 try:
                     if conn is None or conn.closed:
                         conn = self._connect()
+                    sent = time.monotonic()
                     if not all([renew(conn, lease, self._seconds) for lease in self._leases]):
                         self.lost = True  # writes are fenced; nothing to renew
+                        self.held_until = 0.0
                         return
+                    self.held_until = sent + self._seconds * SAFE_SHARE
                 except (psycopg.Error, StateError):
                     if conn is not None:
                         conn.close()  # try again at the next beat, on a new connection

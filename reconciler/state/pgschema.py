@@ -97,6 +97,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE intents ADD COLUMN instance text;
     ALTER TABLE stop_intents ADD COLUMN instance text;
     """,
+    # 3: the server process of the holder's connection: a lease whose holder's connection is
+    # gone (a killed applier: the kernel closes its socket) is taken over before it expires.
+    """
+    ALTER TABLE leases ADD COLUMN backend_pid integer;
+    """,
 )
 
 

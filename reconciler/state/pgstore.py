@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
@@ -148,6 +149,14 @@ class PgStore:
         try:
             with self.errors():
                 conn.execute("SET TIME ZONE 'UTC'")
+                # A holder paused inside a transaction (its fence holds the lease row) would
+                # block every taker for as long as it sleeps: the server ends such a session
+                # after the lease's length, and the lease is then taken over at once.
+                conn.execute(
+                    sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
+                        sql.Literal(max(1, int(self.lease_seconds * 1000)))
+                    )
+                )
                 if migrated:
                     migrate(conn, self._name, self.migrations)
         except BaseException:
@@ -181,7 +190,7 @@ class PgStore:
             renewer = Renewer(lambda: self.connect(migrated=False), leases, self.lease_seconds)
             renewer.start()
             try:
-                yield LockedPg(self, conn, leases)
+                yield LockedPg(self, conn, leases, lambda: renewer.held_until)
             finally:
                 renewer.stop()
                 with contextlib.suppress(psycopg.Error):  # an expired lease is taken over
@@ -203,8 +212,15 @@ class LockedPg:
     short transaction; recover and clear_journal touch only its instances' journal entries.
     """
 
-    def __init__(self, store: PgStore, conn: Connection, leases: Sequence[Lease]) -> None:
+    def __init__(
+        self,
+        store: PgStore,
+        conn: Connection,
+        leases: Sequence[Lease],
+        held_until: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
         self.store = store
+        self._held_until = held_until
         self.leases = tuple(leases)
         self.scopes = frozenset(lease.scope for lease in leases if lease.scope != WHOLE_STATE)
         self.taken_over: LockHolder | None = next(
@@ -267,7 +283,9 @@ class LockedPg:
 
     @contextlib.contextmanager
     def journal(self) -> Iterator[PgJournal]:
-        yield PgJournal(self._conn, self._guard, self.leases, self.store.name, describe)
+        yield PgJournal(
+            self._conn, self._guard, self.leases, self.store.name, describe, self._held_until
+        )
 
     def clear_journal(self) -> None:
         with self._fenced() as conn:

@@ -22,6 +22,12 @@ class JournalWriter(Protocol):
 
     async def intent(self, record: RunRecord) -> None: ...
 
+    def check_held(self) -> None:
+        """Right before an action's provider calls: ``JournalWriteError`` when the state's
+        lock may no longer be this apply's (a lease past its local deadline, as after a
+        pause), so a call its successor may make too is never sent."""
+        ...
+
     async def started(
         self, name: str, run_id: str, status: RunStatus, at: datetime | None
     ) -> None: ...
