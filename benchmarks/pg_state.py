@@ -69,7 +69,6 @@ def main() -> None:
                 conn.execute(f"CREATE DATABASE {name}".encode())
             return server.dsn(name)
 
-        rows: list[tuple[str, float, float]] = []
         for label, specs, pick in (
             (f"apply, {args.starts} starts", args.starts, 0),
             (f"no-op plan, {args.noop} specs", args.noop, 1),
@@ -82,10 +81,10 @@ def main() -> None:
                 if changes:
                     raise SystemExit(f"{store}: the plan after the apply has {changes} changes")
                 figures[store] = (applied, planned)[pick]
-            rows.append((label, figures["file"], figures["postgres"]))
-    print(f"{'':<28} {'file s':>8} {'postgres s':>11} {'ratio':>6}")
-    for label, file_s, pg_s in rows:
-        print(f"{label:<28} {file_s:>8.2f} {pg_s:>11.2f} {pg_s / file_s:>6.2f}")
+            file_s, pg_s = figures["file"], figures["postgres"]
+            print(
+                f"{label:<30} file {file_s:.2f}s, postgres {pg_s:.2f}s, ratio {pg_s / file_s:.2f}"
+            )
 
 
 if __name__ == "__main__":
