@@ -37,9 +37,11 @@ from reconciler.engine.records import new_record
 from reconciler.errors import (
     ApplyError,
     ApplyInterrupted,
+    StateChangedError,
     StateError,
 )
 from reconciler.providers.base import Provider
+from reconciler.spec.models import StateBackend
 from reconciler.state.model import Lockfile
 from reconciler.state.store import LockedState
 
@@ -233,15 +235,25 @@ def apply_session(
     *,
     lock_timeout: float = 0.0,
     runtime: Runtime | None = None,
+    targets: Sequence[str] = (),
 ) -> Iterator[ApplySession]:
     """The state locked (and any journal replayed) for one apply; ``runtime`` (``watch``'s)
-    keeps the provider adapters beyond it."""
+    keeps the provider adapters beyond it. With ``targets``, only the provider instances they
+    may act on are locked, where the store can (``target_instances``)."""
     with contextlib.ExitStack() as stack:
         if runtime is None:  # one for this session: its phases share the provider adapters
             runtime = stack.enter_context(Runtime())
-        state = stack.enter_context(ws.store.locked(command, timeout=lock_timeout))
+        desired = load_desired(ws)
+        finer = targets and ws.config.state.backend is StateBackend.POSTGRES  # the file: one lock
+        scopes = target_instances(ws.store.read(), desired, targets) if finer else ()
+        state = stack.enter_context(ws.store.locked(command, timeout=lock_timeout, scopes=scopes))
         recovered = state.recover()
-        session = ApplySession(ws, env, state, runtime, state.read(), load_desired(ws))
+        session = ApplySession(ws, env, state, runtime, state.read(), desired)
+        if scopes and target_instances(session.lock, desired, targets) != scopes:
+            raise StateChangedError(
+                "a targeted spec's record moved to another provider instance while its "
+                "lock was being taken; nothing was done: apply again"
+            )
         if state.taken_over is not None:
             session.notices.append(
                 f"the state lock of {state.taken_over} was stale: its holder is gone; taken over"
@@ -249,6 +261,17 @@ def apply_session(
         if recovered:
             session.notices.append("an interrupted apply left a journal: replayed first")
         yield session
+
+
+def target_instances(
+    lock: Lockfile, desired: Sequence[DesiredRun], targets: Sequence[str]
+) -> list[str]:
+    """The provider instances a plan of ``targets`` may act on: each target's spec's, and its
+    record's (a spec moved to another instance stops the run on the old one)."""
+    chosen = set(targets)
+    instances = {d.instance for d in desired if d.name in chosen}
+    instances |= {r.instance for n, r in lock.runs.items() if n in chosen}
+    return sorted(instances)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ from reconciler.state.store import StateStore
 if TYPE_CHECKING:
     import httpx
 
+    from reconciler.state.pgstore import PgStore
+
 # The one variable of reconciler's own a state reference may name (the others, such as
 # RECONCILER_PLAN_KEY, are refused as credentials).
 DSN_VARIABLE = "RECONCILER_PG_DSN"
@@ -66,7 +68,9 @@ class Workspace:
         settings = self.config.state
         if settings.backend is StateBackend.FILE or settings.dsn is None:
             return FileStore(self.state)
-        return postgres_store(settings.dsn, root=self.root, environ=self.environ)
+        store = postgres_store(settings.dsn, root=self.root, environ=self.environ)
+        store.lease_seconds = float(settings.lease)
+        return store
 
     def state_files(self, what: str) -> StateFiles:
         """The lockfile and journal, for what works on them alone (``what``); refused when the
@@ -79,7 +83,7 @@ class Workspace:
         return self.state
 
 
-def postgres_store(reference: str, *, root: Path, environ: Mapping[str, str]) -> StateStore:
+def postgres_store(reference: str, *, root: Path, environ: Mapping[str, str]) -> PgStore:
     """A PostgreSQL store at the DSN ``reference`` names, by the credential rules (a file in
     the credential directories, a variable not the CI platform's); never naming the value."""
     from reconciler.state.pgstore import PgStore  # psycopg only for this backend

@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "force_unlock",
         "Clear a stale state lock, by the ID its error message names.",
     ),
+    "state": (
+        "state",
+        "Copy the state between the lockfile and PostgreSQL (state: backend: postgres).",
+    ),
     "journal": (
         "journal",
         "Inspect or set aside the journal an interrupted apply left (reconciler.lock.journal).",

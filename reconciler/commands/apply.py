@@ -122,7 +122,7 @@ def _apply(
     """One apply: plan (or the saved plan), confirm, converge, report; the exit code, and
     the plan."""
     with apply_session(
-        ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
+        ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime, targets=targets
     ) as session:
         for notice in session.notices:
             click.echo(f"Note: {terminal(notice)}.", err=True)  # names a lock note's holder

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -157,6 +157,7 @@ class _Applier:
         async with self.gates.get(instance) or contextlib.nullcontext():
             if self.interrupted() or self.journal_failure is not None:
                 raise _NotBegun
+            self.journal.check_held()
             yield
 
     async def perform(self, action: Action) -> None:
@@ -233,7 +234,9 @@ class _Applier:
         try:
             async with self.begin(desired.instance):
                 since = self.lookup_since(desired.instance)
-                run = await _start_once(provider, request, record, self.result, since)
+                run = await _start_once(
+                    provider, request, record, self.result, since, self.journal.check_held
+                )
         except (_NotBegun, ApiError) as exc:
             if _surely_without_effect(exc):  # no run exists: the intent is void
                 await self.journal.start_failed(name)
@@ -270,6 +273,7 @@ async def _start_once(
     record: RunRecord,
     result: ApplyResult,
     since: datetime | None,
+    check_held: Callable[[], None],
 ) -> ObservedRun:
     """Start, retrying only when the run surely does not exist.
 
@@ -278,6 +282,8 @@ async def _start_once(
     and retry only if it is not there.
     """
     for attempt in range(1, START_ATTEMPTS + 1):
+        if attempt > 1:
+            check_held()  # after a wait: still ours?
         try:
             return await provider.start(request)
         except RateLimitedError as exc:

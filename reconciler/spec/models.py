@@ -246,6 +246,12 @@ class StateSettings(StrictModel):
         description="For postgres: the connection string (it may hold a password), as a "
         "reference: env:NAME or file:PATH. Literal connection strings are refused.",
     )
+    lease: PositiveDuration = Field(
+        default=60,
+        description="For postgres: how long an applier's lock lasts unless renewed (it is "
+        "renewed every third of it). A holder paused longer loses it to the next applier, "
+        "and its late writes are refused.",
+    )
 
     @model_validator(mode="after")
     def _dsn_for_postgres(self) -> StateSettings:

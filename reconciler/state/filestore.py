@@ -8,7 +8,7 @@ lines (``state.journal``); every file is opened without following links (``state
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ from reconciler.state.entries import fold
 from reconciler.state.files import StateFiles, check_writable, remove_state
 from reconciler.state.journal import Journal, read_entries
 from reconciler.state.lock import StateLock, force_unlock
-from reconciler.state.lockfile import read_lockfile, write_lockfile
+from reconciler.state.lockfile import read_lockfile, store_lockfile, write_lockfile
 from reconciler.state.model import Lockfile
 from reconciler.state.store import LockHolder
 
@@ -39,7 +39,10 @@ class FileStore:
         return fold(lock, entries) if entries else lock
 
     @contextmanager
-    def locked(self, command: str, *, timeout: float = 0.0) -> Iterator[LockedFiles]:
+    def locked(
+        self, command: str, *, timeout: float = 0.0, scopes: Collection[str] = ()
+    ) -> Iterator[LockedFiles]:
+        # One file lock: the whole state, whatever the scopes.
         with StateLock(self.files.lock, command, timeout=timeout) as lock:
             yield LockedFiles(self, lock.taken_over)
 
@@ -78,6 +81,9 @@ class LockedFiles:
 
     def _replace(self, lock: Lockfile) -> Lockfile:
         return write_lockfile(self.store.files.lockfile, lock)
+
+    def replace(self, lock: Lockfile) -> Lockfile:
+        return store_lockfile(self.store.files.lockfile, lock)
 
     def check_writable(self) -> None:
         check_writable(self.store.files.lockfile)

@@ -96,6 +96,9 @@ class Journal:
         )
         return self._failure
 
+    def check_held(self) -> None:
+        """A file lock is held until the process ends: nothing to check."""
+
     async def intent(self, record: RunRecord) -> None:
         await self.append(IntentEntry(record=record))
 

@@ -32,5 +32,10 @@ def write_lockfile(path: Path, lock: Lockfile) -> Lockfile:
             "reconciler_version": __version__,
         }
     )
-    write_atomic(path, dump_json(written), leftovers=StateFiles(path).temp_pattern)
-    return written
+    return store_lockfile(path, written)
+
+
+def store_lockfile(path: Path, lock: Lockfile) -> Lockfile:
+    """Write ``lock`` as it is (serial and lineage kept); returns it."""
+    write_atomic(path, dump_json(lock), leftovers=StateFiles(path).temp_pattern)
+    return lock

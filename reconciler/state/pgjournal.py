@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import psycopg
@@ -31,16 +32,33 @@ class PgJournal:
         self,
         conn: Connection,
         guard: threading.Lock,
-        lease: Lease,
+        leases: Sequence[Lease],
         where: str,
         describe: Callable[[psycopg.Error], str],
+        held_until: Callable[[], float] = lambda: float("inf"),
     ) -> None:
         self._conn = conn
         self._guard = guard  # one transaction at a time on the connection
-        self._lease = lease
+        self._leases = leases
+        self._state = leases[0].state
+        self._epoch = max(lease.epoch for lease in leases)
         self._where = where
         self._describe = describe
         self._failure: JournalWriteError | None = None
+        self._held_until = held_until  # time.monotonic() before which the leases are ours
+
+    def check_held(self) -> None:
+        """Fencing covers the database's writes, not a provider's calls: a holder paused
+        past its lease must not send a start its successor may make too. So no call begins
+        past the local deadline (the last renewal's start plus most of the lease; the
+        monotonic clock runs on while a process is stopped)."""
+        if self._failure is None and time.monotonic() >= self._held_until():
+            self._failure = JournalWriteError(
+                f"the lock on the state {self._where} may have expired (not renewed in time); "
+                "no further action was begun (the next command replays what the journal holds)"
+            )
+        if self._failure is not None:
+            raise self._failure
 
     async def _commit(self, sql: bytes, params: tuple[object, ...], run_key: str = "") -> int:
         if self._failure is not None:
@@ -64,15 +82,16 @@ class PgJournal:
 
     def _run(self, sql: bytes, params: tuple[object, ...]) -> int:
         with self._guard, self._conn.transaction():
-            fence(self._conn, self._lease, self._where)
+            for lease in self._leases:
+                fence(self._conn, lease, self._where)
             return self._conn.execute(sql, params).rowcount
 
     async def intent(self, record: RunRecord) -> None:
         document = record.model_dump_json()
         await self._commit(
-            b"INSERT INTO intents (state, epoch, name, run_key, record)"
-            b" VALUES (%s, %s, %s, %s, %s::jsonb)",
-            (self._lease.state, self._lease.epoch, record.name, record.run_key, document),
+            b"INSERT INTO intents (state, epoch, name, instance, run_key, record)"
+            b" VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+            (self._state, self._epoch, record.name, record.instance, record.run_key, document),
             run_key=record.run_key,
         )
 
@@ -81,21 +100,22 @@ class PgJournal:
             b"UPDATE intents SET run_id = %s, status = %s, started_at = %s"
             b" WHERE seq = (SELECT max(seq) FROM intents"
             b" WHERE state = %s AND name = %s AND run_id IS NULL)",
-            (run_id, status.value, at, self._lease.state, name),
+            (run_id, status.value, at, self._state, name),
         )
 
     async def start_failed(self, name: str) -> None:
         await self._commit(
             b"DELETE FROM intents WHERE seq = (SELECT max(seq) FROM intents"
             b" WHERE state = %s AND name = %s AND run_id IS NULL)",
-            (self._lease.state, name),
+            (self._state, name),
         )
 
     async def stop_intent(self, name: str, run_id: str, reason: StopReason) -> None:
         await self._commit(
-            b"INSERT INTO stop_intents (state, epoch, name, run_id, reason)"
-            b" VALUES (%s, %s, %s, %s, %s)",
-            (self._lease.state, self._lease.epoch, name, run_id, reason.value),
+            b"INSERT INTO stop_intents (state, epoch, name, run_id, reason, instance)"
+            b" SELECT %s, %s, %s, %s, %s,"
+            b" (SELECT instance FROM records WHERE state = %s AND name = %s)",
+            (self._state, self._epoch, name, run_id, reason.value, self._state, name),
         )
 
     async def stop_requested(
@@ -104,5 +124,5 @@ class PgJournal:
         await self._commit(
             b"UPDATE stop_intents SET reason = %s, status = %s WHERE seq = (SELECT max(seq)"
             b" FROM stop_intents WHERE state = %s AND name = %s AND run_id = %s)",
-            (reason.value, status.value, self._lease.state, name, run_id),
+            (reason.value, status.value, self._state, name, run_id),
         )

@@ -6,8 +6,8 @@ how many have run, and each command runs the rest, in one transaction, under an 
 refused rather than written in a shape this one does not know.
 
 Every table is keyed by ``state`` (one database may hold several states; a store names its
-own), and leases by ``(state, scope)``: the scope ``''`` is the whole state, the one lock of
-this release; finer scopes (a provider instance) are further rows of the same table.
+own), and leases by ``(state, scope)``: the scope ``''`` is the whole state, any other a
+provider instance (``state.pglease``).
 """
 
 from __future__ import annotations
@@ -90,6 +90,17 @@ MIGRATIONS: tuple[str, ...] = (
         status text,
         PRIMARY KEY (state, seq)
     );
+    """,
+    # 2: per-instance leases. A journal entry names its provider instance, so an applier
+    # holding some instances' leases replays and clears only theirs.
+    """
+    ALTER TABLE intents ADD COLUMN instance text;
+    ALTER TABLE stop_intents ADD COLUMN instance text;
+    """,
+    # 3: the server process of the holder's connection: a lease whose holder's connection is
+    # gone (a killed applier: the kernel closes its socket) is taken over before it expires.
+    """
+    ALTER TABLE leases ADD COLUMN backend_pid integer;
     """,
 )
 

@@ -15,21 +15,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from reconciler.errors import StateChangedError, StateError
-from reconciler.state.entries import fold
+from reconciler.state.entries import Entry, fold
+from reconciler.state.merge import merged
 from reconciler.state.model import Lockfile
 from reconciler.state.pgjournal import PgJournal
-from reconciler.state.pglease import Lease, Renewer, fence, force_release, release, take
+from reconciler.state.pglease import (
+    WHOLE_STATE,
+    Lease,
+    Renewer,
+    fence,
+    force_release,
+    release,
+    take,
+)
 from reconciler.state.pgschema import MIGRATIONS, migrate
 from reconciler.state.pgtables import (
     clear_entries,
     current_version,
+    put_state,
     read_entries,
     read_state,
     store_state,
@@ -138,6 +149,14 @@ class PgStore:
         try:
             with self.errors():
                 conn.execute("SET TIME ZONE 'UTC'")
+                # A holder paused inside a transaction (its fence holds the lease row) would
+                # block every taker for as long as it sleeps: the server ends such a session
+                # after the lease's length, and the lease is then taken over at once.
+                conn.execute(
+                    sql.SQL("SET idle_in_transaction_session_timeout = {}").format(
+                        sql.Literal(max(1, int(self.lease_seconds * 1000)))
+                    )
+                )
                 if migrated:
                     migrate(conn, self._name, self.migrations)
         except BaseException:
@@ -154,25 +173,29 @@ class PgStore:
         return fold(lock, entries) if entries else lock
 
     @contextlib.contextmanager
-    def locked(self, command: str, *, timeout: float = 0.0) -> Iterator[LockedPg]:
+    def locked(
+        self, command: str, *, timeout: float = 0.0, scopes: Collection[str] = ()
+    ) -> Iterator[LockedPg]:
         with contextlib.closing(self.connect()) as conn:
             with self.errors():
-                lease = take(
+                leases = take(
                     conn,
                     self.state,
                     command,
+                    scopes=scopes,
                     timeout=timeout,
                     seconds=self.lease_seconds,
                     where=self._name,
                 )
-            renewer = Renewer(lambda: self.connect(migrated=False), lease, self.lease_seconds)
+            renewer = Renewer(lambda: self.connect(migrated=False), leases, self.lease_seconds)
             renewer.start()
             try:
-                yield LockedPg(self, conn, lease)
+                yield LockedPg(self, conn, leases, lambda: renewer.held_until)
             finally:
                 renewer.stop()
                 with contextlib.suppress(psycopg.Error):  # an expired lease is taken over
-                    release(conn, lease)
+                    for lease in leases:
+                        release(conn, lease)
 
     def force_unlock(self, lock_id: str) -> LockHolder:
         with contextlib.closing(self.connect()) as conn, self.errors():
@@ -180,46 +203,79 @@ class PgStore:
 
 
 class LockedPg:
-    """The PostgreSQL store under its lease: every write fenced by the lease's epoch."""
+    """The PostgreSQL store under its leases: every write fenced by their epochs.
 
-    def __init__(self, store: PgStore, conn: Connection, lease: Lease) -> None:
+    Under the whole state's lease, a write is a compare-and-set on lineage and serial. Under
+    provider instances' leases (``scoped``), others may write the other instances' records
+    meanwhile: a write locks the state row, reads what is stored, lays this applier's changes
+    to its instances over it (``state.merge``) and stores that with the next serial, in one
+    short transaction; recover and clear_journal touch only its instances' journal entries.
+    """
+
+    def __init__(
+        self,
+        store: PgStore,
+        conn: Connection,
+        leases: Sequence[Lease],
+        held_until: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
         self.store = store
-        self.taken_over: LockHolder | None = lease.taken_over
-        self.lease = lease
+        self._held_until = held_until
+        self.leases = tuple(leases)
+        self.scopes = frozenset(lease.scope for lease in leases if lease.scope != WHOLE_STATE)
+        self.taken_over: LockHolder | None = next(
+            (lease.taken_over for lease in leases if lease.taken_over is not None), None
+        )
         self._conn = conn
         self._guard = threading.Lock()
+        self._base: Lockfile | None = None  # what this applier last read or wrote
 
     @contextlib.contextmanager
     def _fenced(self) -> Iterator[Connection]:
-        """One transaction that commits only while the lease is ours."""
+        """One transaction that commits only while the leases are ours."""
         with self._guard, self.store.errors(), self._conn.transaction():
-            fence(self._conn, self.lease, self.store.name)
+            for lease in self.leases:
+                fence(self._conn, lease, self.store.name)
             yield self._conn
+
+    def _entries(self, conn: Connection) -> list[Entry]:
+        return read_entries(conn, self.store.state, self.scopes or None)
 
     def recover(self) -> bool:
         with self._fenced() as conn:
-            entries = read_entries(conn, self.store.state)
+            entries = self._entries(conn)
             if not entries:
                 return False
             current_version(conn, self.store.state)
             lock = read_state(conn, self.store.state, self.store.name)
             store_state(conn, self.store.state, fold(lock, entries))
-            clear_entries(conn, self.store.state)
+            clear_entries(conn, self.store.state, self.scopes or None)
             return True
 
     def read(self) -> Lockfile:
         with self._guard, self.store.errors():
-            return read_state(self._conn, self.store.state, self.store.name)
+            self._base = read_state(self._conn, self.store.state, self.store.name)
+            return self._base
 
     def write(self, lock: Lockfile) -> Lockfile:
         with self._fenced() as conn:
             lineage, serial = current_version(conn, self.store.state)
-            if (lineage, serial) != (lock.lineage, lock.serial):
+            if self.scopes and self._base is not None and lock.lineage in (lineage, ""):
+                current = read_state(conn, self.store.state, self.store.name)
+                lock = merged(self._base, lock, current, self.scopes)
+            elif (lineage, serial) != (lock.lineage, lock.serial):
                 raise StateChangedError(
                     f"{self.store.name} changed since it was read (serial {lock.serial} -> "
                     f"{serial}); nothing was written"
                 )
-            return store_state(conn, self.store.state, lock)
+            self._base = store_state(conn, self.store.state, lock)
+            return self._base
+
+    def replace(self, lock: Lockfile) -> Lockfile:
+        with self._fenced() as conn:
+            current_version(conn, self.store.state)  # the state row, locked
+            self._base = put_state(conn, self.store.state, lock)
+            return self._base
 
     def check_writable(self) -> None:
         with self._fenced():
@@ -227,8 +283,10 @@ class LockedPg:
 
     @contextlib.contextmanager
     def journal(self) -> Iterator[PgJournal]:
-        yield PgJournal(self._conn, self._guard, self.lease, self.store.name, describe)
+        yield PgJournal(
+            self._conn, self._guard, self.leases, self.store.name, describe, self._held_until
+        )
 
     def clear_journal(self) -> None:
         with self._fenced() as conn:
-            clear_entries(conn, self.store.state)
+            clear_entries(conn, self.store.state, self.scopes or None)

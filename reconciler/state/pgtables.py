@@ -7,9 +7,11 @@ Functions of one connection, run inside the caller's transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import LiteralString
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow
 from pydantic import ValidationError
 
@@ -103,6 +105,11 @@ def store_state(conn: Connection, state: str, lock: Lockfile) -> Lockfile:
             "reconciler_version": __version__,
         }
     )
+    return put_state(conn, state, written)
+
+
+def put_state(conn: Connection, state: str, written: Lockfile) -> Lockfile:
+    """Replace the stored state with ``written`` as it is (its serial and lineage kept)."""
     source = written.source
     conn.execute(
         "UPDATE states SET lineage = %s, serial = %s, reconciler_version = %s,"
@@ -110,7 +117,7 @@ def store_state(conn: Connection, state: str, lock: Lockfile) -> Lockfile:
         (
             written.lineage,
             written.serial,
-            __version__,
+            written.reconciler_version,
             source.commit if source else None,
             source.dirty if source else None,
             state,
@@ -136,15 +143,17 @@ def store_state(conn: Connection, state: str, lock: Lockfile) -> Lockfile:
     return written
 
 
-def read_entries(conn: Connection, state: str) -> list[Entry]:
+def read_entries(
+    conn: Connection, state: str, instances: Collection[str] | None = None
+) -> list[Entry]:
     """The journal's entries in the order they were made: each intent or stop intent, with
-    the outcome recorded on its row just after it."""
+    the outcome recorded on its row just after it. ``instances``: only theirs."""
     rows = conn.execute(
         "SELECT seq, name, record::text, run_id, status, started_at, NULL FROM intents"
-        " WHERE state = %s"
+        " WHERE state = %(state)s AND (%(all)s OR instance = ANY(%(instances)s))"
         " UNION ALL SELECT seq, name, NULL, run_id, status, NULL, reason FROM stop_intents"
-        " WHERE state = %s ORDER BY 1",
-        (state, state),
+        " WHERE state = %(state)s AND (%(all)s OR instance = ANY(%(instances)s)) ORDER BY 1",
+        {"state": state, "all": instances is None, "instances": sorted(instances or ())},
     ).fetchall()
     entries: list[Entry] = []
     for _, name, record, run_id, status, started_at, reason in rows:
@@ -170,8 +179,16 @@ def read_entries(conn: Connection, state: str) -> list[Entry]:
     return entries
 
 
-def clear_entries(conn: Connection, state: str) -> int:
-    """Delete the journal; how many rows it had."""
-    intents = conn.execute("DELETE FROM intents WHERE state = %s", (state,)).rowcount
-    stops = conn.execute("DELETE FROM stop_intents WHERE state = %s", (state,)).rowcount
-    return intents + stops
+def clear_entries(conn: Connection, state: str, instances: Collection[str] | None = None) -> int:
+    """Delete the journal (``instances``: only their entries); how many rows it had."""
+    params = {"state": state, "all": instances is None, "instances": sorted(instances or ())}
+    count = 0
+    for table in (sql.Identifier("intents"), sql.Identifier("stop_intents")):
+        count += conn.execute(
+            sql.SQL(
+                "DELETE FROM {} WHERE state = %(state)s"
+                " AND (%(all)s OR instance = ANY(%(instances)s))"
+            ).format(table),
+            params,
+        ).rowcount
+    return count

@@ -7,6 +7,7 @@ first (``state.filestore``), and one conformance suite every store passes
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,12 @@ class JournalWriter(Protocol):
     """Where an apply makes each intent durable before its call, and each outcome after."""
 
     async def intent(self, record: RunRecord) -> None: ...
+
+    def check_held(self) -> None:
+        """Right before an action's provider calls: ``JournalWriteError`` when the state's
+        lock may no longer be this apply's (a lease past its local deadline, as after a
+        pause), so a call its successor may make too is never sent."""
+        ...
 
     async def started(
         self, name: str, run_id: str, status: RunStatus, at: datetime | None
@@ -67,6 +74,11 @@ class LockedState(Protocol):
         ``StateChangedError`` when the state moved since."""
         ...
 
+    def replace(self, lock: Lockfile) -> Lockfile:
+        """Store ``lock`` as it is, lineage and serial kept (``state push``/``pull``, which
+        check them first); what is stored."""
+        ...
+
     def check_writable(self) -> None:
         """Before the first action: the next ``write`` can succeed, as far as can be known."""
         ...
@@ -92,8 +104,14 @@ class StateStore(Protocol):
         """The records with any journal an interrupted apply left folded in (in memory)."""
         ...
 
-    def locked(self, command: str, *, timeout: float = 0.0) -> AbstractContextManager[LockedState]:
-        """Exclusive: ``LockHeldError`` naming the holder, after waiting up to ``timeout``."""
+    def locked(
+        self, command: str, *, timeout: float = 0.0, scopes: Collection[str] = ()
+    ) -> AbstractContextManager[LockedState]:
+        """Exclusive: ``LockHeldError`` naming the holder, after waiting up to ``timeout``.
+
+        ``scopes``: the provider instances an apply may act on, when it knows them (a targeted
+        apply); a store may then let appliers on other instances proceed at once (PostgreSQL
+        does), or lock the whole state all the same (the file store). None: the whole state."""
         ...
 
     def force_unlock(self, lock_id: str) -> LockHolder:

@@ -88,7 +88,8 @@ def test_a_held_lease_is_renewed_and_an_abandoned_one_expires(pg_dsn: str) -> No
     sql(
         pg_dsn,
         "UPDATE leases SET holder_id = 'dead00000000', pid = 1, host = 'gone', "
-        "command = 'killed apply', since = 'then', expires_at = now() + interval '0.2 second'",
+        "command = 'killed apply', since = 'then', expires_at = now() + interval '0.2 second',"
+        " backend_pid = NULL",  # no connection to go by: its expiry alone tells
     )
     with pytest.raises(LockHeldError, match="killed apply"), store.locked("too early"):
         pass  # pragma: no cover - refused

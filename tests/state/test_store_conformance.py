@@ -72,6 +72,16 @@ def test_a_write_from_a_stale_read_is_refused(store: StateStore) -> None:
     assert store.read() == written
 
 
+def test_replace_stores_a_state_as_it_is(store: StateStore) -> None:
+    """What ``state push`` and ``pull`` rely on: lineage, serial and version kept, whatever
+    was stored before."""
+    pushed = with_runs(Lockfile(lineage="l-1", serial=41, reconciler_version="0.0.9"), record("a"))
+    with store.locked("test") as state:
+        state.write(with_runs(state.read(), record("b", "2")))
+        assert state.replace(pushed) == pushed
+    assert store.read() == pushed
+
+
 def test_the_lock_is_exclusive_and_names_its_holder(store: StateStore) -> None:
     with (
         store.locked("reconciler apply"),
