@@ -53,7 +53,10 @@ def wait_until_settled(
         with apply_session(
             ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
         ) as session:
-            plan = session.plan(targets=sorted(names & {d.name for d in session.desired}))
+            targets = sorted(names & {d.name for d in session.desired})
+            if not targets:  # their specs were removed meanwhile: nothing left to wait for
+                return
+            plan = session.plan(targets=targets)
             outcome = converge(session, plan)
         if outcome.result is not None:
             echo_applied(outcome.result, session.lock.runs, style)
@@ -68,7 +71,7 @@ def wait_until_settled(
 
 
 def _tally(pending: dict[str, str]) -> str:
-    """``2 in-progress (a, b), 1 wait (c)``."""
+    """``2 running (a, b), 1 waiting (c)``."""
     kinds = Counter(pending.values())
     return ", ".join(
         f"{count} {kind} ({', '.join(sorted(n for n, k in pending.items() if k == kind))})"
