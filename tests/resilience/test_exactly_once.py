@@ -22,7 +22,7 @@ import pytest
 from reconciler.state.lockfile import read_lockfile
 from tests.resilience.world import World
 
-TRIALS = 40  # the long campaign is `make soak` (1,000); CI keeps to its time budget
+TRIALS = 30  # the long campaign is `make soak` (1,000); CI keeps to its time budget
 
 FAULTS = """\
 faults:

@@ -16,7 +16,7 @@ import pytest
 from tests.resilience.pgchaos import LEASE, PgWorld, kill_at_random_moment
 from tests.resilience.test_exactly_once import SLOW
 
-TRIALS = int(os.environ.get("PG_CHAOS_TRIALS", "24"))  # benchmarks/pg_chaos.py: 200 and more
+TRIALS = int(os.environ.get("PG_CHAOS_TRIALS", "12"))  # benchmarks/pg_chaos.py: 200 and more
 
 
 @pytest.fixture
