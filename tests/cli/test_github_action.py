@@ -44,19 +44,25 @@ def run_step(
     )
 
 
+def runner_env(world: World, github: Path) -> dict[str, str]:
+    """The world's environment as a runner gives it to a step: reconciler on PATH, GitHub's
+    own files (outputs, summary) in ``github``."""
+    github.mkdir()
+    return {
+        **world.env,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(github / "output"),
+        "GITHUB_STEP_SUMMARY": str(github / "summary.md"),
+    }
+
+
 def test_the_action_plans_a_pull_request_and_applies_the_merge(tmp_path: Path) -> None:
     world = World(tmp_path, per_provider=1)
     try:
         remote = Remote(world)
         github = tmp_path / "github"
-        github.mkdir()
-        env = {
-            **world.env,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_OUTPUT": str(github / "output"),
-            "GITHUB_STEP_SUMMARY": str(github / "summary.md"),
-        }
+        env = runner_env(world, github)
         pull = remote.clone("pull")
         git(pull, "checkout", "-q", "-b", "more-runs")
         world.bump("etl-0")
@@ -95,15 +101,7 @@ def test_the_workflow_template_runs_the_same_way(tmp_path: Path) -> None:
     try:
         remote = Remote(world)
         github = tmp_path / "github"
-        github.mkdir()
-        env = {
-            **world.env,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_BASE_REF": "main",
-            "GITHUB_OUTPUT": str(github / "output"),
-            "GITHUB_STEP_SUMMARY": str(github / "summary.md"),
-        }
+        env = {**runner_env(world, github), "GITHUB_BASE_REF": "main"}
         pull = remote.clone("pull")
         for found in template_steps("plan"):
             done = run_step(found, pull, env)
