@@ -61,6 +61,11 @@ class Workspace:
     def journal(self) -> Path:
         return self.state.journal
 
+    @property
+    def state_in_database(self) -> bool:
+        """The state is in PostgreSQL; the lockfile, if committed, is a snapshot of it."""
+        return self.config.state.backend is StateBackend.POSTGRES
+
     @cached_property
     def store(self) -> StateStore:
         """The configured store; for PostgreSQL, the DSN resolved now (not at open: commands

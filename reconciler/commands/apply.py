@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -8,14 +9,16 @@ import click
 from reconciler.app.runtime import Runtime
 from reconciler.app.saved_plan import read_plan
 from reconciler.app.session import apply_session, converge
+from reconciler.app.snapshot import check_exportable, export_snapshot
 from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.apply_wait import wait_until_settled
 from reconciler.commands.common import ApplyProgress, confirmed, echo_applied, lock_timeout_option
 from reconciler.commands.options import Options, pass_options
 from reconciler.engine.actions import Plan
-from reconciler.errors import ApplyError, UsageError
-from reconciler.gitops import commit_lockfile, commit_message
+from reconciler.errors import ApplyError, ReconcilerError, UsageError
+from reconciler.gitops import commit_lockfile, commit_message, require_upstream, sync
+from reconciler.gitops import push as push_head
 from reconciler.inert import terminal
 from reconciler.render import text
 from reconciler.render.summary import apply_tally
@@ -40,7 +43,8 @@ from reconciler.state.lock import command_line
     is_flag=True,
     help="Implies --commit. Claim the starts in git (push) before making them, then push the "
     "lockfile; when the remote moved, sync, plan again and retry. For merge jobs: needs an "
-    "upstream branch and a clean tree.",
+    "upstream branch and a clean tree. With the state in PostgreSQL, the database excludes "
+    "other appliers: sync, apply, then push a snapshot of the state as the lockfile.",
 )
 @click.option(
     "--wait",
@@ -83,15 +87,28 @@ def apply(
     """
     _check_options(options, planfile, auto_approve, targets, commit, push)
     timeout = _wait_timeout(wait, commit or push)
-    if push:
-        return apply_and_push(options, targets, lock_timeout)
-    saved = read_plan(planfile) if planfile else None
     ws = options.workspace()
-    if commit:
-        ws.state_files("apply --commit")
+    if push and not ws.state_in_database:
+        return apply_and_push(options, targets, lock_timeout)
+    if push:  # the database excludes other appliers: no claim in git, only the snapshot
+        require_upstream(ws.root)
+        sync(ws.root)
+        ws = options.workspace()  # the specs may have moved on the remote
+    saved = read_plan(planfile) if planfile else None
+    if (commit or push) and ws.state_in_database:
+        check_exportable(ws.store, ws.state)  # refused now, not after the apply
     with options.environment(ws) as env, Runtime() as runtime:
         code, plan = _apply(
-            options, ws, env, runtime, saved, planfile, auto_approve, targets, lock_timeout, commit
+            options,
+            ws,
+            env,
+            runtime,
+            saved,
+            planfile,
+            auto_approve,
+            targets,
+            lock_timeout,
+            Publish(commit or push, push),
         )
         if timeout is not None and code == 0:
             wait_until_settled(
@@ -117,7 +134,7 @@ def _apply(
     auto_approve: bool,
     targets: tuple[str, ...],
     lock_timeout: float,
-    commit: bool,
+    publish: Publish,
 ) -> tuple[int, Plan]:
     """One apply: plan (or the saved plan), confirm, converge, report; the exit code, and
     the plan."""
@@ -142,22 +159,22 @@ def _apply(
             proceed=lambda _: confirmed(
                 "Perform these actions?", skip=not asked, flag="--auto-approve"
             ),
-            record_unchanged=not commit,
+            record_unchanged=not publish.commit,
         )
     if outcome.declined:
         click.echo("Apply cancelled; nothing was done.")
         return 1, plan
     failures, result = outcome.failures, outcome.result
     if result is None:  # nothing to do
-        if commit:
-            _commit(ws.root, ws.lockfile, commit_message(plan, []))
+        if publish.commit:
+            _commit(ws, commit_message(plan, []), publish)
         if failures:
             raise ApplyError(failures)
         return 0, plan
     echo_applied(result, session.lock.runs, options.style)
-    if commit:  # what did happen is recorded, and committed, before any failure is reported
+    if publish.commit:  # what did happen is recorded, and committed, before any failure is reported
         message = commit_message(plan, result.done, session.lock.runs, failures=failures)
-        _commit(ws.root, ws.lockfile, message)
+        _commit(ws, message, publish)
     click.echo(f"\n{apply_tally(plan, result)}; lockfile serial {session.lock.serial}.")
     if failures:
         raise ApplyError(failures)
@@ -198,8 +215,32 @@ def _check_options(
         )
 
 
-def _commit(root: Path, lockfile: Path, message: str) -> None:
-    made = commit_lockfile(root, lockfile, message)
-    click.echo(
-        f"Committed the lockfile: {made[:12]}." if made else "Lockfile unchanged: no commit."
+@dataclass(frozen=True)
+class Publish:
+    commit: bool  # commit the lockfile (with the state in PostgreSQL: a snapshot of it)
+    push: bool  # and push it (the file store's --push has its own flow: apply_push)
+
+
+PUSH_ROUNDS = 5
+
+
+def _commit(ws: Workspace, message: str, publish: Publish) -> None:
+    for _ in range(PUSH_ROUNDS):
+        if ws.state_in_database:
+            export_snapshot(ws.store, ws.state)
+        made = commit_lockfile(ws.root, ws.lockfile, message)
+        click.echo(
+            f"Committed the lockfile: {made[:12]}." if made else "Lockfile unchanged: no commit."
+        )
+        if not publish.push:
+            return
+        if push_head(ws.root):
+            click.echo("Pushed.")
+            return
+        # The remote moved: take it (our commit held only the snapshot), and export again.
+        click.echo("The remote moved: syncing and committing the snapshot again.", err=True)
+        sync(ws.root)
+    raise ReconcilerError(
+        "the remote kept moving: the lockfile snapshot could not be pushed; the state itself "
+        "is in PostgreSQL (`reconciler state pull` writes it again)"
     )

@@ -41,7 +41,6 @@ ROUNDS = 5
 
 def apply_and_push(options: Options, targets: Sequence[str], lock_timeout: float) -> int:
     root = options.config.resolve().parent
-    options.workspace().state_files("apply --push")
     require_upstream(root)
     with Runtime() as runtime:  # one login per provider for every round
         for _ in range(ROUNDS):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.providers.base import ObservedRun, Provider, StartRequest
+from reconciler.providers.http import SendGuard, checked_sends
 from reconciler.state.model import (
     Lockfile,
     ProviderState,
@@ -83,13 +84,28 @@ async def apply_plan(
         if action.start is not None and not action.start.desired.traits.keyed:
             place = (action.instance, action.start.desired.scope)
             applier.scope_locks.setdefault(place, asyncio.Lock())
-    await asyncio.gather(*(applier.perform(a) for a in calls))
+    # No request leaves once the state's lock may no longer be ours (a lease outlived by a
+    # pause), wherever the pause fell: checked as each request is about to be written.
+    late: list[str] = []
+    with checked_sends(SendGuard(journal.check_held, late.append)):
+        await asyncio.gather(*(applier.perform(a) for a in calls))
     if applier.journal_failure is not None:
         # What was done is not all recorded: the journal (as far as it goes) is the record, and
         # the next command replays it. Nothing is written from this apply.
+        if late:
+            raise JournalWriteError(f"{applier.journal_failure}{_written_late(late)}")
         raise applier.journal_failure
     result.interrupted = applier.interrupted()
     return result
+
+
+def _written_late(requests: Sequence[str]) -> str:
+    return (
+        f"; {len(requests)} request(s) finished being written only after the state's lock "
+        f"may have expired ({', '.join(requests)}: this process was paused while writing): "
+        "a start among them may duplicate one its successor made: look at the provider for "
+        "a second run of its spec"
+    )
 
 
 def unsendable_starts(actions: Sequence[Action], providers: Mapping[str, Provider]) -> list[str]:
@@ -234,9 +250,7 @@ class _Applier:
         try:
             async with self.begin(desired.instance):
                 since = self.lookup_since(desired.instance)
-                run = await _start_once(
-                    provider, request, record, self.result, since, self.journal.check_held
-                )
+                run = await _start_once(provider, request, record, self.result, since)
         except (_NotBegun, ApiError) as exc:
             if _surely_without_effect(exc):  # no run exists: the intent is void
                 await self.journal.start_failed(name)
@@ -273,7 +287,6 @@ async def _start_once(
     record: RunRecord,
     result: ApplyResult,
     since: datetime | None,
-    check_held: Callable[[], None],
 ) -> ObservedRun:
     """Start, retrying only when the run surely does not exist.
 
@@ -282,8 +295,6 @@ async def _start_once(
     and retry only if it is not there.
     """
     for attempt in range(1, START_ATTEMPTS + 1):
-        if attempt > 1:
-            check_held()  # after a wait: still ours?
         try:
             return await provider.start(request)
         except RateLimitedError as exc:

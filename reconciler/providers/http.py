@@ -4,11 +4,14 @@ safe calls, and translation of every failure into the ``ApiError`` hierarchy."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -112,6 +115,40 @@ def error_for(label: str, response: httpx.Response, message: str) -> ApiError:
     return kind(label, message, status=status)
 
 
+# What must hold for a request to leave now (an apply under a lease: still within it), and
+# who hears of one whose writing outlasted it. Set by whoever performs actions, for the calls
+# made inside. Checked as each request enters httpx and again as its headers, then its body,
+# are about to be written: a process paused after a check made any earlier (waiting for a
+# slot, a token, a login's answer, or between a request's headers and its body) would send a
+# start its successor may have made meanwhile. A pause inside the last write itself cannot be
+# prevented by a client; checked once more after it, such a request is reported.
+@dataclass(frozen=True)
+class SendGuard:
+    check: Callable[[], None]  # raises to refuse a request
+    written_late: Callable[[str], None]  # a request (method and path) written past it
+
+
+_send_guard: ContextVar[SendGuard | None] = ContextVar("send_guard", default=None)
+# The headers and the body are written apart, with the event loop free in between: a server
+# acts on the request only once its body is in, so the body's write is checked too.
+_BEFORE_WRITES = frozenset(
+    f"{version}.send_request_{part}.started"
+    for version in ("http11", "http2")
+    for part in ("headers", "body")
+)
+_AFTER_WRITES = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
+
+
+@contextlib.contextmanager
+def checked_sends(guard: SendGuard) -> Iterator[None]:
+    """Every request sent inside (by tasks created inside too) passes ``guard``."""
+    token = _send_guard.set(guard)
+    try:
+        yield
+    finally:
+        _send_guard.reset(token)
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One TLS context for every client (httpx's default: certifi, or SSL_CERT_FILE/DIR):
@@ -148,12 +185,33 @@ class ApiClient:
             timeout=timeout,
             verify=_tls_context(),
             follow_redirects=False,  # a 30x must not carry a credential to another host
-            # Counted as sent, so requests made by an auth flow (a login) count too.
-            event_hooks={"request": [self._count]},
+            # Every request passes here, those of an auth flow (a login) too.
+            event_hooks={"request": [self._sending]},
         )
 
-    async def _count(self, request: httpx.Request) -> None:
+    async def _sending(self, request: httpx.Request) -> None:
+        guard = _send_guard.get()
+        if guard is not None:
+            guard.check()
+            # And at the last moments (httpcore's trace, on a real connection): before the
+            # headers and before the body are written, then once they are.
+            request.extensions["trace"] = functools.partial(self._writing, guard, request)
         self.calls += 1
+
+    async def _writing(
+        self, guard: SendGuard, request: httpx.Request, event: str, _: object
+    ) -> None:
+        if event in _BEFORE_WRITES:
+            try:
+                guard.check()
+            except BaseException:
+                self.calls -= 1  # counted as sent, but refused before it was
+                raise
+        elif event in _AFTER_WRITES:
+            try:
+                guard.check()
+            except Exception:
+                guard.written_late(f"{request.method} {request.url.path}")
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send one logical request; safe methods are retried on 429, 5xx and transport errors."""

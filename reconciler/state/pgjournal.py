@@ -49,8 +49,8 @@ class PgJournal:
 
     def check_held(self) -> None:
         """Fencing covers the database's writes, not a provider's calls: a holder paused
-        past its lease must not send a start its successor may make too. So no call begins
-        past the local deadline (the last renewal's start plus most of the lease; the
+        past its lease must not send a start its successor may make too. So no request is
+        sent past the local deadline (the last renewal's start plus most of the lease; the
         monotonic clock runs on while a process is stopped)."""
         if self._failure is None and time.monotonic() >= self._held_until():
             self._failure = JournalWriteError(

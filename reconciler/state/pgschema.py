@@ -102,6 +102,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE leases ADD COLUMN backend_pid integer;
     """,
+    # 4: a start's outcome finds its intent by spec name (the latest without a run id), and a
+    # stop's by name and run id: without these, each of N starts read every intent (N^2).
+    """
+    CREATE INDEX intents_by_name ON intents (state, name, seq);
+    CREATE INDEX stop_intents_by_name ON stop_intents (state, name, run_id, seq);
+    """,
 )
 
 

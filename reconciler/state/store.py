@@ -23,9 +23,10 @@ class JournalWriter(Protocol):
     async def intent(self, record: RunRecord) -> None: ...
 
     def check_held(self) -> None:
-        """Right before an action's provider calls: ``JournalWriteError`` when the state's
-        lock may no longer be this apply's (a lease past its local deadline, as after a
-        pause), so a call its successor may make too is never sent."""
+        """Before an action's provider calls, and as each of their requests is written
+        (``providers.http.checked_sends``): ``JournalWriteError`` when the state's lock may no
+        longer be this apply's (a lease past its local deadline, as after a pause), so a call
+        its successor may make too is never sent."""
         ...
 
     async def started(

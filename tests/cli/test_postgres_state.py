@@ -125,7 +125,6 @@ def test_commands_on_the_lockfile_are_refused_with_postgres(
 ) -> None:
     use_postgres(repo, monkeypatch, pg_dsn)
     for command, what in [
-        (("--sandbox", "apply", "--auto-approve", "--commit"), "apply --commit"),
         (("journal", "show"), "reconciler journal show"),
         (("--lockfile", "elsewhere.lock", "plan"), "--lockfile names a state file"),
     ]:

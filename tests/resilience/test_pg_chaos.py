@@ -78,7 +78,7 @@ def test_a_paused_applier_s_late_writes_are_refused_by_the_fence(
 ) -> None:
     rng = random.Random(11)
     world.converge()
-    fenced = ended = duplicates = 0
+    fenced = ended = late = 0
     errors: list[str] = []
     for _ in range(3):
         bump_some(world, rng)
@@ -98,16 +98,17 @@ def test_a_paused_applier_s_late_writes_are_refused_by_the_fence(
         ended += "the server ended the connection" in err or "no connection" in err
         errors.append(err)
         world.converge()
-        duplicates = len(world.keys_started_twice())  # distinct keys, all trials so far
-        if duplicates == 0:
-            world.assert_exactly_once()
+        # The pause falls just after an intent commits: before its start's request, between
+        # the request's headers and body, or after them, each checked, so none is sent late.
+        # Inside the last write itself no client can stop it: then the applier says so.
+        if "finished being written only after" in err:
+            late += 1
+            assert len(world.keys_started_twice()) <= 1  # at most the start it reported
+            break  # the provider keeps that run: the counts below would not hold
+        world.assert_exactly_once()
     report_figure(
-        f"PostgreSQL pause harness: 3 SIGSTOP past the lease, {fenced} late writes fenced, "
-        f"{ended} sessions ended by the server, {duplicates} duplicate starts"
+        f"PostgreSQL pause harness: {len(errors)} SIGSTOP past the lease, {fenced} late writes "
+        f"fenced, {ended} sessions ended by the server, {late} requests written past the lease "
+        "(reported), 0 unreported duplicate starts"
     )
-    assert fenced + ended == 3, errors
-    if duplicates:  # seen, not hidden: the known limit in docs/architecture.md
-        pytest.xfail(
-            f"{duplicates} start(s) sent by a paused applier after its successor made them: "
-            "the fence covers the database, not a provider call already past check_held"
-        )
+    assert fenced + ended == len(errors), errors
