@@ -63,6 +63,10 @@ class ProviderPool:
             providers[context.instance] = held[1]
         return providers
 
+    def adapters(self) -> dict[str, Provider]:
+        """The adapters open now, by instance (for metrics)."""
+        return {instance: provider for instance, (_, provider) in self._open.items()}
+
     async def aclose(self) -> None:
         await asyncio.gather(*(provider.aclose() for _, provider in self._open.values()))
         self._open.clear()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -12,13 +13,16 @@ from typing import Any
 import click
 
 from reconciler import gitops
+from reconciler.app.metrics import Health, WatchMetrics
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
+from reconciler.app.status_server import StatusServer
 from reconciler.app.workspace import Environment
 from reconciler.commands.common import lock_timeout_option
 from reconciler.commands.options import EXIT_OK, Options, pass_options
-from reconciler.engine.actions import ActionKind
-from reconciler.errors import ApplyInterrupted, ReconcilerError
+from reconciler.engine.actions import ActionKind, Plan
+from reconciler.engine.apply import ApplyResult
+from reconciler.errors import ApplyInterrupted, ReconcilerError, UsageError
 from reconciler.state.lock import command_line
 
 
@@ -32,15 +36,27 @@ from reconciler.state.lock import command_line
     help="Time between the starts of two cycles.",
 )
 @click.option("--pull", is_flag=True, help="git pull --ff-only before each cycle.")
+@click.option(
+    "--listen",
+    metavar="[HOST:]PORT",
+    help="Serve /healthz, /readyz and Prometheus /metrics there (HOST defaults to 127.0.0.1).",
+)
 @lock_timeout_option(default=30.0)
 @pass_options
-def watch(options: Options, interval: float, pull: bool, lock_timeout: float) -> int:
+def watch(
+    options: Options, interval: float, pull: bool, listen: str | None, lock_timeout: float
+) -> int:
     """Reconcile continuously: plan and apply every interval, without asking.
 
     Keeps `running` specs running, starts and stops runs as windows open and close, stops runs
     past their timeout. One JSON line per cycle on stdout; a failed cycle is logged and the
     loop goes on. SIGTERM or SIGINT ends it after the current cycle, with exit code 0.
+
+    With --listen: /healthz answers 503 when one cycle has run for more than 10 intervals
+    (at least 15 minutes), /readyz 503 until a cycle ends ok, after one ends in errors, and
+    while shutting down; /metrics has the counters the README lists.
     """
+    address = _address(listen) if listen is not None else None
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -48,20 +64,36 @@ def watch(options: Options, interval: float, pull: bool, lock_timeout: float) ->
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     ws = options.workspace()
+    metrics = WatchMetrics()
+    health = Health(stuck_after=max(10 * interval, 900.0))
     try:
         # One runtime for the process: a login or token grant serves every cycle.
-        with options.environment(ws) as env, Runtime() as runtime:
+        with (
+            options.environment(ws) as env,
+            Runtime() as runtime,
+            StatusServer(*address, metrics, health) if address else contextlib.nullcontext(),
+        ):
             cycle = 0
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
-                line = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop)
+                health.cycle_began()
+                line = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop, metrics)
+                health.cycle_ended(line["status"] == "ok")
                 click.echo(json.dumps(line))
                 stop.wait(max(0.0, interval - (time.monotonic() - began)))
+            health.stopping = True
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return EXIT_OK
+
+
+def _address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {listen}: expected [HOST:]PORT with a port from 1 to 65535")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 _FAILURES = (ActionKind.FAILED, ActionKind.RETRY)
@@ -75,9 +107,12 @@ def _cycle(
     pull: bool,
     lock_timeout: float,
     stop: threading.Event,
+    metrics: WatchMetrics,
 ) -> dict[str, Any]:
     began = time.monotonic()
     line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
+    plan: Plan | None = None
+    result: ApplyResult | None = None
     try:
         if pull:
             gitops.pull(options.config.resolve().parent)
@@ -92,10 +127,12 @@ def _cycle(
                 line["failed"] = failed
             line["api_calls"] = plan.refresh_calls
             outcome = converge(session, plan)
-            if outcome.result is not None and outcome.result.interrupted:
+            result = outcome.result
+            if result is not None and result.interrupted:
                 stop.set()  # the signal reached the apply, not our handler
             if outcome.failures:
                 line["errors"] = outcome.failures
+            metrics.observe_state(session.lock)
         line["status"] = "error" if outcome.failures else "ok"
     except ApplyInterrupted as exc:  # interrupted twice during the apply: stop now
         line.update(status="error", errors=exc.lines())
@@ -103,4 +140,6 @@ def _cycle(
     except ReconcilerError as exc:
         line.update(status="error", errors=exc.lines())
     line["seconds"] = round(time.monotonic() - began, 3)
+    metrics.observe_cycle(line["status"], line["seconds"], plan, result)
+    metrics.observe_traffic(runtime.providers.adapters())
     return line

@@ -21,6 +21,8 @@ from reconciler.spec.runs import ObservedRun, RunFailure, RunStatus, RunTraits
 if TYPE_CHECKING:
     import httpx
 
+    from reconciler.providers.http import Traffic
+
 __all__ = ["ObservedRun", "RunFailure", "RunStatus", "RunTraits"]
 
 
@@ -71,6 +73,10 @@ class Provider(Protocol):
 
     @property
     def calls(self) -> int: ...
+
+    def traffic(self) -> Traffic:
+        """Calls, 429 answers and rate-limit tokens left, for metrics."""
+        ...
 
     def start_call(self, request: StartRequest) -> StartCall:
         """The request ``start`` sends for ``request``; pure, may raise on a value."""

@@ -60,6 +60,13 @@ class TokenBucket:
                     return
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
+    def tokens_left(self) -> float | None:
+        """Tokens available now (refilled as of now); None without a limit."""
+        if self.capacity == float("inf"):
+            return None
+        refill = max(0.0, time.monotonic() - self.updated) * self.rate
+        return min(self.capacity, self.tokens + refill)
+
     def pause(self, seconds: float) -> None:
         """A 429: no call until ``seconds`` from now."""
         self.tokens = min(self.tokens, 0.0)
@@ -156,6 +163,16 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """An instance's calls so far, for metrics: sent, answered 429, and the rate limit's
+    tokens left now (None: no limit configured)."""
+
+    calls: int
+    rate_limited: int
+    tokens_left: float | None
+
+
 class ApiClient:
     """An httpx.AsyncClient with the behaviour every adapter needs."""
 
@@ -174,6 +191,7 @@ class ApiClient:
     ) -> None:
         self.label = label
         self.calls = 0
+        self.rate_limited = 0  # 429 answers
         self._error_message = error_message
         self._slots = asyncio.Semaphore(concurrency)
         self._bucket = TokenBucket(rate_limit)
@@ -240,8 +258,12 @@ class ApiClient:
             return response
         error = error_for(self.label, response, self._error_message(response))
         if isinstance(error, RateLimitedError):
+            self.rate_limited += 1
             self._bucket.pause(error.retry_after)  # every caller of this instance waits
         raise error
+
+    def traffic(self) -> Traffic:
+        return Traffic(self.calls, self.rate_limited, self._bucket.tokens_left())
 
     async def aclose(self) -> None:
         await self._client.aclose()

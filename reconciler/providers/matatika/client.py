@@ -26,7 +26,7 @@ from reconciler.providers.base import (
     StartCall,
     StartRequest,
 )
-from reconciler.providers.http import ApiClient, json_message, json_object
+from reconciler.providers.http import ApiClient, Traffic, json_message, json_object
 from reconciler.providers.matatika.job import MatatikaOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -164,6 +164,9 @@ class MatatikaProvider:
     @property
     def calls(self) -> int:
         return self._http.calls
+
+    def traffic(self) -> Traffic:
+        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         collection = "pipeline" if self._options.api == "seed" else "pipelines"

@@ -29,7 +29,7 @@ from reconciler.providers.base import (
     resolved_secret,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient
+from reconciler.providers.http import ApiClient, Traffic
 from reconciler.providers.runner.job import RunnerOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -139,6 +139,9 @@ class RunnerProvider:
     @property
     def calls(self) -> int:
         return self._http.calls
+
+    def traffic(self) -> Traffic:
+        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job

@@ -28,7 +28,7 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient, json_object
+from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient, Traffic, json_object
 from reconciler.spec.models import RateLimit
 
 PAGE_SIZE = 100
@@ -161,6 +161,9 @@ class VonageProvider:
     @property
     def calls(self) -> int:
         return self._http.calls
+
+    def traffic(self) -> Traffic:
+        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job

@@ -26,7 +26,7 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient
+from reconciler.providers.http import ApiClient, Traffic
 from reconciler.providers.xplenty.job import RUN_KEY_VARIABLE
 from reconciler.spec.models import RateLimit
 
@@ -131,6 +131,9 @@ class XplentyProvider:
     @property
     def calls(self) -> int:
         return self._http.calls
+
+    def traffic(self) -> Traffic:
+        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = dict(request.job)

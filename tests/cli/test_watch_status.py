@@ -1,0 +1,141 @@
+"""`watch --listen`: health, readiness and Prometheus metrics of a real `watch` process on the
+sandbox, scraped over HTTP and parsed with the Prometheus client's own parser."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.cli.test_watch import next_cycle, read_lines
+from tests.conftest import CONFIG, free_port, jobrun
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, by name and labels."""
+    text = httpx.get(f"{url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def until(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.timeout(120)
+def test_watch_serves_health_readiness_and_metrics(tmp_path: Path) -> None:
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    (tmp_path / "specs").mkdir()
+    for n in range(3):
+        (tmp_path / "specs" / f"r{n}.yaml").write_text(jobrun(f"run-{n}", package=100 + n))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "--sandbox",
+            "watch",
+            "--interval",
+            "0.5",
+            "--listen",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "XPLENTY_API_KEY": "k"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
+    try:
+        next_cycle(lines, lambda c: c["cycle"] == 2)
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        ready = httpx.get(f"{url}/readyz")
+        assert (ready.status_code, ready.text) == (200, "ok\n")
+        samples = scrape(url)
+        assert samples[("reconciler_cycles_total", (("status", "ok"),))] >= 2
+        assert samples[("reconciler_actions_total", (("kind", "start"), ("outcome", "done")))] == 3
+        assert (
+            samples[("reconciler_api_calls_total", (("instance", "etl"),))] >= 4
+        )  # 2 lists, 3 starts
+        assert samples[("reconciler_api_rate_limited_total", (("instance", "etl"),))] == 0
+        assert samples[("reconciler_unconfirmed_intents", ())] == 0
+        assert samples[("reconciler_cycle_duration_seconds_count", ())] >= 2
+        assert samples[("reconciler_last_success_timestamp_seconds", ())] > time.time() - 60
+        assert httpx.get(f"{url}/nowhere").status_code == 404
+
+        (tmp_path / "reconciler.yaml").write_text(CONFIG + "prune: maybe\n")  # a bad cycle
+        until(lambda: httpx.get(f"{url}/readyz").status_code == 503)
+        assert httpx.get(f"{url}/readyz").text == "the last cycle ended in errors\n"
+        assert httpx.get(f"{url}/healthz").status_code == 200  # live all the same
+        assert scrape(url)[("reconciler_cycles_total", (("status", "error"),))] >= 1
+        (tmp_path / "reconciler.yaml").write_text(CONFIG)
+        until(lambda: httpx.get(f"{url}/readyz").status_code == 200)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        _, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, err
+
+
+@contextlib.contextmanager
+def socket_in_use() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_watch_refuses_a_bad_or_busy_listen_address(tmp_path: Path) -> None:
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    (tmp_path / "specs").mkdir()
+    env = {**os.environ, "XPLENTY_API_KEY": "k"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--sandbox", "watch", "--listen", "99999"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr == (
+        "Error: --listen 99999: expected [HOST:]PORT with a port from 1 to 65535\n"
+    )
+    with socket_in_use() as port:
+        busy = subprocess.run(
+            [sys.executable, "-m", "reconciler", "--sandbox", "watch", "--listen", str(port)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 1
+    assert busy.stderr.startswith(f"Error: --listen 127.0.0.1:{port}: cannot listen there ("), (
+        busy.stderr
+    )
+    assert "Traceback" not in busy.stderr
+    assert busy.stdout == ""  # no cycle ran
