@@ -10,6 +10,8 @@ one for its medium, at the point of rendering, so that it is read and never acte
 - ``markdown_text`` / ``markdown_code``: prose, or a code span, in a GitHub comment: no HTML,
   no link or image, no emphasis, no table break, no @mention or #123 reference.
 - ``json_text``: JSON already escapes C0; this escapes the rest (DEL, C1, bidi) in its text.
+- ``slack_text``: a Slack message's text: the terminal's escapes, and ``&``, ``<``, ``>`` as
+  Slack requires, so no ``<!channel>`` mention, ``<@user>`` or ``<url|link>`` forms.
 - ``github_data`` / ``github_property``: the message and a property (file, title) of a GitHub
   Actions workflow command (``::error file=…::message``): the terminal's escapes keep it one
   line (no second command), and ``%`` is escaped as the runner decodes ``%0A`` and the like;
@@ -65,6 +67,11 @@ def commit_line(text: str) -> str:
 def json_text(text: str) -> str:
     """JSON text with DEL, C1 and bidi controls escaped as ``\\uXXXX`` (the same value)."""
     return text.translate(_JSON_ESCAPES)
+
+
+def slack_text(text: str) -> str:
+    """``text`` within a Slack message's ``text``."""
+    return terminal(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def github_data(text: str) -> str:

@@ -16,6 +16,7 @@ from reconciler.inert import (
     json_text,
     markdown_code,
     markdown_text,
+    slack_text,
     terminal,
 )
 
@@ -130,3 +131,17 @@ def test_a_github_command_message_is_one_line(text: str) -> None:
     line = f"::error::{github_data(text)}"
     assert len(line.splitlines()) == 1
     assert "%0A" not in line.replace("%25", "")
+
+
+@pytest.mark.parametrize(
+    ("hostile", "shown"),
+    [
+        ("<!channel> deploy failed", "&lt;!channel&gt; deploy failed"),
+        ("<@U024BE7LH>", "&lt;@U024BE7LH&gt;"),
+        ("<https://evil.example|click here>", "&lt;https://evil.example|click here&gt;"),
+        ("a &amp; b", "a &amp;amp; b"),
+        ("two\nlines\x1b[2J", "two\\nlines\\x1b[2J"),
+    ],
+)
+def test_slack_text_has_no_mention_link_or_control(hostile: str, shown: str) -> None:
+    assert slack_text(hostile) == shown

@@ -79,6 +79,12 @@ class WatchMetrics:
             "When the last cycle that ended ok ended (Unix time).",
             registry=registry,
         )
+        self.notifications = Counter(
+            "reconciler_notifications",
+            "Notifications, by outcome: sent, or failed (tried again by a later cycle).",
+            ["outcome"],
+            registry=registry,
+        )
         self._seen: dict[tuple[str, int], tuple[int, int]] = {}  # adapter -> calls, 429s read
 
     def observe_cycle(

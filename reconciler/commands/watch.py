@@ -14,9 +14,11 @@ import click
 
 from reconciler import gitops
 from reconciler.app.metrics import Health, WatchMetrics
+from reconciler.app.notify import Notifier, events, ledger_for, targets
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
-from reconciler.app.status_server import StatusServer
+from reconciler.app.status_server import StatusServer, Webhook
+from reconciler.app.webhook import webhook_secret as _webhook_secret
 from reconciler.app.workspace import Environment
 from reconciler.commands.common import lock_timeout_option
 from reconciler.commands.options import EXIT_OK, Options, pass_options
@@ -41,10 +43,30 @@ from reconciler.state.lock import command_line
     metavar="[HOST:]PORT",
     help="Serve /healthz, /readyz and Prometheus /metrics there (HOST defaults to 127.0.0.1).",
 )
+@click.option(
+    "--webhook-secret",
+    metavar="REF",
+    help="With --listen: accept POST /api/webhook from a git host holding this secret "
+    "(env:NAME or file:PATH), and begin a cycle at once.",
+)
+@click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="FORMAT=REF",
+    help="Send each failed run, exhausted retry, missed occurrence and drift once, to the URL "
+    "REF holds (env:NAME or file:PATH): FORMAT webhook (JSON) or slack (repeatable).",
+)
 @lock_timeout_option(default=30.0)
 @pass_options
 def watch(
-    options: Options, interval: float, pull: bool, listen: str | None, lock_timeout: float
+    options: Options,
+    interval: float,
+    pull: bool,
+    listen: str | None,
+    webhook_secret: str | None,
+    notify: tuple[str, ...],
+    lock_timeout: float,
 ) -> int:
     """Reconcile continuously: plan and apply every interval, without asking.
 
@@ -54,35 +76,58 @@ def watch(
 
     With --listen: /healthz answers 503 when one cycle has run for more than 10 intervals
     (at least 15 minutes), /readyz 503 until a cycle ends ok, after one ends in errors, and
-    while shutting down; /metrics has the counters the README lists.
+    while shutting down; /metrics has the counters the README lists. With --webhook-secret
+    too, POST /api/webhook verified by that secret (GitHub's X-Hub-Signature-256, GitLab's
+    X-Gitlab-Token) begins a cycle now.
     """
     address = _address(listen) if listen is not None else None
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    if webhook_secret is not None and address is None:
+        raise UsageError("--webhook-secret needs --listen: the webhook is served there")
     ws = options.workspace()
     metrics = WatchMetrics()
     health = Health(stuck_after=max(10 * interval, 900.0))
+    stop = threading.Event()
+    wake = threading.Event()  # ends the wait between cycles: a webhook, or a stop
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        health.stopping = True
+        stop.set()
+        wake.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        # One runtime for the process: a login or token grant serves every cycle.
-        with (
-            options.environment(ws) as env,
-            Runtime() as runtime,
-            StatusServer(*address, metrics, health) if address else contextlib.nullcontext(),
-        ):
-            cycle = 0
+        with contextlib.ExitStack() as stack:
+            env = stack.enter_context(options.environment(ws))
+            # One runtime for the process: a login or token grant serves every cycle.
+            runtime = stack.enter_context(Runtime())
+            if address is not None:
+                secret = (
+                    _webhook_secret(webhook_secret, root=ws.root, environ=env.environ)
+                    if webhook_secret is not None
+                    else None
+                )
+                hook = Webhook(secret, wake.set) if secret is not None else None
+                stack.enter_context(StatusServer(*address, metrics, health, hook))
+            notifier = (
+                Notifier(targets(notify, root=ws.root, environ=env.environ), ledger_for(ws))
+                if notify
+                else None
+            )
+            if notifier is not None:
+                stack.callback(notifier.close)
+            cycle, trigger = 0, "start"
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
                 health.cycle_began()
-                line = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop, metrics)
+                line, plan = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop, metrics)
+                if notifier is not None and plan is not None:
+                    _notify(notifier, plan, line, metrics)
                 health.cycle_ended(line["status"] == "ok")
-                click.echo(json.dumps(line))
-                stop.wait(max(0.0, interval - (time.monotonic() - began)))
-            health.stopping = True
+                click.echo(json.dumps({**line, "trigger": trigger}))
+                woken = wake.wait(max(0.0, interval - (time.monotonic() - began)))
+                wake.clear()
+                trigger = "webhook" if woken else "interval"
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -108,7 +153,7 @@ def _cycle(
     lock_timeout: float,
     stop: threading.Event,
     metrics: WatchMetrics,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Plan | None]:
     began = time.monotonic()
     line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
     plan: Plan | None = None
@@ -142,4 +187,18 @@ def _cycle(
     line["seconds"] = round(time.monotonic() - began, 3)
     metrics.observe_cycle(line["status"], line["seconds"], plan, result)
     metrics.observe_traffic(runtime.providers.adapters())
-    return line
+    return line, plan
+
+
+def _notify(notifier: Notifier, plan: Plan, line: dict[str, Any], metrics: WatchMetrics) -> None:
+    """Send what this cycle's plan has to tell; a failed send is logged, not fatal."""
+    try:
+        sent, failures = notifier.notify(events(plan), line["ts"])
+    except ReconcilerError as exc:  # the ledger cannot be read or written
+        sent, failures = 0, exc.lines()
+    metrics.notifications.labels("sent").inc(sent)
+    metrics.notifications.labels("failed").inc(len(failures))
+    if sent:
+        line["notified"] = sent
+    if failures:
+        line["notify_errors"] = failures

@@ -108,6 +108,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX intents_by_name ON intents (state, name, seq);
     CREATE INDEX stop_intents_by_name ON stop_intents (state, name, run_id, seq);
     """,
+    # 5: notifications `watch` sent (or is sending), one row per event and target: whichever
+    # replica inserts it sends it, so each is sent once however many replicas see the event.
+    """
+    CREATE TABLE notifications (
+        state text NOT NULL,
+        key text NOT NULL,
+        claimed_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz,
+        PRIMARY KEY (state, key)
+    );
+    """,
 )
 
 

@@ -36,6 +36,31 @@ def next_cycle(lines: queue.Queue[str], predicate: Any, timeout: float = 30) -> 
     raise AssertionError("no such cycle")
 
 
+def start_watch(
+    cwd: Path, env: dict[str, str], *args: str
+) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`reconciler ARGS` (a watch) as a process in ``cwd``, and its stdout's lines as they come."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        env={**os.environ, "XPLENTY_API_KEY": "k", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True).start()
+    return process, lines
+
+
+def stop_watch(process: subprocess.Popen[str]) -> str:
+    """SIGTERM: it ends after its cycle, with exit code 0; its stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    return err
+
+
 @pytest.mark.timeout(120)
 def test_watch_restarts_running_specs_stops_overdue_runs_and_exits_on_sigterm(
     tmp_path: Path,
