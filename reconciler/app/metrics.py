@@ -79,6 +79,11 @@ class WatchMetrics:
             "When the last cycle that ended ok ended (Unix time).",
             registry=registry,
         )
+        self.shards = Gauge(
+            "reconciler_shards_owned",
+            "Provider instances this replica works on (a PostgreSQL state shared by replicas).",
+            registry=registry,
+        )
         self.notifications = Counter(
             "reconciler_notifications",
             "Notifications, by outcome: sent, or failed (tried again by a later cycle).",

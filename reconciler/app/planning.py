@@ -3,7 +3,7 @@ what failed, one line per instance."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 from reconciler import __version__
@@ -122,8 +122,8 @@ def plan_command(
     configuration differs from that revision's are withheld: no credential, no refresh."""
     review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
     desired = load_desired(ws)
-    check_targets(desired, targets)
     lock = ws.store.read()
+    check_targets(desired, targets, lock.runs)
     with Runtime() as runtime:
         plan = observe_and_plan(runtime.providers, ws, env, lock, desired, targets, review)
         return runtime.run(plan)
@@ -151,8 +151,12 @@ async def observe_and_plan(
     )
 
 
-def check_targets(desired: Sequence[DesiredRun], targets: Sequence[str]) -> None:
-    names = {d.name for d in desired}
+def check_targets(
+    desired: Sequence[DesiredRun], targets: Sequence[str], recorded: Collection[str] = ()
+) -> None:
+    """Each target names a spec, or a record whose spec is gone (to prune or forget just
+    it, as Terraform targets a resource only its state holds)."""
+    names = {d.name for d in desired} | set(recorded)
     unknown = [t for t in targets if t not in names]
     if unknown:
         raise InputError(

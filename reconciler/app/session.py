@@ -111,7 +111,7 @@ class ApplySession:
     progress: Progress | None = None  # told what is done while actions are under way
 
     def plan(self, *, targets: Sequence[str] = ()) -> Plan:
-        check_targets(self.desired, targets)
+        check_targets(self.desired, targets, self.lock.runs)
         pool = self.runtime.providers
         return self.runtime.run(
             observe_and_plan(pool, self.ws, self.env, self.lock, self.desired, targets)

@@ -32,7 +32,11 @@ from reconciler.state.lock import command_line
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option(
-    "--target", "targets", multiple=True, metavar="NAME", help="Apply only this spec (repeatable)."
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Apply only this spec, or a removed spec's record (repeatable).",
 )
 @lock_timeout_option(default=0.0)
 @click.option(

@@ -46,7 +46,11 @@ def render(
     show_default=True,
 )
 @click.option(
-    "--target", "targets", multiple=True, metavar="NAME", help="Plan only this spec (repeatable)."
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="NAME",
+    help="Plan only this spec, or a removed spec's record (repeatable).",
 )
 @click.option(
     "--trusted-ref",

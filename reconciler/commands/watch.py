@@ -6,9 +6,10 @@ import signal
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,15 +18,19 @@ from reconciler.app.metrics import Health, WatchMetrics
 from reconciler.app.notify import Notifier, events, ledger_for, targets
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
+from reconciler.app.shards import membership_for, shard_targets
 from reconciler.app.status_server import StatusServer, Webhook
 from reconciler.app.webhook import webhook_secret as _webhook_secret
-from reconciler.app.workspace import Environment
+from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.common import lock_timeout_option
 from reconciler.commands.options import EXIT_OK, Options, pass_options
 from reconciler.engine.actions import ActionKind, Plan
 from reconciler.engine.apply import ApplyResult
 from reconciler.errors import ApplyInterrupted, ReconcilerError, UsageError
 from reconciler.state.lock import command_line
+
+if TYPE_CHECKING:
+    from reconciler.state.pgreplicas import Membership
 
 
 @click.command()
@@ -115,12 +120,16 @@ def watch(
             )
             if notifier is not None:
                 stack.callback(notifier.close)
+            membership = membership_for(ws, interval)
+            if membership is not None:
+                stack.callback(_leave, membership)
+            watcher = _Watcher(options, env, runtime, pull, lock_timeout, stop, metrics, membership)
             cycle, trigger = 0, "start"
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
                 health.cycle_began()
-                line, plan = _cycle(options, env, runtime, cycle, pull, lock_timeout, stop, metrics)
+                line, plan = watcher.cycle(cycle)
                 if notifier is not None and plan is not None:
                     _notify(notifier, plan, line, metrics)
                 health.cycle_ended(line["status"] == "ok")
@@ -144,50 +153,79 @@ def _address(listen: str) -> tuple[str, int]:
 _FAILURES = (ActionKind.FAILED, ActionKind.RETRY)
 
 
-def _cycle(
-    options: Options,
-    env: Environment,
-    runtime: Runtime,
-    cycle: int,
-    pull: bool,
-    lock_timeout: float,
-    stop: threading.Event,
-    metrics: WatchMetrics,
-) -> tuple[dict[str, Any], Plan | None]:
-    began = time.monotonic()
-    line: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="seconds"), "cycle": cycle}
-    plan: Plan | None = None
-    result: ApplyResult | None = None
-    try:
-        if pull:
-            gitops.pull(options.config.resolve().parent)
-        ws = options.workspace()  # specs may have changed since the last cycle
+@dataclass
+class _Watcher:
+    options: Options
+    env: Environment
+    runtime: Runtime
+    pull: bool
+    lock_timeout: float
+    stop: threading.Event
+    metrics: WatchMetrics
+    membership: Membership | None  # a replica of a PostgreSQL state: its shards only
+
+    def cycle(self, cycle: int) -> tuple[dict[str, Any], Plan | None]:
+        began = time.monotonic()
+        line: dict[str, Any] = {
+            "ts": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cycle": cycle,
+        }
+        plan: Plan | None = None
+        result: ApplyResult | None = None
+        try:
+            if self.pull:
+                gitops.pull(self.options.config.resolve().parent)
+            ws = self.options.workspace()  # specs may have changed since the last cycle
+            targets: list[str] = []
+            if self.membership is not None:
+                shards, targets = shard_targets(ws, self.membership)
+                line["shards"] = shards
+                self.metrics.shards.set(len(shards))
+            if self.membership is None or targets:
+                plan, result = self._apply(ws, targets, line)
+            else:
+                line.update(actions={}, status="ok")  # none of the specs is on its shards
+        except ApplyInterrupted as exc:  # interrupted twice during the apply: stop now
+            line.update(status="error", errors=exc.lines())
+            self.stop.set()
+        except ReconcilerError as exc:
+            line.update(status="error", errors=exc.lines())
+        line["seconds"] = round(time.monotonic() - began, 3)
+        self.metrics.observe_cycle(line["status"], line["seconds"], plan, result)
+        self.metrics.observe_traffic(self.runtime.providers.adapters())
+        return line, plan
+
+    def _apply(
+        self, ws: Workspace, targets: list[str], line: dict[str, Any]
+    ) -> tuple[Plan, ApplyResult | None]:
         with apply_session(
-            ws, env, command_line(), lock_timeout=lock_timeout, runtime=runtime
+            ws,
+            self.env,
+            command_line(),
+            lock_timeout=self.lock_timeout,
+            runtime=self.runtime,
+            targets=targets,
         ) as session:
-            plan = session.plan()
+            plan = session.plan(targets=targets)
             line["actions"] = dict(Counter(a.kind.value for a in plan.actions))
             failed = {a.name: a.reason for a in plan.actions if a.kind in _FAILURES}
             if failed:  # why, as the providers said: ASCII JSON, so inert
                 line["failed"] = failed
             line["api_calls"] = plan.refresh_calls
             outcome = converge(session, plan)
-            result = outcome.result
-            if result is not None and result.interrupted:
-                stop.set()  # the signal reached the apply, not our handler
+            if outcome.result is not None and outcome.result.interrupted:
+                self.stop.set()  # the signal reached the apply, not our handler
             if outcome.failures:
                 line["errors"] = outcome.failures
-            metrics.observe_state(session.lock)
+            self.metrics.observe_state(session.lock)
         line["status"] = "error" if outcome.failures else "ok"
-    except ApplyInterrupted as exc:  # interrupted twice during the apply: stop now
-        line.update(status="error", errors=exc.lines())
-        stop.set()
-    except ReconcilerError as exc:
-        line.update(status="error", errors=exc.lines())
-    line["seconds"] = round(time.monotonic() - began, 3)
-    metrics.observe_cycle(line["status"], line["seconds"], plan, result)
-    metrics.observe_traffic(runtime.providers.adapters())
-    return line, plan
+        return plan, outcome.result
+
+
+def _leave(membership: Membership) -> None:
+    """Hand this replica's shards over now; if the database is gone, its row expires."""
+    with contextlib.suppress(ReconcilerError):
+        membership.leave()
 
 
 def _notify(notifier: Notifier, plan: Plan, line: dict[str, Any], metrics: WatchMetrics) -> None:

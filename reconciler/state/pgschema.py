@@ -119,6 +119,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (state, key)
     );
     """,
+    # 6: the `watch` replicas of a state, each alive until `expires_at` (renewed every cycle):
+    # who shares the provider instances (shards) out.
+    """
+    CREATE TABLE replicas (
+        state text NOT NULL,
+        replica_id text NOT NULL,
+        host text NOT NULL,
+        pid integer NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (state, replica_id)
+    );
+    """,
 )
 
 

@@ -271,3 +271,21 @@ def test_json_plan_matches_its_schema_and_markdown_renders(repo: Repo) -> None:
     _, out, _ = repo.run("--sandbox", "plan", "--format", "markdown")
     assert out.startswith("### reconciler plan: 3 to start\n")
     assert "| **start** | `alpha` | etl | new spec |  |" in out
+
+
+def test_a_removed_spec_s_record_can_be_targeted_alone(repo: Repo) -> None:
+    """As Terraform targets a resource only its state holds: `--target` names a record whose
+    spec is gone, to forget (or prune) just it; `watch` replicas target them by instance."""
+    three_specs(repo)
+    assert repo.run("--sandbox", "apply", "--auto-approve")[0] == 0
+    repo.advance(3600)  # every run has ended
+    (repo.root / "specs" / "a.yaml").unlink()
+    (repo.root / "specs" / "b.yaml").unlink()
+    code, out, err = repo.run("--sandbox", "apply", "--auto-approve", "--target", "alpha")
+    assert (code, err) == (0, ""), out + err
+    assert "x forget      alpha  etl: spec removed and its run has ended" in out
+    runs = json.loads((repo.root / "reconciler.lock").read_text())["runs"]
+    assert sorted(runs) == ["beta", "gamma"]  # beta's record stays: it was not targeted
+    code, _, err = repo.run("--sandbox", "plan", "--target", "alfa")
+    assert code == 1
+    assert "no spec named 'alfa'" in err

@@ -1,13 +1,16 @@
 """`watch --notify`: each failed run, exhausted retry and missed occurrence sent once, to a real
 HTTP receiver, however many cycles see it, across a restart (the file ledger), and across two
-replicas of one PostgreSQL state (the notifications table)."""
+replicas of one PostgreSQL state, the instance's owner stopped and replaced (the notifications
+table)."""
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,6 @@ import pytest
 from reconciler.sandbox.store import Store
 from tests.cli.test_postgres_state import POSTGRES
 from tests.cli.test_watch import next_cycle, start_watch, stop_watch
-from tests.cli.test_watch_status import until
 from tests.conftest import CONFIG, jobrun
 from tests.resilience.world import World
 
@@ -146,30 +148,53 @@ def test_a_refused_delivery_is_tried_again_by_a_later_cycle(tmp_path: Path) -> N
     assert [b["event"] for b in receiver.bodies] == ["retries_exhausted"]
 
 
+def cycle_of_any(
+    queues: list[queue.Queue[str]], predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+) -> int:
+    """Which of the replicas (by index) logs a cycle matching ``predicate`` first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for index, lines in enumerate(queues):
+            try:
+                if predicate(json.loads(lines.get(timeout=0.05))):
+                    return index
+            except queue.Empty:
+                continue
+    raise AssertionError("no such cycle")
+
+
 @pytest.mark.timeout(180)
-def test_two_replicas_of_one_postgres_state_send_each_event_once(
+def test_each_event_is_sent_once_across_replicas_and_a_failover(
     tmp_path: Path, receiver: Receiver, pg_dsn: str
 ) -> None:
-    """Both replicas see the exhausted retry, cycle after cycle (they take turns on the
-    state): the notifications table lets one of them send it, once."""
+    """Two replicas of one PostgreSQL state: the owner of the spec's instance sends what it
+    sees; stopped, it hands the instance over, and the other, seeing the same exhausted
+    retry cycle after cycle, sends nothing more (the notifications table)."""
     sandbox = World(tmp_path, seed=SEED, per_provider=0)
     try:
         root = sandbox.repo
-        (root / "reconciler.yaml").write_text((root / "reconciler.yaml").read_text() + POSTGRES)
+        (root / "reconciler.yaml").write_text(
+            (root / "reconciler.yaml").read_text() + POSTGRES + "  lease: 2s\n"
+        )
         (root / "specs" / "load.yaml").write_text(FAILING)
         env = {**sandbox.env, "RECONCILER_PG_DSN": pg_dsn, "ALERTS_URL": receiver.url}
         args = ("watch", "--interval", "0.2", "--notify", "webhook=env:ALERTS_URL")
         replicas = [start_watch(root, env, *args) for _ in range(2)]
+        queues = [lines for _, lines in replicas]
         try:
-            next_cycle(replicas[0][1], lambda c: c.get("status") == "ok")
-            sandbox.advance(5)  # the first run failed: one of them retries
-            until(lambda: jobs(sandbox.db) == 2)
-            sandbox.advance(5)  # the retry failed: both see it from now on
-            for _, lines in replicas:
-                for _ in range(3):
-                    next_cycle(lines, lambda c: c.get("actions") == {"failed": 1})
+            cycle_of_any(queues, lambda c: c.get("actions") == {"start": 1})
+            sandbox.advance(5)  # the first run failed: its owner retries
+            cycle_of_any(queues, lambda c: c.get("actions") == {"retry": 1})
+            sandbox.advance(5)  # the retry failed too
+            owner = cycle_of_any(queues, lambda c: "notified" in c)
+            other = 1 - owner
+            stop_watch(replicas[owner][0])  # hands "etl" over as it leaves
+            for _ in range(3):  # the other owns it now, and sees the same failure
+                seen = next_cycle(queues[other], lambda c: c.get("actions") == {"failed": 1})
+                assert seen["shards"] == ["etl"]
+                assert "notified" not in seen
         finally:
-            errors = [stop_watch(process) for process, _ in replicas]
+            errors = [stop_watch(p) for p, _ in replicas if p.poll() is None]
     finally:
         sandbox.close()
     assert [b["event"] for b in receiver.bodies] == ["run_failed", "retries_exhausted"], errors

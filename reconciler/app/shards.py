@@ -1,0 +1,43 @@
+"""`watch` replicas sharing one PostgreSQL state: which specs this replica acts on in a cycle.
+
+The shards are provider instances (the rate-limit boundary; `state.pgreplicas` says which are
+this replica's). A spec belongs to its instance's owner; a record whose spec is gone, to its
+record's instance's owner. A cycle applies to those specs only, under their instances' leases
+(`apply_session` with targets): a spec moved between instances needs both, and waits for the
+other's owner between its cycles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reconciler.app.workspace import Workspace, load_desired, used_instances
+
+if TYPE_CHECKING:
+    from reconciler.state.pgreplicas import Membership
+
+
+def membership_for(ws: Workspace, interval: float) -> Membership | None:
+    """A replica's membership when the state is in PostgreSQL; None for the file store (one
+    process, the whole state)."""
+    if not ws.state_in_database:
+        return None
+    from reconciler.state.pgreplicas import Membership  # psycopg only for this backend
+    from reconciler.state.pgstore import PgStore
+
+    store = ws.store
+    assert isinstance(store, PgStore)
+    # Alive for one lease, or three intervals when they are longer: a replica that misses
+    # its cycles for that long has its instances taken over.
+    return Membership(store, ttl=max(store.lease_seconds, 3 * interval))
+
+
+def shard_targets(ws: Workspace, membership: Membership) -> tuple[list[str], list[str]]:
+    """This replica's instances now, and the specs (and orphaned records) on them."""
+    desired = load_desired(ws)
+    lock = ws.store.read()
+    mine = membership.shards(used_instances(ws, lock, desired))
+    named = {d.name for d in desired}
+    targets = {d.name for d in desired if d.instance in mine}
+    targets |= {n for n, r in lock.runs.items() if n not in named and r.instance in mine}
+    return mine, sorted(targets)

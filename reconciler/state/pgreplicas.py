@@ -1,0 +1,95 @@
+"""The `watch` replicas of a PostgreSQL state, and which provider instances (shards) each
+works on: every replica renews its row each cycle and reads the live ones; each instance
+belongs to the replica ranking highest for it (rendezvous hashing, bounded to an even share:
+``assignment``), so a replica joining or leaving moves few instances, and every replica
+computes the same owners from the same members. Exclusion does not rest on this agreement:
+each cycle takes its instances' leases (``state.pglease``), so two replicas briefly
+disagreeing take turns."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from reconciler.state.pgstore import Connection, PgStore
+
+
+def assignment(instances: Sequence[str], replicas: Sequence[str]) -> dict[str, str]:
+    """Each instance's replica: the highest-ranked one for it (rendezvous hashing) that is
+    not yet full, instances taken in name order; each replica gets ``n // m`` instances, and
+    ``n % m`` of them one more. Plain rendezvous hashing is uneven (all 4 instances to one of
+    2 replicas one time in 8); bounded, no replica holds two instances more than another."""
+    base, extra = divmod(len(instances), len(replicas))
+    load: Counter[str] = Counter()
+    owners = {}
+    for instance in sorted(instances):
+        ranked = sorted(
+            replicas,
+            key=lambda r: hashlib.sha256(f"{instance}\0{r}".encode()).digest(),
+            reverse=True,
+        )
+        larger = sum(1 for r in replicas if load[r] > base)  # those holding base + 1
+        limit = base + 1 if larger < extra else base
+        chosen = next(r for r in ranked if load[r] < limit)
+        owners[instance] = chosen
+        load[chosen] += 1
+    return owners
+
+
+class Membership:
+    """This process as one replica of ``store``'s `watch`."""
+
+    def __init__(self, store: PgStore, ttl: float) -> None:
+        self.store = store
+        self.ttl = ttl  # seconds a replica counts as alive after its last cycle began
+        self.id = uuid.uuid4().hex[:12]
+        self._conn: Connection | None = None
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.store.connect()
+        return self._conn
+
+    def members(self) -> list[str]:
+        """Renew this replica, and the live replicas (this one included), sorted."""
+        with self.store.errors():
+            conn = self._connection()
+            conn.execute(
+                "INSERT INTO replicas (state, replica_id, host, pid, expires_at)"
+                " VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " ON CONFLICT (state, replica_id) DO UPDATE SET expires_at = EXCLUDED.expires_at",
+                (self.store.state, self.id, socket.gethostname(), os.getpid(), self.ttl),
+            )
+            conn.execute(
+                "DELETE FROM replicas WHERE state = %s AND expires_at < now() - interval '1 day'",
+                (self.store.state,),
+            )
+            rows = conn.execute(
+                "SELECT replica_id FROM replicas WHERE state = %s AND expires_at > now()"
+                " ORDER BY replica_id",
+                (self.store.state,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def shards(self, instances: Sequence[str]) -> list[str]:
+        """The instances this replica works on now."""
+        owners = assignment(instances, self.members())
+        return sorted(i for i, replica in owners.items() if replica == self.id)
+
+    def leave(self) -> None:
+        """On shutdown: the others take this replica's instances at their next cycle, not
+        after its row expires."""
+        with self.store.errors():
+            self._connection().execute(
+                "DELETE FROM replicas WHERE state = %s AND replica_id = %s",
+                (self.store.state, self.id),
+            )
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
