@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WHEELHOUSE := $(VENV)/wheelhouse
 
-.PHONY: demo test lint schemas bench soak soak-flows clean wheelhouse
+.PHONY: demo test lint schemas bench soak soak-flows soak-watch clean wheelhouse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ soak: $(STAMP)
 soak-flows: $(STAMP)
 	SCHEDULED_TRIALS=200 CHAIN_TRIALS=100 $(BIN)/pytest -q -p no:cacheprovider \
 		tests/resilience/test_exactly_once.py -k "scheduled or chain"
+
+## soak-watch: watch replicas on one PostgreSQL state under kills, pauses, terminated connections and joins (outside CI)
+SOAK_ROUNDS ?= 40
+soak-watch: $(STAMP)
+	$(BIN)/python -m benchmarks.watch_soak --rounds $(SOAK_ROUNDS)
 
 clean:
 	rm -rf $(VENV) .reconciler .pytest_cache .mypy_cache .ruff_cache

@@ -195,3 +195,4 @@ class Notifier:
 
     def close(self) -> None:
         self.client.close()
+        self.ledger.close()

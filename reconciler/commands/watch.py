@@ -84,6 +84,10 @@ def watch(
     while shutting down; /metrics has the counters the README lists. With --webhook-secret
     too, POST /api/webhook verified by that secret (GitHub's X-Hub-Signature-256, GitLab's
     X-Gitlab-Token) begins a cycle now.
+
+    With the state in PostgreSQL, run as many as you like: they share the provider instances
+    out between them (each cycle's line says which are this one's) and take over those of one
+    that stops or dies.
     """
     address = _address(listen) if listen is not None else None
     if webhook_secret is not None and address is None:

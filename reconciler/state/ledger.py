@@ -32,6 +32,8 @@ class Ledger(Protocol):
         """The send failed: a later claim may try again."""
         ...
 
+    def close(self) -> None: ...
+
 
 class FileLedger:
     def __init__(self, path: Path) -> None:
@@ -78,3 +80,6 @@ class FileLedger:
         keys = self._read()
         keys.pop(key, None)
         self._write(keys)
+
+    def close(self) -> None:
+        """Nothing held open between claims."""
