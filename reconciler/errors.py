@@ -31,21 +31,34 @@ problem), exits 1 and shows no traceback unless ``--debug``. Anything else is a 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True, order=True)
+@functools.total_ordering
+@dataclass(frozen=True)
 class Problem:
-    """One user-facing problem, rendered ``file:line:col: key.path: reason``."""
+    """One user-facing problem, rendered ``file:line:col: key.path: reason``; sorted by file,
+    then position (a problem with none first: a whole document's), key path and reason."""
 
     file: str
     line: int | None
     column: int | None
     path: str
     reason: str
+
+    def _order(self) -> tuple[str, int, int, str, str]:
+        line = -1 if self.line is None else self.line
+        column = -1 if self.column is None else self.column
+        return (self.file, line, column, self.path, self.reason)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return self._order() < other._order()
 
     def __str__(self) -> str:
         place = self.file

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from reconciler.state.pgreplicas import Membership
 
 
-def membership_for(ws: Workspace, interval: float) -> Membership | None:
+def membership_for(ws: Workspace) -> Membership | None:
     """A replica's membership when the state is in PostgreSQL; None for the file store (one
     process, the whole state)."""
     if not ws.state_in_database:
@@ -27,9 +27,9 @@ def membership_for(ws: Workspace, interval: float) -> Membership | None:
 
     store = ws.store
     assert isinstance(store, PgStore)
-    # Alive for one lease, or three intervals when they are longer: a replica that misses
-    # its cycles for that long has its instances taken over.
-    return Membership(store, ttl=max(store.lease_seconds, 3 * interval))
+    # Renewed by a thread, a replica's row says it is alive for half a lease: a dead one's
+    # instances are taken over (the others woken by their heartbeats) within about a lease.
+    return Membership(store, ttl=store.lease_seconds / 2)
 
 
 def shard_targets(ws: Workspace, membership: Membership) -> tuple[list[str], list[str]]:

@@ -96,12 +96,12 @@ def watch(
     metrics = WatchMetrics()
     health = Health(stuck_after=max(10 * interval, 900.0))
     stop = threading.Event()
-    wake = threading.Event()  # ends the wait between cycles: a webhook, or a stop
+    wake = _Wake()  # ends the wait between cycles: a webhook, a rebalance, or a stop
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         health.stopping = True
         stop.set()
-        wake.set()
+        wake("stop")
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -115,7 +115,7 @@ def watch(
                     if webhook_secret is not None
                     else None
                 )
-                hook = Webhook(secret, wake.set) if secret is not None else None
+                hook = Webhook(secret, lambda: wake("webhook")) if secret is not None else None
                 stack.enter_context(StatusServer(*address, metrics, health, hook))
             notifier = (
                 Notifier(targets(notify, root=ws.root, environ=env.environ), ledger_for(ws))
@@ -124,8 +124,9 @@ def watch(
             )
             if notifier is not None:
                 stack.callback(notifier.close)
-            membership = membership_for(ws, interval)
+            membership = membership_for(ws)
             if membership is not None:
+                membership.start(lambda: wake("rebalance"))
                 stack.callback(_leave, membership)
             watcher = _Watcher(options, env, runtime, pull, lock_timeout, stop, metrics, membership)
             cycle, trigger = 0, "start"
@@ -138,13 +139,28 @@ def watch(
                     _notify(notifier, plan, line, metrics)
                 health.cycle_ended(line["status"] == "ok")
                 click.echo(json.dumps({**line, "trigger": trigger}))
-                woken = wake.wait(max(0.0, interval - (time.monotonic() - began)))
-                wake.clear()
-                trigger = "webhook" if woken else "interval"
+                trigger = wake.wait(max(0.0, interval - (time.monotonic() - began)))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return EXIT_OK
+
+
+class _Wake:
+    """What ends the wait between cycles early, and why (the next cycle's trigger)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reason = "interval"
+
+    def __call__(self, reason: str) -> None:
+        self._reason = reason
+        self._event.set()
+
+    def wait(self, seconds: float) -> str:
+        woken = self._event.wait(seconds)
+        self._event.clear()
+        return self._reason if woken else "interval"
 
 
 def _address(listen: str) -> tuple[str, int]:

@@ -1,5 +1,6 @@
 """The `watch` replicas of a PostgreSQL state, and which provider instances (shards) each
-works on: every replica renews its row each cycle and reads the live ones; each instance
+works on: every replica renews its row (a thread, ``Membership.start``) and reads the live
+ones each cycle; each instance
 belongs to the replica ranking highest for it (rendezvous hashing, bounded to an even share:
 ``assignment``), so a replica joining or leaving moves few instances, and every replica
 computes the same owners from the same members. Exclusion does not rest on this agreement:
@@ -11,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from reconciler.errors import StateError
 from reconciler.state.pgstore import Connection, PgStore
 
 
@@ -41,13 +44,21 @@ def assignment(instances: Sequence[str], replicas: Sequence[str]) -> dict[str, s
 
 
 class Membership:
-    """This process as one replica of ``store``'s `watch`."""
+    """This process as one replica of ``store``'s `watch`: its row renewed by a thread every
+    quarter of ``ttl`` (however long a cycle takes), so a dead replica is out after ``ttl``,
+    and ``changed`` called when this replica's instances change between cycles (another
+    replica joined, left or died), to begin a cycle on them at once."""
 
     def __init__(self, store: PgStore, ttl: float) -> None:
         self.store = store
-        self.ttl = ttl  # seconds a replica counts as alive after its last cycle began
+        self.ttl = ttl  # seconds a replica counts as alive after its row was last renewed
         self.id = uuid.uuid4().hex[:12]
         self._conn: Connection | None = None
+        self._guard = threading.Lock()  # one user of the connection at a time
+        self._instances: list[str] = []  # as of the last cycle
+        self._shards: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
@@ -56,7 +67,7 @@ class Membership:
 
     def members(self) -> list[str]:
         """Renew this replica, and the live replicas (this one included), sorted."""
-        with self.store.errors():
+        with self._guard, self.store.errors():
             conn = self._connection()
             conn.execute(
                 "INSERT INTO replicas (state, replica_id, host, pid, expires_at)"
@@ -78,17 +89,39 @@ class Membership:
     def shards(self, instances: Sequence[str]) -> list[str]:
         """The instances this replica works on now."""
         owners = assignment(instances, self.members())
-        return sorted(i for i, replica in owners.items() if replica == self.id)
+        self._instances = list(instances)
+        self._shards = sorted(i for i, replica in owners.items() if replica == self.id)
+        return self._shards
+
+    def start(self, changed: Callable[[], None]) -> None:
+        def beat() -> None:
+            while not self._stop.wait(self.ttl / 4):
+                try:
+                    members = self.members()
+                except StateError:
+                    continue  # the database is unreachable: the next beat tries again
+                owners = assignment(self._instances, members) if self._instances else {}
+                mine = sorted(i for i, replica in owners.items() if replica == self.id)
+                if self._instances and mine != self._shards:
+                    changed()
+
+        self._thread = threading.Thread(target=beat, name="replica-heartbeat", daemon=True)
+        self._thread.start()
 
     def leave(self) -> None:
-        """On shutdown: the others take this replica's instances at their next cycle, not
-        after its row expires."""
-        with self.store.errors():
-            self._connection().execute(
-                "DELETE FROM replicas WHERE state = %s AND replica_id = %s",
-                (self.store.state, self.id),
-            )
-        self.close()
+        """On shutdown: the others take this replica's instances at once, not after its row
+        expires."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            with self._guard, self.store.errors():
+                self._connection().execute(
+                    "DELETE FROM replicas WHERE state = %s AND replica_id = %s",
+                    (self.store.state, self.id),
+                )
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self._conn is not None:

@@ -480,3 +480,14 @@ def test_the_provider_instances_are_bounded(repo: Repo) -> None:
     many = "".join(instance.format(i) for i in range(300))
     configure(repo, "providers:\n", f"providers:\n{many}")
     assert refused(repo, ("validate",))[0] == "reconciler.yaml:3:1: providers: at most 256 item(s)"
+
+
+def test_problems_with_and_without_a_position_in_one_file_are_all_reported(repo: Repo) -> None:
+    """Found by the fuzz: a directive spliced into a spec splits it where the document markers
+    do not, so some problems have no line; sorting them with the others crashed (exit 3)."""
+    spec = jobrun("ok")
+    odd = "? [a, b]\n: c\n%YAML 1.1\n---\nprune: yes\n"
+    repo.spec("f.yaml", spec[:25] + odd + spec[25:] + "---\n" + spec)
+    lines = refused(repo, ("validate",))
+    assert "specs/f.yaml:5:1: prune: unknown key" in lines
+    assert "specs/f.yaml: kind: required key is missing" in lines  # no position: first

@@ -46,7 +46,7 @@ def until_split(replicas: list[queue.Queue[str]], timeout: float = 30) -> list[l
 def test_replicas_split_the_instances_and_take_over_a_killed_one(
     world: PgWorld, report_figure: Callable[[str], None]
 ) -> None:
-    args = ("watch", "--interval", "0.3")
+    args = ("watch", "--interval", "3")  # longer than a takeover: that must be a wake-up
     replicas = [start_watch(world.repo, world.env, *args) for _ in range(2)]
     queues = [lines for _, lines in replicas]
     try:
@@ -56,12 +56,18 @@ def test_replicas_split_the_instances_and_take_over_a_killed_one(
         world.assert_exactly_once()
 
         killed, survivor = replicas[0], replicas[1]
+        while not survivor[1].empty():  # its cycles so far: the next ones are after the kill
+            survivor[1].get_nowait()
+        next_cycle(survivor[1], lambda c: True)  # just ended: its next interval is 3 s away
         killed[0].send_signal(signal.SIGKILL)
         killed[0].communicate(timeout=10)
         began = time.monotonic()
-        while shards_now(survivor[1]) != INSTANCES:  # its row expires after one lease
-            assert time.monotonic() - began < 15
+        # Its row expires after half a lease; the survivor's heartbeat sees its share grow
+        # and wakes its loop, well before the next interval.
+        took = next_cycle(survivor[1], lambda c: c.get("shards") == INSTANCES, timeout=15)
         taken_over = time.monotonic() - began
+        assert took["trigger"] == "rebalance", took
+        assert taken_over < 3, taken_over
         for name in ("etl-0", "ctl-1", "campaigns-0", "elt-1"):
             world.bump(name)
         deadline = time.monotonic() + 60
