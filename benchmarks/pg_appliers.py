@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from tests.pgserver import find_bindir, running_server
+from tests.pgserver import benchmark_server
 from tests.resilience.test_pg_appliers import APPLIERS, Appliers, alone_then_together, finish
 
 
@@ -24,14 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=1.0, help="seconds per API call")
     args = parser.parse_args()
-    bindir = find_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql")
-    with running_server(bindir) as server, tempfile.TemporaryDirectory() as tmp:
-        name = f"appliers_{uuid.uuid4().hex[:8]}"
-        with server.admin() as conn:
-            conn.execute(f"CREATE DATABASE {name}".encode())
-        world = Appliers(Path(tmp), server.dsn(name), latency=args.latency)
+    with benchmark_server() as server, tempfile.TemporaryDirectory() as tmp:
+        world = Appliers(Path(tmp), server.new_database("appliers"), latency=args.latency)
         try:
             alone, together, most = alone_then_together(world)
             world.revision = [r + 1 for r in world.revision]

@@ -14,11 +14,10 @@ import random
 import signal
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-from tests.pgserver import find_bindir, running_server
+from tests.pgserver import benchmark_server
 from tests.resilience.pgchaos import LEASE, PgWorld, kill_at_random_moment
 from tests.resilience.test_exactly_once import SLOW
 
@@ -50,15 +49,9 @@ def main() -> None:
     parser.add_argument("--pauses", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20261206)
     args = parser.parse_args()
-    bindir = find_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql")
     rng = random.Random(args.seed)
-    with running_server(bindir) as server, tempfile.TemporaryDirectory() as tmp:
-        name = f"chaos_{uuid.uuid4().hex[:8]}"
-        with server.admin() as conn:
-            conn.execute(f"CREATE DATABASE {name}".encode())
-        world = PgWorld(Path(tmp), server.dsn(name), seed=SLOW)
+    with benchmark_server() as server, tempfile.TemporaryDirectory() as tmp:
+        world = PgWorld(Path(tmp), server.new_database("chaos"), seed=SLOW)
         began = time.monotonic()
         journals = unconfirmed = fenced = ended = 0
         reported = Counter[str]()  # extra runs of a late write its applier reported

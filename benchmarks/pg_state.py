@@ -13,11 +13,10 @@ import argparse
 import json
 import os
 import tempfile
-import uuid
 from pathlib import Path
 
 from benchmarks.plan_1000 import CONFIG, SPEC, median_run, reconciler
-from tests.pgserver import find_bindir, running_server
+from tests.pgserver import benchmark_server
 
 POSTGRES = "state:\n  backend: postgres\n  dsn: env:RECONCILER_PG_DSN\n"
 
@@ -62,25 +61,15 @@ def main() -> None:
     parser.add_argument("--noop", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    bindir = find_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql")
     os.environ.setdefault("XPLENTY_API_KEY", "bench")
-    with running_server(bindir) as server, tempfile.TemporaryDirectory() as tmp:
-
-        def database() -> str:
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            with server.admin() as conn:
-                conn.execute(f"CREATE DATABASE {name}".encode())
-            return server.dsn(name)
-
+    with benchmark_server() as server, tempfile.TemporaryDirectory() as tmp:
         for label, specs, pick in (
             (f"apply, {args.starts} starts", args.starts, 0),
             (f"no-op plan, {args.noop} specs", args.noop, 1),
         ):
             figures: dict[str, float] = {}
             for store in ("file", "postgres"):
-                os.environ["RECONCILER_PG_DSN"] = database()
+                os.environ["RECONCILER_PG_DSN"] = server.new_database("bench")
                 root = repository(Path(tmp) / f"{store}-{specs}", specs, store == "postgres")
                 applied, planned, changes = measure(root, args.repeat)
                 if changes:

@@ -19,12 +19,11 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 from tests.cli.test_watch import start_watch, stop_watch
-from tests.pgserver import find_bindir, running_server
+from tests.pgserver import benchmark_server
 from tests.resilience.pgchaos import LEASE, PgWorld
 from tests.resilience.test_exactly_once import SLOW
 
@@ -100,15 +99,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args()
-    bindir = find_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql")
     rng = random.Random(args.seed)
-    with running_server(bindir) as server, tempfile.TemporaryDirectory() as tmp:
-        name = f"soak_{uuid.uuid4().hex[:8]}"
-        with server.admin() as conn:
-            conn.execute(f"CREATE DATABASE {name}".encode())
-        world = PgWorld(Path(tmp), server.dsn(name), seed=SLOW)
+    with benchmark_server() as server, tempfile.TemporaryDirectory() as tmp:
+        world = PgWorld(Path(tmp), server.new_database("soak"), seed=SLOW)
         for instance in ("etl", "ctl", "campaigns", "elt"):
             for i in range(6, 15):  # 15 specs per provider, 60 in all
                 world.specs[f"{instance}-{i}"] = (instance, 1000 + i)

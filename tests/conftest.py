@@ -6,7 +6,6 @@ import subprocess
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -62,12 +61,10 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_dsn(pg_server: PgServer) -> Iterator[str]:
     """The DSN of a new, empty database on the session's server, dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = pg_server.new_database("t")
+    yield dsn
     with pg_server.admin() as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    yield pg_server.dsn(name)
-    with pg_server.admin() as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+        conn.execute(f"DROP DATABASE {dsn.rsplit('/', 1)[1]} WITH (FORCE)".encode())
 
 
 CONFIG = """\

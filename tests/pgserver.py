@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,13 @@ class PgServer:
     def admin(self) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.dsn(), autocommit=True)
 
+    def new_database(self, prefix: str) -> str:
+        """The DSN of a new, empty database named ``prefix`` and a random suffix."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with self.admin() as conn:
+            conn.execute(f"CREATE DATABASE {name}".encode())
+        return self.dsn(name)
+
 
 @contextlib.contextmanager
 def running_server(bindir: Path) -> Iterator[PgServer]:
@@ -110,6 +118,16 @@ def running_server(bindir: Path) -> Iterator[PgServer]:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def benchmark_server() -> Iterator[PgServer]:
+    """A server for a benchmark script: one line and exit 1 without the binaries."""
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql")
+    with running_server(bindir) as server:
+        yield server
 
 
 def server_or_skip() -> Path:
