@@ -89,31 +89,30 @@ def socket_in_use() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def test_watch_refuses_a_bad_or_busy_listen_address(tmp_path: Path) -> None:
-    (tmp_path / "reconciler.yaml").write_text(CONFIG)
-    (tmp_path / "specs").mkdir()
-    env = {**os.environ, "XPLENTY_API_KEY": "k"}
-    bad = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--sandbox", "watch", "--listen", "99999"],
-        cwd=tmp_path,
-        env=env,
+def refused_watch(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`reconciler --sandbox watch ARGS` in a new repository, expected to refuse at once."""
+    (root / "reconciler.yaml").write_text(CONFIG)
+    (root / "specs").mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "--sandbox", "watch", *args],
+        cwd=root,
+        env={**os.environ, "XPLENTY_API_KEY": "k", **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_watch_refuses_a_bad_or_busy_listen_address(tmp_path: Path) -> None:
+    bad = refused_watch(tmp_path, "--listen", "99999")
     assert bad.returncode == 1
     assert bad.stderr == (
         "Error: --listen 99999: expected [HOST:]PORT with a port from 1 to 65535\n"
     )
     with socket_in_use() as port:
-        busy = subprocess.run(
-            [sys.executable, "-m", "reconciler", "--sandbox", "watch", "--listen", str(port)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        busy = refused_watch(tmp_path, "--listen", str(port))
     assert busy.returncode == 1
     assert busy.stderr.startswith(f"Error: --listen 127.0.0.1:{port}: cannot listen there ("), (
         busy.stderr
@@ -185,16 +184,7 @@ def test_a_verified_webhook_begins_a_cycle_at_once(tmp_path: Path) -> None:
 def test_a_bad_webhook_secret_is_refused_before_any_cycle(
     tmp_path: Path, args: tuple[str, ...], error: str
 ) -> None:
-    (tmp_path / "reconciler.yaml").write_text(CONFIG)
-    (tmp_path / "specs").mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--sandbox", "watch", *args],
-        cwd=tmp_path,
-        env={**os.environ, "XPLENTY_API_KEY": "k", "SHORT": "short"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = refused_watch(tmp_path, *args, env={"SHORT": "short"})
     assert done.returncode == 1
     assert done.stderr.startswith("Error: "), done.stderr
     assert error in done.stderr
