@@ -93,13 +93,11 @@ def _events(action: Action, run_id: str | None) -> list[Event]:
 def ledger_for(ws: Workspace) -> Ledger:
     """The state's own ledger: a table beside a PostgreSQL state (shared by its replicas), or
     a file in the repository's `.reconciler/` (one process)."""
-    store = ws.store
-    if ws.state_in_database:
+    database = ws.database
+    if database is not None:
         from reconciler.state.pgledger import PgLedger  # psycopg only for this backend
-        from reconciler.state.pgstore import PgStore
 
-        assert isinstance(store, PgStore)
-        return PgLedger(store)
+        return PgLedger(database)
     return FileLedger(ws.root / ".reconciler" / "notified.json")
 
 

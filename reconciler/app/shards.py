@@ -20,16 +20,14 @@ if TYPE_CHECKING:
 def membership_for(ws: Workspace) -> Membership | None:
     """A replica's membership when the state is in PostgreSQL; None for the file store (one
     process, the whole state)."""
-    if not ws.state_in_database:
+    database = ws.database
+    if database is None:
         return None
     from reconciler.state.pgreplicas import Membership  # psycopg only for this backend
-    from reconciler.state.pgstore import PgStore
 
-    store = ws.store
-    assert isinstance(store, PgStore)
     # Renewed by a thread, a replica's row says it is alive for half a lease: a dead one's
     # instances are taken over (the others woken by their heartbeats) within about a lease.
-    return Membership(store, ttl=store.lease_seconds / 2)
+    return Membership(database, ttl=database.lease_seconds / 2)
 
 
 def shard_targets(ws: Workspace, membership: Membership) -> tuple[list[str], list[str]]:

@@ -77,6 +77,18 @@ class Workspace:
         store.lease_seconds = float(settings.lease)
         return store
 
+    @property
+    def database(self) -> PgStore | None:
+        """The store when the state is in PostgreSQL, for what only a database holds (the
+        notification ledger's table, `watch`'s replicas); None with the file store."""
+        if not self.state_in_database:
+            return None
+        from reconciler.state.pgstore import PgStore  # already imported by ``store``
+
+        store = self.store
+        assert isinstance(store, PgStore)
+        return store
+
     def state_files(self, what: str) -> StateFiles:
         """The lockfile and journal, for what works on them alone (``what``); refused when the
         state is in PostgreSQL."""
