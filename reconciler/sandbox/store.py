@@ -29,8 +29,22 @@ class Store:
         self._lock = threading.RLock()  # reentrant: now() is read inside transactions
         with self._lock:
             if path:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._set_wal()
             self._db.executescript(SCHEMA)
+
+    def _set_wal(self) -> None:
+        """WAL mode, retried: when several processes open a new state file at once, SQLite
+        answers "database is locked" to the mode change at once instead of calling the busy
+        handler, so the connection's timeout does not cover it."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def create_tables(self, schema: str) -> None:
         """An emulator's tables: ``schema`` creates only what does not exist yet."""
