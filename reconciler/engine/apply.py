@@ -85,9 +85,10 @@ async def apply_plan(
             place = (action.instance, action.start.desired.scope)
             applier.scope_locks.setdefault(place, asyncio.Lock())
     # No request leaves once the state's lock may no longer be ours (a lease outlived by a
-    # pause), wherever the pause fell: checked as each request is about to be written.
+    # pause), wherever the pause fell, nor one that acts unless the lock lasts its timeout
+    # more: checked as each request is about to be written.
     late: list[str] = []
-    with checked_sends(SendGuard(journal.check_held, late.append)):
+    with checked_sends(SendGuard(journal.held_for, late.append)):
         await asyncio.gather(*(applier.perform(a) for a in calls))
     if applier.journal_failure is not None:
         # What was done is not all recorded: the journal (as far as it goes) is the record, and

@@ -9,7 +9,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -122,16 +122,19 @@ def error_for(label: str, response: httpx.Response, message: str) -> ApiError:
     return kind(label, message, status=status)
 
 
-# What must hold for a request to leave now (an apply under a lease: still within it), and
-# who hears of one whose writing outlasted it. Set by whoever performs actions, for the calls
-# made inside. Checked as each request enters httpx and again as its headers, then its body,
-# are about to be written: a process paused after a check made any earlier (waiting for a
-# slot, a token, a login's answer, or between a request's headers and its body) would send a
-# start its successor may have made meanwhile. A pause inside the last write itself cannot be
-# prevented by a client; checked once more after it, such a request is reported.
+# What must hold for a request to leave now (an apply under a lease: still within it, and
+# for a request that acts, for its timeout more), and who hears of one whose writing
+# outlasted it. Set by whoever performs actions, for the calls made inside. Checked as each
+# request enters httpx and again as its headers, then its body, are about to be written: a
+# process paused after a check made any earlier (waiting for a slot, a token, a login's
+# answer, or between a request's headers and its body) would send a start its successor may
+# have made meanwhile. A pause inside the last write itself cannot be prevented by a client;
+# checked once more after it, such a request is reported.
 @dataclass(frozen=True)
 class SendGuard:
-    check: Callable[[], None]  # raises to refuse a request
+    # Given the seconds the request may yet take (its timeout; 0 for a read): returns when
+    # they are surely within the lease, perhaps after waiting; raises to refuse the request.
+    check: Callable[[float], Awaitable[None]]
     written_late: Callable[[str], None]  # a request (method and path) written past it
 
 
@@ -193,6 +196,7 @@ class ApiClient:
         self.calls = 0
         self.rate_limited = 0  # 429 answers
         self._error_message = error_message
+        self._timeout = timeout
         self._slots = asyncio.Semaphore(concurrency)
         self._bucket = TokenBucket(rate_limit)
         self._client = httpx.AsyncClient(
@@ -210,24 +214,27 @@ class ApiClient:
     async def _sending(self, request: httpx.Request) -> None:
         guard = _send_guard.get()
         if guard is not None:
-            guard.check()
+            # A request that acts (a start, a stop, a login) needs its answer, or the end of
+            # its wait, within the lease: a successor must not resolve it while it may land.
+            needed = 0.0 if request.method in SAFE_METHODS else self._timeout
+            await guard.check(needed)
             # And at the last moments (httpcore's trace, on a real connection): before the
             # headers and before the body are written, then once they are.
-            request.extensions["trace"] = functools.partial(self._writing, guard, request)
+            request.extensions["trace"] = functools.partial(self._writing, guard, request, needed)
         self.calls += 1
 
     async def _writing(
-        self, guard: SendGuard, request: httpx.Request, event: str, _: object
+        self, guard: SendGuard, request: httpx.Request, needed: float, event: str, _: object
     ) -> None:
         if event in _BEFORE_WRITES:
             try:
-                guard.check()
+                await guard.check(needed)
             except BaseException:
                 self.calls -= 1  # counted as sent, but refused before it was
                 raise
         elif event in _AFTER_WRITES:
             try:
-                guard.check()
+                await guard.check(0.0)
             except Exception:
                 guard.written_late(f"{request.method} {request.url.path}")
 

@@ -22,7 +22,8 @@ from reconciler.source.specs import LoadedSpec as LoadedSpec
 from reconciler.source.specs import load_specs as load_specs
 from reconciler.source.specs import spec_files as spec_files
 from reconciler.source.yaml import Document, Locator, PathPart, parse_text, read_text
-from reconciler.spec.models import Config, ProviderInstance
+from reconciler.spec.durations import format_duration
+from reconciler.spec.models import Config, ProviderInstance, StateBackend
 
 
 def load_config(
@@ -67,9 +68,41 @@ def load_config(
         for name, instance in config.providers.items()
         for problem in _instance_problems(path, docs[0], locator, name, instance, providers)
     ]
+    bad += _lease_problems(path, locator, data, config)
     if bad or (settings and settings.problems):
         raise InputError(bad + _further_problems(settings, providers))
     return config
+
+
+def _lease_problems(
+    path: Path, locator: Locator, data: dict[Any, Any], config: Config
+) -> list[Problem]:
+    """With the state in PostgreSQL, a request that acts is sent only while its timeout and a
+    tenth of the lease are left of the lease, which its renewals keep above 63% of it: a
+    timeout longer than half the lease would hold every start back. Told at the timeout
+    when it is set, else at the lease."""
+    if config.state.backend is not StateBackend.POSTGRES:
+        return []
+    lease = config.state.lease
+    problems = []
+    for name, instance in config.providers.items():
+        if 2 * instance.timeout <= lease:
+            continue
+        raw = data.get("providers", {}).get(name)
+        parts: list[PathPart] = (
+            ["providers", name, "timeout"]
+            if isinstance(raw, dict) and "timeout" in raw
+            else ["state", "lease"]
+        )
+        reason = (
+            f"provider {name}'s timeout ({format_duration(instance.timeout)}) is more than half "
+            f"the state's lease ({format_duration(lease)}): a start is sent only while its "
+            "timeout and a tenth of the lease are left of the lease; make the lease at least "
+            f"{format_duration(2 * instance.timeout)} or the timeout at most "
+            f"{format_duration(lease // 2)}"
+        )
+        problems.append(config_problem(path, locator, parts, reason))
+    return problems
 
 
 class _Settings:

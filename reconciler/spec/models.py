@@ -220,6 +220,12 @@ class ProviderInstance(StrictModel):
     )
     concurrency: int = Field(default=4, ge=1, le=64, description="Parallel calls to this instance.")
     rate_limit: RateLimit | None = Field(default=None, description="Default: the provider's.")
+    timeout: PositiveDuration = Field(
+        default=30,
+        description="How long one API call may take to connect, to send, and to answer. With "
+        "the state in PostgreSQL, a call that acts is sent only while this and a tenth of the "
+        "lease remain of it: the lease must be at least twice the longest timeout.",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific settings, checked by the provider."
     )
@@ -249,8 +255,8 @@ class StateSettings(StrictModel):
     lease: PositiveDuration = Field(
         default=60,
         description="For postgres: how long an applier's lock lasts unless renewed (it is "
-        "renewed every third of it). A holder paused longer loses it to the next applier, "
-        "and its late writes are refused.",
+        "renewed every sixth of it). A holder paused longer loses it to the next applier, "
+        "and its late writes are refused. At least twice every provider's timeout.",
     )
 
     @model_validator(mode="after")

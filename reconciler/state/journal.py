@@ -99,6 +99,9 @@ class Journal:
     def check_held(self) -> None:
         """A file lock is held until the process ends: nothing to check."""
 
+    async def held_for(self, seconds: float) -> None:
+        """A file lock does not expire."""
+
     async def intent(self, record: RunRecord) -> None:
         await self.append(IntentEntry(record=record))
 

@@ -25,6 +25,7 @@ from reconciler.state.model import RunRecord
 from reconciler.state.pglease import Lease, fence
 
 Connection = psycopg.Connection[TupleRow]
+WAIT_SECONDS = 0.05  # between looks at the lease's deadline, waiting for a renewal
 
 
 class PgJournal:
@@ -36,6 +37,7 @@ class PgJournal:
         where: str,
         describe: Callable[[psycopg.Error], str],
         held_until: Callable[[], float] = lambda: float("inf"),
+        margin: float = 0.0,
     ) -> None:
         self._conn = conn
         self._guard = guard  # one transaction at a time on the connection
@@ -46,6 +48,7 @@ class PgJournal:
         self._describe = describe
         self._failure: JournalWriteError | None = None
         self._held_until = held_until  # time.monotonic() before which the leases are ours
+        self._margin = margin  # beyond a request's timeout, left of the lease when it is sent
 
     def check_held(self) -> None:
         """Fencing covers the database's writes, not a provider's calls: a holder paused
@@ -59,6 +62,17 @@ class PgJournal:
             )
         if self._failure is not None:
             raise self._failure
+
+    async def held_for(self, seconds: float) -> None:
+        """Renewed every sixth of the lease, its sure part never falls below about 63% of it
+        while the database answers (the configuration keeps timeouts at most half a lease):
+        a wait here means a renewal is late. If none comes, the deadline passes and nothing
+        more is begun; calls already sent had their timeout's worth of lease left."""
+        while True:
+            self.check_held()
+            if self._held_until() - time.monotonic() >= seconds + self._margin:
+                return
+            await asyncio.sleep(WAIT_SECONDS)
 
     async def _commit(self, sql: bytes, params: tuple[object, ...], run_key: str = "") -> int:
         if self._failure is not None:

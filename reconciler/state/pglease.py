@@ -4,7 +4,7 @@ A lease is a row of ``leases``. Taking it (free, released, or expired) increment
 every write under it checks, in the write's own transaction, that the epoch is still its own
 (``fence``), so a holder that was paused past its expiry and replaced cannot write late: the
 row lock taken by ``fence`` orders it against a taker's update. Time is the database's
-(``now()``), never a client's clock. A thread renews the lease at a third of its length while
+(``now()``), never a client's clock. A thread renews the lease every sixth of its length while
 it is held; a holder that dies stops renewing, and the next taker takes over once it expires,
 or at once when the holder's connection is gone (``_LIVE``: a killed process's socket is
 closed by its kernel, and the server ends its session).
@@ -39,6 +39,9 @@ Connection = psycopg.Connection[TupleRow]
 WHOLE_STATE = ""  # the scope of a lease over the whole state
 POLL_SECONDS = 0.1
 SAFE_SHARE = 0.8  # of a lease's length, counted locally, before which it is surely held
+# Renewals per lease: the sure part left stays above 0.8 - 1/6 (63%) of it, more than the
+# half a request's timeout may take (``PgJournal.held_for``).
+RENEWALS = 6
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ class Renewer:
     def _run(self) -> None:
         conn: Connection | None = None
         try:
-            while not self._stop.wait(self._seconds / 3):
+            while not self._stop.wait(self._seconds / RENEWALS):
                 try:
                     if conn is None or conn.closed:
                         conn = self._connect()

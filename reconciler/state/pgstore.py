@@ -284,7 +284,13 @@ class LockedPg:
     @contextlib.contextmanager
     def journal(self) -> Iterator[PgJournal]:
         yield PgJournal(
-            self._conn, self._guard, self.leases, self.store.name, describe, self._held_until
+            self._conn,
+            self._guard,
+            self.leases,
+            self.store.name,
+            describe,
+            self._held_until,
+            margin=self.store.lease_seconds / 10,
         )
 
     def clear_journal(self) -> None:

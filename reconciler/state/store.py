@@ -29,6 +29,13 @@ class JournalWriter(Protocol):
         its successor may make too is never sent."""
         ...
 
+    async def held_for(self, seconds: float) -> None:
+        """As a request that acts is written: return once the state's lock surely lasts
+        ``seconds`` more (the request's timeout), waiting for its renewal if it is due;
+        ``JournalWriteError`` as ``check_held`` once the lock may have expired meanwhile. So a
+        start's answer comes, or its wait ends, while the lock is still this apply's."""
+        ...
+
     async def started(
         self, name: str, run_id: str, status: RunStatus, at: datetime | None
     ) -> None: ...

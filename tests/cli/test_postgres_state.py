@@ -68,12 +68,29 @@ def test_apply_and_plan_keep_the_state_in_postgres(
             "reconciler.yaml:11:1: state: dsn is for backend: postgres; the file "
             "backend uses `lockfile`",
         ),
+        (
+            f"{POSTGRES}  lease: 40s\n",
+            "reconciler.yaml:14:3: state.lease: provider etl's timeout (30s) is more than half "
+            "the state's lease (40s): a start is sent only while its timeout and a tenth of the "
+            "lease are left of the lease; make the lease at least 1m or the timeout at most 20s",
+        ),
     ],
-    ids=["no-dsn", "literal-dsn", "unknown-backend", "dsn-without-postgres"],
+    ids=["no-dsn", "literal-dsn", "unknown-backend", "dsn-without-postgres", "short-lease"],
 )
 def test_a_bad_state_setting_is_one_line_with_its_place(repo: Repo, state: str, line: str) -> None:
     configure(repo, "specs: [specs]\n", f"specs: [specs]\n{state}")
     assert refused(repo) == [line]
+
+
+def test_a_timeout_too_long_for_the_lease_is_told_at_the_timeout(repo: Repo) -> None:
+    configure(repo, "specs: [specs]\n", f"specs: [specs]\n{POSTGRES}")
+    configure(repo, "    account: acme\n", "    account: acme\n    timeout: 31s\n")
+    assert refused(repo) == [
+        "reconciler.yaml:8:5: providers.etl.timeout: provider etl's timeout (31s) is more "
+        "than half the state's lease (1m): a start is sent only while its timeout and a tenth "
+        "of the lease are left of the lease; make the lease at least 1m2s or the timeout at "
+        "most 30s"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox.store import Store
-from tests.cli.test_postgres_state import POSTGRES
 from tests.cli.test_watch import next_cycle, start_watch, stop_watch
 from tests.conftest import CONFIG, jobrun
 from tests.resilience.world import World
@@ -173,11 +172,9 @@ def test_each_event_is_sent_once_across_replicas_and_a_failover(
     sandbox = World(tmp_path, seed=SEED, per_provider=0)
     try:
         root = sandbox.repo
-        (root / "reconciler.yaml").write_text(
-            (root / "reconciler.yaml").read_text() + POSTGRES + "  lease: 2s\n"
-        )
+        sandbox.use_postgres(pg_dsn, lease=2)
         (root / "specs" / "load.yaml").write_text(FAILING)
-        env = {**sandbox.env, "RECONCILER_PG_DSN": pg_dsn, "ALERTS_URL": receiver.url}
+        env = {**sandbox.env, "ALERTS_URL": receiver.url}
         args = ("watch", "--interval", "0.2", "--notify", "webhook=env:ALERTS_URL")
         replicas = [start_watch(root, env, *args) for _ in range(2)]
         queues = [lines for _, lines in replicas]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -87,6 +87,8 @@ def loopback() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(b"{}")
 
+        do_GET = do_POST
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -113,7 +115,7 @@ def test_a_request_refused_at_the_last_moment_never_leaves(
     late: list[str] = []
     checks: list[int] = []
 
-    def second_check_fails() -> None:
+    async def second_check_fails(needed: float) -> None:
         checks.append(1)
         if len(checks) == 2:
             raise _Expired
@@ -140,7 +142,7 @@ def test_a_request_refused_between_its_headers_and_its_body_is_not_acted_on(
     late: list[str] = []
     checks: list[int] = []
 
-    def third_check_fails() -> None:  # on entering httpx, headers, body
+    async def third_check_fails(needed: float) -> None:  # on entering httpx, headers, body
         checks.append(1)
         if len(checks) == 3:
             raise _Expired
@@ -168,7 +170,7 @@ def test_a_request_waiting_for_a_slot_is_checked_when_it_gets_one(
     late: list[str] = []
     deadline = time.monotonic() + 0.15
 
-    def within_deadline() -> None:
+    async def within_deadline(needed: float) -> None:
         if time.monotonic() >= deadline:
             raise _Expired
 
@@ -191,6 +193,10 @@ def test_a_request_waiting_for_a_slot_is_checked_when_it_gets_one(
     assert calls == 1
 
 
+async def _no_check(needed: float) -> None:
+    pass
+
+
 def test_requests_outside_checked_sends_are_not_checked(
     loopback: tuple[str, list[str]],
 ) -> None:
@@ -199,7 +205,7 @@ def test_requests_outside_checked_sends_are_not_checked(
 
     async def body() -> None:
         client = _client(base_url)
-        with checked_sends(SendGuard(lambda: None, late.append)):
+        with checked_sends(SendGuard(_no_check, late.append)):
             await client.request("POST", "/inside")
         await client.request("POST", "/outside")
         await client.aclose()
@@ -217,7 +223,8 @@ def test_a_request_written_past_the_deadline_is_reported(
     late: list[str] = []
     checks: list[int] = []
 
-    def fourth_check_fails() -> None:  # entering httpx, headers, body, then after the body
+    # entering httpx, headers, body, then after the body
+    async def fourth_check_fails(needed: float) -> None:
         checks.append(1)
         if len(checks) == 4:
             raise _Expired
@@ -233,3 +240,33 @@ def test_a_request_written_past_the_deadline_is_reported(
 
     assert asyncio.run(body()) == 1
     assert (seen, late) == (["/start?x=1"], ["POST /start"])
+
+
+def test_a_request_that_acts_needs_its_timeout_left_and_a_read_needs_none(
+    loopback: tuple[str, list[str]],
+) -> None:
+    """What the guard is asked for at each check: a POST (a start, a stop, a login) its
+    client's timeout, before the request and before each write; after the body, and for a
+    GET, only that the lease still holds."""
+    base_url, _ = loopback
+    asked: list[tuple[str, float]] = []
+
+    def recording(method: str) -> Callable[[float], Awaitable[None]]:
+        async def check(needed: float) -> None:
+            asked.append((method, needed))
+
+        return check
+
+    async def body() -> None:
+        client = ApiClient(
+            label="t", base_url=base_url, headers={}, concurrency=1, rate_limit=None, timeout=7
+        )
+        with checked_sends(SendGuard(recording("POST"), lambda _: None)):
+            await client.request("POST", "/start")
+        with checked_sends(SendGuard(recording("GET"), lambda _: None)):
+            await client.request("GET", "/runs")
+        await client.aclose()
+
+    asyncio.run(body())
+    assert asked[:4] == [("POST", 7.0), ("POST", 7.0), ("POST", 7.0), ("POST", 0.0)]
+    assert {needed for method, needed in asked if method == "GET"} == {0.0}

@@ -21,12 +21,7 @@ class PgWorld(World):
     def __init__(self, root: Path, dsn: str, seed: str = "") -> None:
         super().__init__(root, seed=seed)
         self.dsn = dsn
-        config = self.repo / "reconciler.yaml"
-        config.write_text(
-            config.read_text()
-            + f"state:\n  backend: postgres\n  dsn: env:RECONCILER_PG_DSN\n  lease: {LEASE}s\n"
-        )
-        self.env["RECONCILER_PG_DSN"] = dsn
+        self.use_postgres(dsn, LEASE)
 
     def sql(self, query: str) -> list[tuple[object, ...]]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:

@@ -133,6 +133,17 @@ class World:
                 self.specs[f"{instance}-{i}"] = (instance, 1000 + i)
                 self.write_spec(f"{instance}-{i}")
 
+    def use_postgres(self, dsn: str, lease: int) -> None:
+        """The state in PostgreSQL with a short lease, each instance's timeout half of it (the
+        most the configuration allows: a start is sent only while its timeout is left)."""
+        config = self.repo / "reconciler.yaml"
+        text = config.read_text().replace(
+            "\n    type: ", f"\n    timeout: {lease // 2}s\n    type: "
+        )
+        state = f"state:\n  backend: postgres\n  dsn: env:RECONCILER_PG_DSN\n  lease: {lease}s\n"
+        config.write_text(text + state)
+        self.env["RECONCILER_PG_DSN"] = dsn
+
     @property
     def repo(self) -> Path:
         return self.root / "repo"

@@ -98,6 +98,41 @@ def test_a_held_lease_is_renewed_and_an_abandoned_one_expires(pg_dsn: str) -> No
         assert state.taken_over.id == "dead00000000"
 
 
+def test_a_holder_that_cannot_renew_begins_no_call_that_acts_and_steps_down(
+    pg_dsn: str,
+) -> None:
+    """A request that acts (its timeout 0.8 s) needs 0.8 s and a tenth of the lease left: with
+    the lease renewed every sixth of its 2 s, it is sent at once, however long the holder
+    works. Renewals blocked (the lease row locked, as by a database that stops answering),
+    it waits, then is refused before the lease ends; reads go on until the deadline."""
+    store = PgStore(pg_dsn, lease_seconds=2)
+    with store.locked("watch cycle") as state, state.journal() as journal:
+        began = time.monotonic()
+        while time.monotonic() - began < 2.5:  # past the lease's length: renewed meanwhile
+            waited = time.monotonic()
+            asyncio.run(journal.held_for(0.8))
+            assert time.monotonic() - waited < 0.5
+            time.sleep(0.1)
+        with psycopg.connect(pg_dsn) as blocker:
+            blocker.execute(b"SELECT 1 FROM leases FOR UPDATE")  # until the block ends
+            blocked = time.monotonic()
+
+            async def one_call_after_another() -> None:  # as a cycle's starts come
+                for _ in range(40):
+                    await journal.held_for(0.8)
+                    await asyncio.sleep(0.1)
+
+            with pytest.raises(JournalWriteError, match="may have expired"):
+                asyncio.run(one_call_after_another())
+            refused = time.monotonic() - blocked
+            with pytest.raises(JournalWriteError):  # and nothing at all after that
+                journal.check_held()
+            expires = sql(pg_dsn, "SELECT expires_at > now() FROM leases WHERE scope = ''")
+            blocker.rollback()
+    assert refused < 2 * 0.8  # at the latest when its sure part (80% of the lease) ended
+    assert expires == [(True,)]  # refused while the lease was still this holder's
+
+
 def test_force_unlock_clears_an_expired_lease_and_fences_its_holder(pg_dsn: str) -> None:
     store = PgStore(pg_dsn)
     with store.locked("apply") as gone:

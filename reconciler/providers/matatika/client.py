@@ -157,6 +157,7 @@ class MatatikaProvider:
             headers=headers,
             auth=auth,
             concurrency=config.concurrency,
+            timeout=float(config.timeout),
             rate_limit=config.rate_limit,
             transport=context.transport,
         )

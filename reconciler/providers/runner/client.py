@@ -132,6 +132,7 @@ class RunnerProvider:
                 ),
             ),
             concurrency=config.concurrency,
+            timeout=float(config.timeout),
             rate_limit=config.rate_limit,
             transport=context.transport,
         )

@@ -153,6 +153,7 @@ class VonageProvider:
             headers=headers,
             auth=auth,
             concurrency=config.concurrency,
+            timeout=float(config.timeout),
             rate_limit=config.rate_limit or rate_limit_default,
             transport=context.transport,
             error_message=problem_message,

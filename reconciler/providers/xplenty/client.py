@@ -124,6 +124,7 @@ class XplentyProvider:
             headers={"Accept": ACCEPT},
             auth=httpx.BasicAuth(context.credentials.get("api_key", ""), ""),
             concurrency=config.concurrency,
+            timeout=float(config.timeout),
             rate_limit=config.rate_limit or rate_limit_default,
             transport=context.transport,
         )
