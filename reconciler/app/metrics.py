@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -84,6 +84,19 @@ class WatchMetrics:
             "Provider instances this replica works on (a PostgreSQL state shared by replicas).",
             registry=registry,
         )
+        self.shard_owned = Gauge(
+            "reconciler_shard_owned",
+            "1 for each provider instance this replica works on (takes its lease each cycle), "
+            "0 for the others in use.",
+            ["instance"],
+            registry=registry,
+        )
+        self.unowned = Gauge(
+            "reconciler_shards_unowned",
+            "Provider instances no replica has worked on for longer than an interval and a "
+            "lease, as this replica saw them in its last cycle.",
+            registry=registry,
+        )
         self.notifications = Counter(
             "reconciler_notifications",
             "Notifications, by outcome: sent, or failed (tried again by a later cycle).",
@@ -110,6 +123,12 @@ class WatchMetrics:
         for action in plan.actions:
             what = outcome.get(action.name, PLANNED) if action.kind.is_change else PLANNED
             self.actions.labels(action.kind.value, what).inc()
+
+    def observe_shards(self, instances: Sequence[str], mine: Sequence[str], unowned: int) -> None:
+        self.shards.set(len(mine))
+        for instance in instances:
+            self.shard_owned.labels(instance).set(1 if instance in mine else 0)
+        self.unowned.set(unowned)
 
     def observe_state(self, lock: Lockfile) -> None:
         self.unconfirmed.set(sum(1 for r in lock.runs.values() if r.run_id is None))

@@ -2,11 +2,13 @@
 or a Slack incoming webhook.
 
 Events are read off each cycle's plan: a run failed (and will be retried), retries exhausted,
-an occurrence (or a window) missed, drift found. Each has a key naming what happened (the spec
-and the failed run, the missed time, ...), claimed in a ledger (``state.ledger``) per target
-before it is sent: a failed run that stays failed for a hundred cycles, a restart, or another
-replica seeing it too sends nothing more. A send that fails is released and tried again by a
-later cycle. Strings from specs and providers go out inert for each medium.
+an occurrence (or a window) missed, drift found; and, for replicas of a PostgreSQL state, off
+the shards table: a provider instance no replica has worked on for too long. Each has a key
+naming what happened (the spec and the failed run, the missed time, ...), claimed in a ledger
+(``state.ledger``) per target before it is sent: a failed run that stays failed for a hundred
+cycles, a restart, or another replica seeing it too sends nothing more. A send that fails is
+released and tried again by a later cycle. Strings from specs and providers go out inert for
+each medium.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from reconciler.state.ledger import FileLedger, Ledger
 
 if TYPE_CHECKING:
     from reconciler.app.workspace import Workspace
+    from reconciler.state.pgreplicas import Unowned
 
 URL_VARIABLE = "RECONCILER_NOTIFY_URL"  # the one variable of reconciler's own allowed
 FORMATS = ("webhook", "slack")
@@ -37,8 +40,9 @@ TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # run_failed, retries_exhausted, occurrence_missed, window_missed, drift
-    spec: str
+    kind: str  # run_failed, retries_exhausted, occurrence_missed, window_missed, drift,
+    # shard_unowned
+    spec: str  # "" for an event of a provider instance (shard_unowned)
     instance: str
     summary: str  # one line: what happened
     run_id: str | None = None
@@ -62,6 +66,21 @@ def events(plan: Plan) -> list[Event]:
         run_id = record.run_id if record is not None else None
         found.extend(_events(action, run_id))
     return found
+
+
+def unowned_events(unowned: Sequence[Unowned]) -> list[Event]:
+    """A provider instance no `watch` replica works on, once per time it was last worked on."""
+    return [
+        Event(
+            "shard_unowned",
+            "",
+            u.instance,
+            f"no replica has worked on it for {u.seconds:.0f}s (last: replica {u.replica} on "
+            f"{u.host})",
+            key=f"shard_unowned:{u.instance}:{u.worked_at.isoformat()}",
+        )
+        for u in unowned
+    ]
 
 
 def _events(action: Action, run_id: str | None) -> list[Event]:
@@ -142,12 +161,13 @@ def _sendable(url: str) -> bool:
 
 def payload(target: Target, event: Event, ts: str) -> dict[str, object]:
     if target.format == "slack":
-        where = f"`{slack_text(event.spec)}` on {slack_text(event.instance)}"
+        instance = slack_text(event.instance)
+        where = f"`{slack_text(event.spec)}` on {instance}" if event.spec else instance
         title = event.kind.replace("_", " ")
         return {"text": f"reconciler: {title}: {where}: {slack_text(event.summary)}"}
     return {
         "event": event.kind,
-        "spec": json_text(event.spec),
+        "spec": json_text(event.spec) if event.spec else None,
         "instance": json_text(event.instance),
         "run_id": json_text(event.run_id) if event.run_id is not None else None,
         "summary": json_text(event.summary),
@@ -184,7 +204,8 @@ class Notifier:
                         if isinstance(exc, httpx.HTTPStatusError)
                         else type(exc).__name__
                     )
-                    failures.append(f"notify {target.format} of {event.kind} {event.spec}: {why}")
+                    what = f"{event.kind} {event.spec or event.instance}"
+                    failures.append(f"notify {target.format} of {what}: {why}")
                     down.add(target.id)
                     continue
                 self.ledger.sent(key)

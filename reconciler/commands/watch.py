@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -15,7 +15,7 @@ import click
 
 from reconciler import gitops
 from reconciler.app.metrics import Health, WatchMetrics
-from reconciler.app.notify import Notifier, events, ledger_for, targets
+from reconciler.app.notify import Event, Notifier, events, ledger_for, targets, unowned_events
 from reconciler.app.runtime import Runtime
 from reconciler.app.session import apply_session, converge
 from reconciler.app.shards import membership_for, shard_targets
@@ -30,7 +30,7 @@ from reconciler.errors import ApplyInterrupted, ReconcilerError, UsageError
 from reconciler.state.lock import command_line
 
 if TYPE_CHECKING:
-    from reconciler.state.pgreplicas import Membership
+    from reconciler.state.pgreplicas import Membership, Unowned
 
 
 @click.command()
@@ -59,8 +59,9 @@ if TYPE_CHECKING:
     "notify",
     multiple=True,
     metavar="FORMAT=REF",
-    help="Send each failed run, exhausted retry, missed occurrence and drift once, to the URL "
-    "REF holds (env:NAME or file:PATH): FORMAT webhook (JSON) or slack (repeatable).",
+    help="Send each failed run, exhausted retry, missed occurrence, drift and (replicas) "
+    "unowned provider instance once, to the URL REF holds (env:NAME or file:PATH): FORMAT "
+    "webhook (JSON) or slack (repeatable).",
 )
 @lock_timeout_option(default=30.0)
 @pass_options
@@ -87,7 +88,8 @@ def watch(
 
     With the state in PostgreSQL, run as many as you like: they share the provider instances
     out between them (each cycle's line says which are this one's) and take over those of one
-    that stops or dies.
+    that stops or dies; an instance none worked on for longer than an interval and a lease is
+    told ("unowned" in the line, and once with --notify).
     """
     address = _address(listen) if listen is not None else None
     if webhook_secret is not None and address is None:
@@ -128,15 +130,18 @@ def watch(
             if membership is not None:
                 membership.start(lambda: wake("rebalance"))
                 stack.callback(_leave, membership)
-            watcher = _Watcher(options, env, runtime, pull, lock_timeout, stop, metrics, membership)
+            watcher = _Watcher(
+                options, env, runtime, pull, lock_timeout, stop, metrics, membership, interval
+            )
             cycle, trigger = 0, "start"
             while not stop.is_set():
                 cycle += 1
                 began = time.monotonic()
                 health.cycle_began()
                 line, plan = watcher.cycle(cycle)
-                if notifier is not None and plan is not None:
-                    _notify(notifier, plan, line, metrics)
+                if notifier is not None:
+                    found = events(plan) if plan is not None else []
+                    _notify(notifier, found + unowned_events(watcher.unowned), line, metrics)
                 health.cycle_ended(line["status"] == "ok")
                 click.echo(json.dumps({**line, "trigger": trigger}))
                 trigger = wake.wait(max(0.0, interval - (time.monotonic() - began)))
@@ -183,6 +188,8 @@ class _Watcher:
     stop: threading.Event
     metrics: WatchMetrics
     membership: Membership | None  # a replica of a PostgreSQL state: its shards only
+    interval: float
+    unowned: list[Unowned] = field(default_factory=list)  # as of the last cycle
 
     def cycle(self, cycle: int) -> tuple[dict[str, Any], Plan | None]:
         began = time.monotonic()
@@ -192,6 +199,7 @@ class _Watcher:
         }
         plan: Plan | None = None
         result: ApplyResult | None = None
+        self.unowned = []
         try:
             if self.pull:
                 gitops.pull(self.options.config.resolve().parent)
@@ -200,7 +208,9 @@ class _Watcher:
             if self.membership is not None:
                 shards, targets = shard_targets(ws, self.membership)
                 line["shards"] = shards
-                self.metrics.shards.set(len(shards))
+                # Before this cycle works on its own: a replica back after all were down
+                # tells how long its instances went unowned.
+                self._look_for_unowned(self.membership, line)
             if self.membership is None or targets:
                 plan, result = self._apply(ws, targets, line)
             else:
@@ -226,6 +236,8 @@ class _Watcher:
             runtime=self.runtime,
             targets=targets,
         ) as session:
+            if self.membership is not None:  # its instances' leases are this replica's now
+                self.membership.worked_on(line["shards"])
             plan = session.plan(targets=targets)
             line["actions"] = dict(Counter(a.kind.value for a in plan.actions))
             failed = {a.name: a.reason for a in plan.actions if a.kind in _FAILURES}
@@ -241,6 +253,16 @@ class _Watcher:
         line["status"] = "error" if outcome.failures else "ok"
         return plan, outcome.result
 
+    def _look_for_unowned(self, membership: Membership, line: dict[str, Any]) -> None:
+        """Instances no replica has worked on for longer than an interval and a lease (and
+        whose lease no one holds): told in the line, the metrics, and once by notification."""
+        after = self.interval + membership.store.lease_seconds
+        unowned = membership.unowned(membership.instances, after)
+        self.metrics.observe_shards(membership.instances, line["shards"], len(unowned))
+        if unowned:
+            line["unowned"] = {u.instance: round(u.seconds, 1) for u in unowned}
+            self.unowned = unowned
+
 
 def _leave(membership: Membership) -> None:
     """Hand this replica's shards over now; if the database is gone, its row expires."""
@@ -248,10 +270,12 @@ def _leave(membership: Membership) -> None:
         membership.leave()
 
 
-def _notify(notifier: Notifier, plan: Plan, line: dict[str, Any], metrics: WatchMetrics) -> None:
-    """Send what this cycle's plan has to tell; a failed send is logged, not fatal."""
+def _notify(
+    notifier: Notifier, found: list[Event], line: dict[str, Any], metrics: WatchMetrics
+) -> None:
+    """Send what this cycle has to tell; a failed send is logged, not fatal."""
     try:
-        sent, failures = notifier.notify(events(plan), line["ts"])
+        sent, failures = notifier.notify(found, line["ts"])
     except ReconcilerError as exc:  # the ledger cannot be read or written
         sent, failures = 0, exc.lines()
     metrics.notifications.labels("sent").inc(sent)

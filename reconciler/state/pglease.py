@@ -6,7 +6,7 @@ every write under it checks, in the write's own transaction, that the epoch is s
 row lock taken by ``fence`` orders it against a taker's update. Time is the database's
 (``now()``), never a client's clock. A thread renews the lease every sixth of its length while
 it is held; a holder that dies stops renewing, and the next taker takes over once it expires,
-or at once when the holder's connection is gone (``_LIVE``: a killed process's socket is
+or at once when the holder's connection is gone (``LIVE``: a killed process's socket is
 closed by its kernel, and the server ends its session).
 
 Scopes: ``''`` is the whole state; any other scope is one provider instance. An apply limited
@@ -68,7 +68,7 @@ def new_holder(command: str) -> LockHolder:
 _HOLDER = "holder_id, pid, host, command, since"
 # A lease is live while it has not expired and its holder's connection (the one that took
 # it, and writes under it) still exists: a killed holder's lease is taken over at once.
-_LIVE = (
+LIVE = (
     "(expires_at > now() AND (backend_pid IS NULL OR EXISTS"
     " (SELECT 1 FROM pg_stat_activity a WHERE a.pid = leases.backend_pid)))"
 )
@@ -93,7 +93,7 @@ def try_take(
         if blocker is not None:
             return blocker
         row = conn.execute(
-            f"SELECT {_HOLDER}, epoch, {_LIVE} FROM leases"
+            f"SELECT {_HOLDER}, epoch, {LIVE} FROM leases"
             " WHERE state = %s AND scope = %s FOR UPDATE",
             (state, scope),
         ).fetchone()
@@ -117,7 +117,7 @@ def _blocker(conn: Connection, state: str, scope: str) -> LockHolder | None:
     """The live holder of the other kind of lease that excludes ``scope``'s (see above)."""
     if scope != WHOLE_STATE:
         row = conn.execute(
-            f"SELECT {_HOLDER}, {_LIVE} FROM leases WHERE state = %s AND scope = %s FOR SHARE",
+            f"SELECT {_HOLDER}, {LIVE} FROM leases WHERE state = %s AND scope = %s FOR SHARE",
             (state, WHOLE_STATE),
         ).fetchone()
         return _holder(row) if row is not None and row[5] else None
@@ -126,7 +126,7 @@ def _blocker(conn: Connection, state: str, scope: str) -> LockHolder | None:
     )
     row = conn.execute(
         f"SELECT {_HOLDER} FROM leases WHERE state = %s AND scope <> %s"
-        f" AND holder_id IS NOT NULL AND {_LIVE} ORDER BY scope LIMIT 1",
+        f" AND holder_id IS NOT NULL AND {LIVE} ORDER BY scope LIMIT 1",
         (state, WHOLE_STATE),
     ).fetchone()
     return _holder(row) if row is not None else None
@@ -210,7 +210,7 @@ def force_release(conn: Connection, state: str, lock_id: str) -> LockHolder:
     back, is fenced. Refused while the lease is live."""
     with conn.transaction():
         row = conn.execute(
-            f"SELECT {_HOLDER}, {_LIVE} FROM leases WHERE state = %s AND scope = %s FOR UPDATE",
+            f"SELECT {_HOLDER}, {LIVE} FROM leases WHERE state = %s AND scope = %s FOR UPDATE",
             (state, WHOLE_STATE),
         ).fetchone()
         holder = _holder(row) if row is not None else None

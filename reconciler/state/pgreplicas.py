@@ -16,8 +16,11 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from reconciler.errors import StateError
+from reconciler.state.pglease import LIVE, WHOLE_STATE
 from reconciler.state.pgstore import Connection, PgStore
 
 
@@ -43,6 +46,17 @@ def assignment(instances: Sequence[str], replicas: Sequence[str]) -> dict[str, s
     return owners
 
 
+@dataclass(frozen=True)
+class Unowned:
+    """A provider instance no replica has worked on for a while, and who last did."""
+
+    instance: str
+    replica: str
+    host: str
+    worked_at: datetime
+    seconds: float  # since then
+
+
 class Membership:
     """This process as one replica of ``store``'s `watch`: its row renewed by a thread every
     quarter of ``ttl`` (however long a cycle takes), so a dead replica is out after ``ttl``,
@@ -55,7 +69,7 @@ class Membership:
         self.id = uuid.uuid4().hex[:12]
         self._conn: Connection | None = None
         self._guard = threading.Lock()  # one user of the connection at a time
-        self._instances: list[str] = []  # as of the last cycle
+        self.instances: list[str] = []  # those in use, as of the last cycle
         self._shards: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -89,9 +103,42 @@ class Membership:
     def shards(self, instances: Sequence[str]) -> list[str]:
         """The instances this replica works on now."""
         owners = assignment(instances, self.members())
-        self._instances = list(instances)
+        self.instances = list(instances)
         self._shards = sorted(i for i, replica in owners.items() if replica == self.id)
         return self._shards
+
+    def worked_on(self, instances: Sequence[str]) -> None:
+        """This replica holds these instances' leases for a cycle now."""
+        with self._guard, self.store.errors():
+            self._connection().execute(
+                "INSERT INTO shards (state, instance, replica_id, host, worked_at)"
+                " SELECT %s, instance, %s, %s, now() FROM unnest(%s::text[]) AS instance"
+                " ON CONFLICT (state, instance) DO UPDATE SET replica_id = EXCLUDED.replica_id,"
+                " host = EXCLUDED.host, worked_at = EXCLUDED.worked_at",
+                (self.store.state, self.id, socket.gethostname(), list(instances)),
+            )
+
+    def unowned(self, instances: Sequence[str], after: float) -> list[Unowned]:
+        """Instances among ``instances`` no replica has worked on for ``after`` seconds, whose
+        lease (or the whole state's) no live holder has now. One never worked on is not
+        told: a replica's first cycle takes it."""
+        with self._guard, self.store.errors():
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT instance, replica_id, host, worked_at,"
+                    " extract(epoch FROM now() - worked_at)::float8 FROM shards"
+                    " WHERE state = %s AND instance = ANY(%s)"
+                    " AND worked_at < now() - make_interval(secs => %s)"
+                    " AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.state = shards.state"
+                    " AND leases.scope IN (shards.instance, %s)"
+                    f" AND leases.holder_id IS NOT NULL AND {LIVE})"
+                    " ORDER BY instance",
+                    (self.store.state, list(instances), after, WHOLE_STATE),
+                )
+                .fetchall()
+            )
+        return [Unowned(str(r[0]), str(r[1]), str(r[2]), r[3], float(r[4])) for r in rows]
 
     def start(self, changed: Callable[[], None]) -> None:
         def beat() -> None:
@@ -100,9 +147,9 @@ class Membership:
                     members = self.members()
                 except StateError:
                     continue  # the database is unreachable: the next beat tries again
-                owners = assignment(self._instances, members) if self._instances else {}
+                owners = assignment(self.instances, members) if self.instances else {}
                 mine = sorted(i for i, replica in owners.items() if replica == self.id)
-                if self._instances and mine != self._shards:
+                if self.instances and mine != self._shards:
                     changed()
 
         self._thread = threading.Thread(target=beat, name="replica-heartbeat", daemon=True)

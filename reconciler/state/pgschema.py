@@ -131,6 +131,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (state, replica_id)
     );
     """,
+    # 7: when a `watch` replica last took each provider instance's lease for a cycle: an
+    # instance no replica has worked on for longer than an interval and a lease, and whose
+    # lease no one holds, is unowned (told once, by whichever replica sees it).
+    """
+    CREATE TABLE shards (
+        state text NOT NULL,
+        instance text NOT NULL,
+        replica_id text NOT NULL,
+        host text NOT NULL,
+        worked_at timestamptz NOT NULL,
+        PRIMARY KEY (state, instance)
+    );
+    """,
 )
 
 

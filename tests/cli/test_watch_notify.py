@@ -19,7 +19,8 @@ import pytest
 
 from reconciler.sandbox.store import Store
 from tests.cli.test_watch import next_cycle, start_watch, stop_watch
-from tests.conftest import CONFIG, jobrun
+from tests.cli.test_watch_status import scrape
+from tests.conftest import CONFIG, free_port, jobrun
 from tests.resilience.world import World
 
 # Package 200's runs fail after a second: the first run and its one retry.
@@ -195,3 +196,54 @@ def test_each_event_is_sent_once_across_replicas_and_a_failover(
     finally:
         sandbox.close()
     assert [b["event"] for b in receiver.bodies] == ["run_failed", "retries_exhausted"], errors
+
+
+@pytest.mark.timeout(180)
+def test_instances_no_replica_worked_on_are_told_once_by_the_next_replica(
+    tmp_path: Path, receiver: Receiver, pg_dsn: str
+) -> None:
+    """The only replica stopped for longer than an interval and a lease: the next one to
+    start tells, before its first cycle works on them, that each instance went unowned, once
+    (in its line, its metrics, and one notification per instance); later cycles and a third
+    replica tell nothing more."""
+    world = World(tmp_path, per_provider=1)
+    try:
+        world.use_postgres(pg_dsn, lease=2)
+        env = {**world.env, "ALERTS_URL": receiver.url}
+        args = ("watch", "--interval", "0.2", "--notify", "webhook=env:ALERTS_URL")
+        first, lines = start_watch(world.repo, env, *args)
+        next_cycle(lines, lambda c: c.get("status") == "ok" and len(c["shards"]) == 4)
+        stop_watch(first)
+        time.sleep(0.2 + 2 + 1)  # past an interval and a lease: no replica at all meanwhile
+        replicas = [start_watch(world.repo, env, *args)]
+        try:
+            told = next_cycle(replicas[0][1], lambda c: "unowned" in c)
+            assert sorted(told["unowned"]) == ["campaigns", "ctl", "elt", "etl"]
+            assert all(seconds >= 2.2 for seconds in told["unowned"].values())
+            assert told["notified"] == 4
+            ports = [free_port(), free_port()]
+            replicas += [start_watch(world.repo, env, *args, "--listen", str(p)) for p in ports]
+            for _, queue_ in replicas:
+                for _ in range(3):
+                    assert "unowned" not in next_cycle(queue_, lambda c: True)
+            for _, queue_ in replicas[1:]:  # each scraped after one more cycle
+                next_cycle(queue_, lambda c: c.get("status") == "ok")
+            owned = [scrape(f"http://127.0.0.1:{port}") for port in ports]
+        finally:
+            for process, _ in replicas:
+                stop_watch(process)
+    finally:
+        world.close()
+    assert sorted((b["event"], b["instance"], b["spec"]) for b in receiver.bodies) == [
+        ("shard_unowned", instance, None) for instance in ("campaigns", "ctl", "elt", "etl")
+    ]
+    assert all("no replica has worked on it for" in b["summary"] for b in receiver.bodies)
+    for metrics in owned:  # an instance's owner says 1 for it, the others 0
+        assert metrics[("reconciler_shards_unowned", ())] == 0
+        shares = {
+            dict(labels)["instance"]: value
+            for (name, labels), value in metrics.items()
+            if name == "reconciler_shard_owned"
+        }
+        assert sorted(shares) == ["campaigns", "ctl", "elt", "etl"]
+        assert sum(shares.values()) == metrics[("reconciler_shards_owned", ())]
