@@ -3,8 +3,11 @@ what failed, one line per instance."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import asyncio
+import time
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from reconciler import __version__
 from reconciler.app.providers import ProviderPool
@@ -39,6 +42,16 @@ from reconciler.state.model import Lockfile, ScheduleState
 from reconciler.state.provenance import read_source
 
 
+class RefreshProgress(Protocol):
+    """Where a long refresh's progress goes (a terminal's live line, a CI log's heartbeat)."""
+
+    every: float  # seconds between reports
+
+    def refreshing(self, calls: Mapping[str, int], elapsed: float) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 async def make_plan(
     ws: Workspace,
     providers: Mapping[str, Provider],
@@ -47,11 +60,18 @@ async def make_plan(
     *,
     targets: Sequence[str] = (),
     config_review: tuple[ConfigChange, ...] = (),
+    progress: RefreshProgress | None = None,
 ) -> Plan:
     """Observe every instance the specs or the lockfile use, then plan (pure). Instances
     withheld by ``config_review`` (pull-request mode) are not among ``providers``."""
     plan, _ = await observed_plan(
-        ws, providers, lock, desired, targets=targets, config_review=config_review
+        ws,
+        providers,
+        lock,
+        desired,
+        targets=targets,
+        config_review=config_review,
+        progress=progress,
     )
     return plan
 
@@ -64,10 +84,15 @@ async def observed_plan(
     *,
     targets: Sequence[str] = (),
     config_review: tuple[ConfigChange, ...] = (),
+    progress: RefreshProgress | None = None,
 ) -> tuple[Plan, Observation]:
     """``make_plan``, and the observation it was made from (``show`` reads runs' progress)."""
     before = {name: p.calls for name, p in providers.items()}  # adapters may be reused
-    observation = await observe(providers, lock, scopes(lock, desired))
+    observing = observe(providers, lock, scopes(lock, desired))
+    if progress is None:
+        observation = await observing
+    else:
+        observation = await _reported(observing, providers, before, progress)
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
     others = [d for d in desired if targets and d.name not in targets]  # by name: O(n)
@@ -103,6 +128,25 @@ async def observed_plan(
     return plan, observation
 
 
+async def _reported(
+    observing: Coroutine[Any, Any, Observation],
+    providers: Mapping[str, Provider],
+    before: Mapping[str, int],
+    progress: RefreshProgress,
+) -> Observation:
+    """The observation, the calls made so far told to ``progress`` every so often while it
+    is under way (a refresh of many pages under a rate limit can take minutes)."""
+    task = asyncio.ensure_future(observing)
+    began = time.monotonic()
+    try:
+        while not (await asyncio.wait({task}, timeout=progress.every))[0]:
+            calls = {name: p.calls - before[name] for name, p in providers.items()}
+            progress.refreshing(calls, time.monotonic() - began)
+    finally:
+        progress.finish()
+    return task.result()
+
+
 def _untargeted_schedules(
     lock: Lockfile, desired: Sequence[DesiredRun], chosen: Sequence[DesiredRun]
 ) -> dict[str, ScheduleState]:
@@ -117,6 +161,7 @@ def plan_command(
     *,
     targets: Sequence[str] = (),
     trusted_ref: str | None = None,
+    progress: RefreshProgress | None = None,
 ) -> Plan:
     """The plan; with ``trusted_ref`` (pull-request mode), provider instances whose
     configuration differs from that revision's are withheld: no credential, no refresh."""
@@ -125,7 +170,9 @@ def plan_command(
     lock = ws.store.read()
     check_targets(desired, targets, lock.runs)
     with Runtime() as runtime:
-        plan = observe_and_plan(runtime.providers, ws, env, lock, desired, targets, review)
+        plan = observe_and_plan(
+            runtime.providers, ws, env, lock, desired, targets, review, progress=progress
+        )
         return runtime.run(plan)
 
 
@@ -142,12 +189,20 @@ async def observe_and_plan(
     desired: Sequence[DesiredRun],
     targets: Sequence[str] = (),
     config_review: tuple[ConfigChange, ...] = (),
+    *,
+    progress: RefreshProgress | None = None,
 ) -> Plan:
     withheld = withheld_instances(config_review)
     instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
     providers = await pool.get(ws, env, instances)
     return await make_plan(
-        ws, providers, lock, desired, targets=targets, config_review=config_review
+        ws,
+        providers,
+        lock,
+        desired,
+        targets=targets,
+        config_review=config_review,
+        progress=progress,
     )
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from reconciler.app.planning import (
+    RefreshProgress,
     apply_failures,
     check_targets,
     observe_and_plan,
@@ -110,11 +111,13 @@ class ApplySession:
     notices: list[str] = field(default_factory=list)
     progress: Progress | None = None  # told what is done while actions are under way
 
-    def plan(self, *, targets: Sequence[str] = ()) -> Plan:
+    def plan(self, *, targets: Sequence[str] = (), progress: RefreshProgress | None = None) -> Plan:
         check_targets(self.desired, targets, self.lock.runs)
         pool = self.runtime.providers
         return self.runtime.run(
-            observe_and_plan(pool, self.ws, self.env, self.lock, self.desired, targets)
+            observe_and_plan(
+                pool, self.ws, self.env, self.lock, self.desired, targets, progress=progress
+            )
         )
 
     def check_saved(self, plan: Plan, display: str) -> None:

@@ -13,7 +13,13 @@ from reconciler.app.snapshot import check_exportable, export_snapshot
 from reconciler.app.workspace import Environment, Workspace
 from reconciler.commands.apply_push import apply_and_push
 from reconciler.commands.apply_wait import wait_until_settled
-from reconciler.commands.common import ApplyProgress, confirmed, echo_applied, lock_timeout_option
+from reconciler.commands.common import (
+    ApplyProgress,
+    RefreshProgress,
+    confirmed,
+    echo_applied,
+    lock_timeout_option,
+)
 from reconciler.commands.options import Options, pass_options
 from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError, ReconcilerError, UsageError
@@ -151,7 +157,7 @@ def _apply(
             session.check_saved(saved, str(planfile))
             plan = saved
         else:
-            plan = session.plan(targets=targets)
+            plan = session.plan(targets=targets, progress=RefreshProgress())
         click.echo(text.render_plan(plan, style=options.style))
         session.progress = ApplyProgress(sum(a.kind.is_change for a in plan.actions))
         asked = saved is None and not auto_approve

@@ -24,15 +24,37 @@ def echo_applied(
         click.echo("\n" + text.render_applied(result.done, records, style))
 
 
-class ApplyProgress:
-    """While an apply's actions are under way: on a terminal, one live line on stderr
+class _StatusLine:
+    """Progress on stderr while something long is under way: on a terminal, one live line
     (redrawn, then cleared); elsewhere (CI logs) a heartbeat line every 10 seconds."""
 
-    def __init__(self, total: int) -> None:
-        self.total = total
+    def __init__(self, doing: str) -> None:
+        self.doing = doing  # "applying", "refreshing"
         self.live = sys.stderr.isatty()
         self.every = 0.5 if self.live else 10.0
         self.drawn = False
+
+    def show(self, line: str, elapsed: float) -> None:
+        if self.live:
+            shown = f"\r\x1b[2K{self.doing.capitalize()}: {line} [{int(elapsed)}s elapsed]"
+            click.echo(shown, nl=False, err=True)
+            self.drawn = True
+        else:
+            click.echo(f"Still {self.doing}: {line} [{int(elapsed)}s elapsed]", err=True)
+
+    def finish(self) -> None:
+        """The live line gone, so the screen ends as without it."""
+        if self.drawn:
+            click.echo("\r\x1b[2K", nl=False, err=True)
+            self.drawn = False
+
+
+class ApplyProgress(_StatusLine):
+    """While an apply's actions are under way: how many of them are done, of which kinds."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__("applying")
+        self.total = total
 
     def report(self, result: ApplyResult, elapsed: float) -> None:
         done = Counter(DONE_WORDS[a.kind] for a in result.done if a.kind in DONE_WORDS)
@@ -43,17 +65,19 @@ class ApplyProgress:
         line = f"{finished} of {self.total} actions done" + (
             f" ({', '.join(parts)})" if parts else ""
         )
-        if self.live:
-            click.echo(f"\r\x1b[2KApplying: {line} [{int(elapsed)}s elapsed]", nl=False, err=True)
-            self.drawn = True
-        else:
-            click.echo(f"Still applying: {line} [{int(elapsed)}s elapsed]", err=True)
+        self.show(line, elapsed)
 
-    def finish(self) -> None:
-        """The live line gone, so the screen ends as without it."""
-        if self.drawn:
-            click.echo("\r\x1b[2K", nl=False, err=True)
-            self.drawn = False
+
+class RefreshProgress(_StatusLine):
+    """While the providers are listed before a plan: the calls made so far, per instance."""
+
+    def __init__(self) -> None:
+        super().__init__("refreshing")
+
+    def refreshing(self, calls: Mapping[str, int], elapsed: float) -> None:
+        total = sum(calls.values())
+        each = ", ".join(f"{name} {n}" for name, n in sorted(calls.items()))
+        self.show(f"{total} API call{'s' if total != 1 else ''} ({each})", elapsed)
 
 
 def confirmed(question: str, *, skip: bool, flag: str) -> bool:

@@ -6,6 +6,7 @@ import click
 
 from reconciler.app.planning import plan_command, refresh_failures
 from reconciler.app.saved_plan import seal_plan
+from reconciler.commands.common import RefreshProgress
 from reconciler.commands.options import EXIT_CHANGES, EXIT_OK, Options, pass_options
 from reconciler.engine.actions import Plan
 from reconciler.errors import ApplyError
@@ -75,7 +76,9 @@ def plan(
         check_writable(out)  # before the refresh, not after it
     ws = options.workspace()
     with options.environment(ws) as env:
-        result = plan_command(ws, env, targets=targets, trusted_ref=trusted_ref or None)
+        result = plan_command(
+            ws, env, targets=targets, trusted_ref=trusted_ref or None, progress=RefreshProgress()
+        )
     if out is not None:
         result = seal_plan(result, env.environ)
         write_atomic(out, dump_json(result))

@@ -60,3 +60,43 @@ def test_a_long_apply_shows_a_live_line_then_clears_it(tmp_path: Path) -> None:
     after = screen[cleared:]
     assert b"Apply complete: 40 started" in after
     assert b"Applying" not in after
+
+
+@pytest.mark.timeout(120)
+def test_a_long_refresh_shows_its_calls_then_clears_the_line(tmp_path: Path) -> None:
+    """Before the plan, while the providers are listed (here one call taking a second and a
+    half): the calls so far, per instance, on a live line wiped before the plan is printed."""
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "one.yaml").write_text(jobrun("nightly"))
+    (tmp_path / "seed.yaml").write_text("faults:\n  xplenty: {latency: 1.5}\n")
+    code, screen = run_in_terminal(["--sandbox", "--sandbox-seed", "seed.yaml", "plan"], tmp_path)
+    assert code == 0, screen.decode(errors="replace")
+    assert b"\r\x1b[2KRefreshing: 1 API call (etl 1) [" in screen
+    cleared = screen.rindex(b"\r\x1b[2K")
+    assert cleared > screen.rindex(b"Refreshing: ")
+    after = screen[cleared:]
+    assert b"Plan: 1 to start." in after
+    assert b"Refreshing" not in after
+
+
+@pytest.mark.timeout(120)
+def test_a_refresh_longer_than_ten_seconds_logs_a_heartbeat_when_not_on_a_terminal(
+    tmp_path: Path,
+) -> None:
+    """In a CI log (stderr a pipe): no live line, one heartbeat line per 10 seconds."""
+    (tmp_path / "reconciler.yaml").write_text(CONFIG)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "one.yaml").write_text(jobrun("nightly"))
+    (tmp_path / "seed.yaml").write_text("faults:\n  xplenty: {latency: 10.5}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--sandbox", "--sandbox-seed", "seed.yaml", "plan"],
+        cwd=tmp_path,
+        env={**os.environ, "XPLENTY_API_KEY": "k"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "Still refreshing: 1 API call (etl 1) [10s elapsed]\n"
+    assert "Plan: 1 to start." in done.stdout
