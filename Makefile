@@ -40,7 +40,7 @@ schemas: $(STAMP)
 	$(BIN)/reconciler schema
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/plan_1000.py
+	$(BIN)/python -m benchmarks.scale --specs 10000
 
 ## soak: 1,000 SIGKILL trials with faults and spec changes, checked at the sandbox (outside CI)
 SOAK_TRIALS ?= 1000

@@ -6,6 +6,7 @@ with the slower position-keeping loader (``Locator``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from reconciler.errors import Problem, shown_key_path
+from reconciler.source import libyaml
 from reconciler.source.positions import Locator as Locator
 from reconciler.source.positions import PathPart as PathPart
 from reconciler.source.positions import Yaml12Resolver, duplicate_keys, quiet_yaml
@@ -81,7 +84,8 @@ def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
 
     The C (libyaml) scanner is fast but YAML 1.1: it refuses some valid YAML 1.2, such as
     ``{start: 2026-12-01T02:00:00Z}`` (a colon inside a plain scalar in a flow mapping). On
-    its syntax errors the text is parsed again by the pure YAML 1.2 parser, which decides.
+    its syntax errors the text is parsed by libyaml 0.2 (``source.libyaml``), which accepts
+    that, and failing that by the pure YAML 1.2 parser, which decides.
     """
     too_deep = _nesting_problem(text, display)
     if too_deep is not None:
@@ -136,8 +140,12 @@ def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:
     except DuplicateKeyError as exc:
         return [], _duplicate_key_problems(exc, text, display)
     except YAMLError as exc:
-        if len(text) > PURE_PARSER_MAX_BYTES:
-            return [], [_error_problem(exc, text, display)]
+        refused = exc
+    loader = _c_loader()
+    with contextlib.suppress(pyyaml.YAMLError, YAMLError):  # libyaml 0.2, still in C
+        return libyaml.load_all(text, loader.resolver, loader.constructor), []
+    if len(text) > PURE_PARSER_MAX_BYTES:
+        return [], [_error_problem(refused, text, display)]
     try:
         return list(_pure_loader().load_all(text)), []
     except DuplicateKeyError as again:
