@@ -4,6 +4,7 @@ kill and restart."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -163,3 +164,23 @@ def test_job_definitions_crud(api: httpx.Client) -> None:
     assert api.get("", params={"size": 10}).json()["totalSize"] == 1
     assert api.delete(f"/{job['id']}").status_code == 204
     assert api.get(f"/{job['id']}").status_code == 404
+
+
+def test_two_sandboxes_on_one_state_file_see_each_others_starts_and_stops(
+    tmp_path: Path,
+) -> None:
+    """A job's listing replays the account's queue from a cache kept until a write: a start or
+    a stop made through another process on the same state file is seen at once."""
+    state = tmp_path / "sandbox.db"
+    with (
+        BackgroundSandbox(seed=Seed(), state=state) as first,
+        BackgroundSandbox(seed=Seed(), state=state) as second,
+        client(first) as one,
+        client(second) as other,
+    ):
+        assert other.get(f"/{JOB}/executions").json()["results"] == []  # cached: none
+        made = start(one)
+        listed = other.get(f"/{JOB}/executions").json()["results"]
+        assert [e["execution_id"] for e in listed] == [made["execution_id"]]
+        assert one.post(f"/{JOB}/executions/{made['execution_id']}/stop").status_code == 200
+        assert status(other, made) in ("STOPPING", "STOPPED")

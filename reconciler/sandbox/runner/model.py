@@ -114,10 +114,10 @@ def job_document(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def execution_documents(
-    rows: list[sqlite3.Row], seed: RunnerSeed, now: float, job_id: str | None
+    rows: list[sqlite3.Row], timelines: dict[int, Timeline], now: float, job_id: str | None
 ) -> list[dict[str, Any]]:
-    """Executions of one account's attempt ``rows`` (of one job, unless None), newest first."""
-    timelines = replay(rows, seed)
+    """Executions of attempt ``rows`` (of one job, unless None), newest first, as their
+    account's ``timelines`` (``replay``) have them at ``now``."""
     by_execution: dict[str, list[sqlite3.Row]] = {}
     for row in rows:
         by_execution.setdefault(row["execution_id"], []).append(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -20,11 +21,33 @@ from reconciler.sandbox.runner.definition import (
     ssh_key_digest,
 )
 from reconciler.sandbox.runner.login import login
-from reconciler.sandbox.runner.model import TABLES, execution_documents, job_document
+from reconciler.sandbox.runner.model import TABLES, execution_documents, job_document, replay
 from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerSeed
 from reconciler.sandbox.store import Store
+from reconciler.sandbox.timeline import Timeline
 
 STOPPABLE = frozenset({"PENDING", "INITIALIZING", "RUNNING", "STOPPING"})
+
+
+# Bumped in the transaction of every write to attempts (any process sharing the state file):
+# what a cached replay of an account is checked against.
+GENERATION = "runner_generation"
+
+
+def _written(db: sqlite3.Connection) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, '1')"
+        " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        (GENERATION,),
+    )
+
+
+@dataclass(frozen=True)
+class _Replayed:
+    generation: str
+    rows: list[sqlite3.Row]
+    by_job: dict[str, list[sqlite3.Row]]
+    timelines: dict[int, Timeline]
 
 
 class RunnerEmulator(Emulator[RunnerSeed]):
@@ -34,6 +57,7 @@ class RunnerEmulator(Emulator[RunnerSeed]):
 
     def __init__(self, store: Store, seed: RunnerSeed) -> None:
         super().__init__(store, seed)
+        self._replays: dict[str, _Replayed] = {}  # by account alias
         store.add_column("runner_attempts", "stop_expiry", "REAL")
         now = self.now()
         with store.transaction() as db:
@@ -212,15 +236,34 @@ class RunnerEmulator(Emulator[RunnerSeed]):
                 60 * (job.get("executionTtl") or 180),
             ),
         )
+        _written(db)
 
     def _executions(self, alias: str, job_id: str | None = None) -> list[dict[str, Any]]:
         """Execution documents of a job (or the account), newest first."""
+        replayed = self._replayed(alias)
+        rows = replayed.rows if job_id is None else replayed.by_job.get(job_id, [])
+        return execution_documents(rows, replayed.timelines, self.now(), job_id)
+
+    def _replayed(self, alias: str) -> _Replayed:
+        """The account's attempts through its slots, replayed again only after a write: a
+        job's listing needs the whole account's queue, and replaying it for each of 2,500
+        listings made the sandbox, not the client, the bottleneck (issue 20)."""
+        found = self.store.query("SELECT value FROM meta WHERE key = ?", (GENERATION,))
+        generation = str(found[0]["value"]) if found else "0"  # read before the rows
+        cached = self._replays.get(alias)
+        if cached is not None and cached.generation == generation:
+            return cached
         rows = self.store.query(
             "SELECT a.*, e.job_id, e.alias, e.hosts, e.seq AS execution_seq FROM runner_attempts a "
             "JOIN runner_executions e ON e.id = a.execution_id WHERE e.alias = ?",
             (alias,),
         )
-        return execution_documents(rows, self.seed, self.now(), job_id)
+        by_job: dict[str, list[sqlite3.Row]] = {}
+        for row in rows:
+            by_job.setdefault(row["job_id"], []).append(row)
+        cached = _Replayed(generation, rows, by_job, replay(rows, self.seed))
+        self._replays[alias] = cached
+        return cached
 
     def _execution(self, alias: str, job_id: str, execution_id: str) -> dict[str, Any]:
         for doc in self._executions(alias, job_id):
@@ -263,6 +306,7 @@ class RunnerEmulator(Emulator[RunnerSeed]):
                 "WHERE seq = ?",
                 (self.now(), verb, signal_expiry, last["seq"]),
             )
+            _written(db)
 
     async def act(self, request: Request) -> Response:
         """Stop, kill or restart an execution."""
