@@ -144,6 +144,7 @@ async def _reported(
             progress.refreshing(calls, time.monotonic() - began)
     finally:
         progress.finish()
+        task.cancel()  # only if the wait was cancelled (an interrupt): the refresh with it
     return task.result()
 
 
