@@ -134,7 +134,7 @@ def targets(references: Sequence[str], *, root: Path, environ: Mapping[str, str]
         resolved = resolve(
             {"url": reference}, root=root, environ=environ, permitted=(URL_VARIABLE,)
         )
-        why = resolved.refused.get("url") or resolved.unresolved.get("url")
+        why = resolved.why("url")
         if why is not None:
             raise UsageError(f"--notify {kind}={reference}: {why}")
         url = resolved.values["url"]

@@ -164,7 +164,7 @@ def _job_secrets(
                 "its own"
             )
         found = resolve({"secret": reference}, root=root, environ=env.environ)
-        why = found.refused.get("secret") or found.unresolved.get("secret")
+        why = found.why("secret")
         if "secret" in found.values:
             return found.values["secret"]
         if env.sandbox_url is not None and "secret" in found.unresolved:

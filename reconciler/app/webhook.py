@@ -27,7 +27,7 @@ def webhook_secret(reference: str, *, root: Path, environ: Mapping[str, str]) ->
             "--webhook-secret takes a reference, env:NAME or file:PATH, not the secret itself"
         )
     found = resolve({"secret": reference}, root=root, environ=environ, permitted=(SECRET_VARIABLE,))
-    why = found.refused.get("secret") or found.unresolved.get("secret")
+    why = found.why("secret")
     if why is not None:
         raise UsageError(f"--webhook-secret {reference}: {why}")
     value = found.values["secret"]

@@ -106,7 +106,7 @@ def postgres_store(reference: str, *, root: Path, environ: Mapping[str, str]) ->
     from reconciler.state.pgstore import PgStore  # psycopg only for this backend
 
     found = resolve({"dsn": reference}, root=root, environ=environ, permitted=(DSN_VARIABLE,))
-    why = found.refused.get("dsn") or found.unresolved.get("dsn")
+    why = found.why("dsn")
     if why is not None:
         raise StateError(f"the state's DSN (state.dsn in reconciler.yaml): {why}")
     return PgStore(found.values["dsn"])

@@ -36,6 +36,10 @@ class Resolution:
     unresolved: dict[str, str]  # absent: the sandbox may stand in for these
     refused: dict[str, str]  # hostile or misplaced: refused everywhere, sandbox included
 
+    def why(self, key: str) -> str | None:
+        """Why ``key``'s reference was not read (refused, or absent); None when it was."""
+        return self.refused.get(key) or self.unresolved.get(key)
+
 
 def credential_dirs(environ: Mapping[str, str]) -> list[Path]:
     """``$RECONCILER_CREDENTIAL_DIRS``, then ``$CREDENTIALS_DIRECTORY`` (systemd), then
