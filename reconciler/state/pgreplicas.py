@@ -1,11 +1,10 @@
 """The `watch` replicas of a PostgreSQL state, and which provider instances (shards) each
 works on: every replica renews its row (a thread, ``Membership.start``) and reads the live
-ones each cycle; each instance
-belongs to the replica ranking highest for it (rendezvous hashing, bounded to an even share:
-``assignment``), so a replica joining or leaving moves few instances, and every replica
-computes the same owners from the same members. Exclusion does not rest on this agreement:
-each cycle takes its instances' leases (``state.pglease``), so two replicas briefly
-disagreeing take turns."""
+ones each cycle; each instance belongs to the replica ranking highest for it (rendezvous
+hashing, bounded to an even share: ``assignment``), so a replica joining or leaving moves few
+instances, and every replica computes the same owners from the same members. Exclusion
+does not rest on this agreement: each cycle takes its instances' leases (``state.pglease``),
+so two replicas briefly disagreeing take turns."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (state, key)
     );
     """,
-    # 6: the `watch` replicas of a state, each alive until `expires_at` (renewed every cycle):
+    # 6: the `watch` replicas of a state, each alive until `expires_at` (renewed by a heartbeat):
     # who shares the provider instances (shards) out.
     """
     CREATE TABLE replicas (
