@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import fcntl
 import json
 import multiprocessing
@@ -57,11 +58,43 @@ def test_write_is_atomic_sorted_and_bumps_serial(tmp_path: Path) -> None:
     written = write_lockfile(path, lock)
     assert written.serial == 1
     text = path.read_text()
-    assert text == dump_json(written)
     assert list(json.loads(text)["runs"]) == ["a", "b"]
+    assert text.splitlines()[4:8] == [
+        '  "runs": {',
+        '    "a": '
+        + json.dumps(record("a").model_dump(mode="json", exclude_defaults=True), sort_keys=True)
+        + ",",
+        '    "b": '
+        + json.dumps(record("b").model_dump(mode="json", exclude_defaults=True), sort_keys=True),
+        "  },",
+    ]
     assert read_lockfile(path, "reconciler.lock") == written
     assert [p.name for p in tmp_path.iterdir()] == ["reconciler.lock"]  # no temp file left
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def test_a_write_changes_a_line_per_record_changed(tmp_path: Path) -> None:
+    """The lockfile's git diff per apply is proportional to the actions taken: a record per
+    line, fields at their defaults left out (read back as they were)."""
+    path = tmp_path / "reconciler.lock"
+    runs = {name: record(name) for name in ("a", "b", "c", "d")}
+    first = write_lockfile(path, new_lockfile().model_copy(update={"runs": runs}))
+    before = path.read_text().splitlines()
+    changed = {**runs, "b": record("b", status=RunStatus.SUCCEEDED), "e": record("e")}
+    second = write_lockfile(path, first.model_copy(update={"runs": changed}))
+    after = path.read_text().splitlines()
+    diff = [line for line in difflib.unified_diff(before, after, n=0) if line[:1] in "+-"]
+    assert [line[:8] for line in diff[2:]] == [
+        '-    "b"',
+        '+    "b"',
+        '-    "d"',  # now followed by a comma
+        '+    "d"',
+        '+    "e"',
+        '-  "seri',
+        '+  "seri',
+    ]
+    assert read_lockfile(path, "reconciler.lock") == second
+    assert "failures" not in after[5]  # at its default
 
 
 def _umask() -> int:
