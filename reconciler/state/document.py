@@ -1,6 +1,5 @@
 """The document format of what reconciler writes (lockfile, saved plan): strict JSON read
-through the model, refused with key paths; written with sorted keys so git diffs stay small
-(the lockfile with a line per record).
+through the model, refused with key paths; written with sorted keys so git diffs stay small.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -106,22 +105,3 @@ def _json_path(parts: Iterable[str | int]) -> str:
 def dump_json(model: BaseModel) -> str:
     data = model.model_dump(mode="json", by_alias=True)
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-_compact = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
-
-
-def dump_json_entries(data: dict[str, Any]) -> str:
-    """JSON with each entry of a top-level mapping on a line of its own (a lockfile's run
-    records): a record's change is one line of a git diff, and the whole is written by
-    json's C encoder (an indented dump goes through its pure-Python one, 5x slower)."""
-    fields = []
-    for key, value in sorted(data.items()):
-        if isinstance(value, dict) and value:
-            entries = ",\n".join(
-                f"    {_compact(k)}: {_compact(v)}" for k, v in sorted(value.items())
-            )
-            fields.append(f"  {_compact(key)}: {{\n{entries}\n  }}")
-        else:
-            fields.append(f"  {_compact(key)}: {_compact(value)}")
-    return "{\n" + ",\n".join(fields) + "\n}\n"
