@@ -85,15 +85,16 @@ class _SpecReader:
             return
         docs, problems = parse_text(text, display)
         self.problems.extend(problems)
+        relative = path.absolute().relative_to(self.root.absolute()).as_posix()
         for doc in docs:
             if doc.data is not None:
-                self._document(path, doc)
+                self._document(path, relative, doc)
 
     def _problem(self, path: Path, doc: Document, parts: list[PathPart], reason: str) -> Problem:
         line, column = self.locator.locate(path, doc.index, parts)
         return Problem(doc.file, line, column, shown_key_path(parts), reason)
 
-    def _document(self, path: Path, doc: Document) -> None:
+    def _document(self, path: Path, relative: str, doc: Document) -> None:
         if not isinstance(doc.data, dict):
             self.problems.append(self._problem(path, doc, [], "expected a mapping (kind: JobRun)"))
             return
@@ -115,7 +116,6 @@ class _SpecReader:
             self.invalid_names.add(run.metadata.name)
         else:
             job, provider = checked
-            relative = path.absolute().relative_to(self.root.absolute()).as_posix()
             scope = provider.scope(job)
             self.specs.append(LoadedSpec(run, job, provider, scope, relative, doc.index))
 

@@ -11,6 +11,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ _QUOTED_OR_COMMENT = re.compile(
 _SURROGATE_ESCAPE = re.compile(r"\\(u[dD][89a-fA-F]|U0000[dD][89a-fA-F])")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _BLOCK_LEAD = re.compile(r"^( *)((?:[-?:] +)*)", re.MULTILINE)
+_LONG_LEAD = re.compile(rf"^[ ?:-]{{{MAX_INDENT + 1}}}", re.MULTILINE)  # may be a lead that long
 
 
 class _Constructor(SafeConstructor):
@@ -82,23 +84,26 @@ class Document:
 def parse_text(text: str, display: str) -> tuple[list[Document], list[Problem]]:
     """Parse every document of ``text``; a syntax error is one Problem with its position.
 
-    The C (libyaml) scanner is fast but YAML 1.1: it refuses some valid YAML 1.2, such as
-    ``{start: 2026-12-01T02:00:00Z}`` (a colon inside a plain scalar in a flow mapping). On
-    its syntax errors the text is parsed by libyaml 0.2 (``source.libyaml``), which accepts
-    that, and failing that by the pure YAML 1.2 parser, which decides.
+    libyaml 0.2 composes in C, the values built as ruamel builds them (``source.libyaml``);
+    what it refuses goes to ruamel's own C loader (libyaml 0.1), whose errors are ruamel's,
+    and failing that to the pure YAML 1.2 parser, which decides.
     """
     too_deep = _nesting_problem(text, display)
     if too_deep is not None:
         return [], [too_deep]
     try:
         with quiet_yaml():
-            docs, problems = _load_all(text, display)
+            docs, bounded, problems = _load_all(text, display)
     except RecursionError:
         return [], [Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")]
     if problems:
         return [], problems
     documents = [Document(display, i, d) for i, d in enumerate(docs)]
-    problems = [p for d in documents if (p := _shape_problem(d)) is not None]
+    problems = [
+        p
+        for d, known in zip(documents, bounded, strict=True)
+        if not known and (p := _shape_problem(d)) is not None
+    ]
     surrogate = _surrogate_problem(text, docs, display)
     problems += [surrogate] if surrogate else []
     return ([], problems) if problems else (documents, [])
@@ -134,16 +139,30 @@ def _has_surrogate(node: Any) -> bool:
     return False
 
 
-def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:
+def _load_all(text: str, display: str) -> tuple[list[Any], list[bool], list[Problem]]:
+    """The documents, which are known to be within the bounds, or the problems."""
+    fast = _fast_loader()
+    with contextlib.suppress(pyyaml.YAMLError, YAMLError):  # libyaml 0.2, in C
+        loaded = libyaml.load_all(
+            text,
+            fast.resolver,
+            fast.constructor,
+            _fresh_constructor,
+            max_values=MAX_VALUES,
+            max_depth=MAX_DEPTH,
+        )
+        return loaded.documents, loaded.bounded, []
+    docs, problems = _load_by_ruamel(text, display)
+    return docs, [False] * len(docs), problems
+
+
+def _load_by_ruamel(text: str, display: str) -> tuple[list[Any], list[Problem]]:
     try:
-        return list(_c_loader().load_all(text)), []
+        return list(_c_loader().load_all(text)), []  # ruamel's libyaml 0.1 may report it
     except DuplicateKeyError as exc:
         return [], _duplicate_key_problems(exc, text, display)
     except YAMLError as exc:
         refused = exc
-    loader = _c_loader()
-    with contextlib.suppress(pyyaml.YAMLError, YAMLError):  # libyaml 0.2, still in C
-        return libyaml.load_all(text, loader.resolver, loader.constructor), []
     if len(text) > PURE_PARSER_MAX_BYTES:
         return [], [_error_problem(refused, text, display)]
     try:
@@ -154,16 +173,31 @@ def _load_all(text: str, display: str) -> tuple[list[Any], list[Problem]]:
         return [], [_error_problem(again, text, display)]
 
 
+@cache
+def _fast_loader() -> YAML:
+    """The resolver and the typed-scalar constructor of the fast path (neither keeps state
+    across its calls)."""
+    return _c_loader()
+
+
+def _fresh_constructor() -> Any:
+    return _c_loader().constructor
+
+
 def _nesting_problem(text: str, display: str) -> Problem | None:
     """A linear bound on nesting, checked before parsing: the C extension recurses on the C
     stack, and a file of a hundred thousand nested brackets crashes the process."""
-    brackets = _NOT_BRACKET.sub("", _QUOTED_OR_COMMENT.sub("", text))
-    depth = deepest = 0
-    for char in brackets:
-        depth += 1 if char in "[{" else -1
-        deepest = max(deepest, depth)
-    if deepest > MAX_DEPTH:
-        return Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")
+    # Most files have fewer opening brackets than the limit, and no line led that far.
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        brackets = _NOT_BRACKET.sub("", _QUOTED_OR_COMMENT.sub("", text))
+        depth = deepest = 0
+        for char in brackets:
+            depth += 1 if char in "[{" else -1
+            deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return Problem(display, None, None, "", f"nesting deeper than {MAX_DEPTH} levels")
+    if _LONG_LEAD.search(text) is None:
+        return None
     indent = max((len(m[1]) + len(m[2]) for m in _BLOCK_LEAD.finditer(text)), default=0)
     if indent > MAX_INDENT:
         reason = f"nesting deeper than {MAX_INDENT} columns of indentation"

@@ -30,7 +30,9 @@ def graph_problems(
             elif other not in after and other not in elsewhere:
                 problems.append(GraphProblem(name, index, f"no spec is named {other!r}"))
     known = {
-        name: [u for u in upstream if u in after and u != name] for name, upstream in after.items()
+        name: [u for u in upstream if u in after and u != name]
+        for name, upstream in after.items()
+        if upstream
     }
     for cycle in cycles(known):
         shown = " -> ".join([*cycle, cycle[0]])
@@ -42,7 +44,7 @@ def cycles(after: Mapping[str, Sequence[str]]) -> list[list[str]]:
     """Cycles of the graph, each from its smallest name in the order runs would flow (each
     runs after the one before), found one at a time: graphlib's topological sort names one
     cycle; a member of it is then left out, and it looks again."""
-    graph = {name: set(upstream) for name, upstream in after.items()}
+    graph = {name: set(upstream) for name, upstream in after.items() if upstream}
     found: list[list[str]] = []
     while True:
         try:

@@ -1,8 +1,9 @@
-"""The second fast path (``source.libyaml``: libyaml 0.2 composes, ruamel resolves and
-constructs) reads what ruamel's pure YAML 1.2 parser reads, on text built from the scalars
-where YAML 1.1 and 1.2 differ, in flow and block collections, with merge keys; and where the
-pure parser refuses the text, the fast path refuses it too (the file then goes on to the pure
-parser, whose problem is reported)."""
+"""The fast path (``source.libyaml``: libyaml 0.2 composes, ruamel resolves, a builder or
+ruamel's constructor makes the values) reads what ruamel's pure YAML 1.2 parser reads, on
+text built from the scalars where YAML 1.1 and 1.2 differ, explicit tags, anchors and aliases,
+in flow and block collections, with merge keys; and where the pure parser refuses the text,
+the fast path refuses it too (the file then goes on to ruamel's parsers, whose problem is
+reported)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,12 @@ PLAIN = [
     "a-b",
     "é",
 ]
-scalar = st.sampled_from(PLAIN) | st.sampled_from([f"'{p}'" for p in PLAIN[:8]])
+TAGGED = ["!!str 017", "!!float 1", "!!int '7'", "!!binary aGk=", "!!null ''", "!local x"]
+scalar = (
+    st.sampled_from(PLAIN)
+    | st.sampled_from([f"'{p}'" for p in PLAIN[:8]])
+    | st.sampled_from(TAGGED)
+)
 
 
 def flow(depth: int) -> st.SearchStrategy[str]:
@@ -73,7 +79,13 @@ def flow(depth: int) -> st.SearchStrategy[str]:
 
 documents = st.lists(
     st.tuples(st.sampled_from(["start", "end", "w", "<<", "list"]), flow(3)), min_size=1, max_size=5
-).map(lambda pairs: "".join(f"{k}: {v}\n" for k, v in pairs))
+).map(lambda pairs: "".join(f"{k}: {v}\n" for k, v in pairs)) | flow(3).map(
+    lambda value: f"anchored: &a {value}\nalias: *a\nlist: [*a, *a]\n"
+)
+
+
+def _fresh() -> Any:
+    return _c_loader().constructor
 
 
 def _read(loader: Any, text: str) -> str:
@@ -84,12 +96,14 @@ def _read(loader: Any, text: str) -> str:
             return type(exc).__name__
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(documents, min_size=1, max_size=3).map("---\n".join))
 def test_the_libyaml_path_reads_what_the_pure_parser_reads(text: str) -> None:
     def fast(text: str) -> list[Any]:
         loader = _c_loader()
-        return libyaml.load_all(text, loader.resolver, loader.constructor)
+        return libyaml.load_all(
+            text, loader.resolver, loader.constructor, _fresh, max_values=100, max_depth=9
+        ).documents
 
     pure = _read(lambda t: list(_pure_loader().load_all(t)), text)
     through = _read(fast, text)
@@ -102,6 +116,8 @@ def test_the_libyaml_path_reads_what_the_pure_parser_reads(text: str) -> None:
 def test_a_flow_window_is_read_in_c_as_the_pure_parser_reads_it() -> None:
     text = "window: {start: 2026-11-01T09:00:00Z, end: 2099-11-30T18:00:00Z}\n"
     loader = _c_loader()
-    assert libyaml.load_all(text, loader.resolver, loader.constructor) == list(
-        YAML(typ="safe", pure=True).load_all(text)
+    loaded = libyaml.load_all(
+        text, loader.resolver, loader.constructor, _fresh, max_values=100, max_depth=9
     )
+    assert loaded.bounded == [True]
+    assert loaded.documents == list(YAML(typ="safe", pure=True).load_all(text))
