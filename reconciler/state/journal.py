@@ -37,7 +37,13 @@ from reconciler.state.model import RunRecord
 
 
 class Journal:
-    """Append-only; each entry is durable, in full, when its ``await`` returns.
+    """Append-only. An intent is durable, in full, when its ``await`` returns; an outcome
+    (``started``, ``start_failed``, ``stop``) is written, and made durable by the next
+    intent's fsync: a process killed after writing it leaves it in the file (the kernel
+    keeps it), and one lost with the machine leaves its intent alone, whose run the next
+    command adopts by key or snapshot, as after a kill before the line. So a start costs
+    its intent's share of an fsync, not that and one of its own (issue 20: 0.62 fsyncs per
+    start -> 0.32 in an apply of 1,000).
 
     Group commit: the fsync runs in a thread, so the event loop keeps serving other actions,
     and one fsync makes durable every entry written before it began. Concurrent starts share
@@ -53,13 +59,16 @@ class Journal:
         self.syncs = 0  # fsyncs made, for benchmarks
         self._failure: JournalWriteError | None = None
 
-    async def append(self, entry: Entry) -> None:
+    async def append(self, entry: Entry, *, durable: bool = True) -> None:
+        """Write ``entry``; with ``durable``, return once it is on disk."""
         if self._failure is not None:
             raise self._failure
         data = entry.model_dump(mode="json")
         line = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
         self._write_in_full(line.encode("utf-8"))
         self._written += 1
+        if not durable:
+            return
         mine = self._written
         async with self._sync_lock:
             if self._durable >= mine:
@@ -106,11 +115,12 @@ class Journal:
         await self.append(IntentEntry(record=record))
 
     async def started(self, name: str, run_id: str, status: RunStatus, at: datetime | None) -> None:
-        await self.append(StartedEntry(name=name, run_id=run_id, status=status, started_at=at))
+        entry = StartedEntry(name=name, run_id=run_id, status=status, started_at=at)
+        await self.append(entry, durable=False)
 
     async def start_failed(self, name: str) -> None:
         """The API refused the start: no run exists for the intent."""
-        await self.append(StartFailedEntry(name=name))
+        await self.append(StartFailedEntry(name=name), durable=False)
 
     async def stop_intent(self, name: str, run_id: str, reason: StopReason) -> None:
         """Before a stop call: whatever becomes of the call, a run found stopped later was
@@ -120,7 +130,8 @@ class Journal:
     async def stop_requested(
         self, name: str, run_id: str, reason: StopReason, status: RunStatus
     ) -> None:
-        await self.append(StopEntry(name=name, run_id=run_id, reason=reason, status=status))
+        entry = StopEntry(name=name, run_id=run_id, reason=reason, status=status)
+        await self.append(entry, durable=False)
 
     def close(self) -> None:
         os.close(self._fd)

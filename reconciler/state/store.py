@@ -18,7 +18,9 @@ from reconciler.state.model import Lockfile, RunRecord
 
 
 class JournalWriter(Protocol):
-    """Where an apply makes each intent durable before its call, and each outcome after."""
+    """Where an apply makes each intent durable before its call, and records each outcome
+    after it (durable with a later intent, or at once, as the store chooses: an intent alone
+    is always enough to recover)."""
 
     async def intent(self, record: RunRecord) -> None: ...
 

@@ -258,6 +258,32 @@ def test_concurrent_journal_entries_share_fsyncs(tmp_path: Path) -> None:
     assert 1 <= journal.syncs < 50  # the first entry's fsync, then one for all the others
 
 
+def test_an_outcome_is_written_at_once_and_made_durable_by_the_next_intent(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    journal = Journal(path)
+
+    async def write() -> None:
+        await journal.intent(record("a", run_id=None))
+        synced = journal.syncs
+        await journal.started("a", "7", RunStatus.RUNNING, None)
+        await journal.start_failed("b")
+        await journal.stop_requested("c", "3", StopReason.SPEC, RunStatus.STOPPING)
+        assert journal.syncs == synced  # written, not waited for
+        assert [type(e).__name__ for e in read_entries(path)] == [
+            "IntentEntry",
+            "StartedEntry",
+            "StartFailedEntry",
+            "StopEntry",
+        ]  # in the file, as a kill would leave it
+        await journal.intent(record("d", run_id=None))
+        assert journal.syncs == synced + 1  # which covers them
+
+    asyncio.run(write())
+    journal.close()
+
+
 def _hold(
     path: str, ready: multiprocessing.synchronize.Event, done: multiprocessing.synchronize.Event
 ) -> None:
