@@ -3,12 +3,16 @@ kill and restart."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from reconciler.sandbox.runner.model import replay
 from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerJob, RunnerSeed
 from reconciler.sandbox.seed import Seed
 from reconciler.sandbox.server import BackgroundSandbox
@@ -184,3 +188,45 @@ def test_two_sandboxes_on_one_state_file_see_each_others_starts_and_stops(
         assert [e["execution_id"] for e in listed] == [made["execution_id"]]
         assert one.post(f"/{JOB}/executions/{made['execution_id']}/stop").status_code == 200
         assert status(other, made) in ("STOPPING", "STOPPED")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 30),  # created after the one before
+            st.sampled_from(["SUCCESS", "FAILURE", "INIT_FAILURE"]),
+            st.one_of(st.none(), st.floats(0, 40)),  # a stop this long after its creation
+            st.sampled_from(["stop", "kill"]),
+        ),
+        max_size=14,
+    ),
+    st.integers(0, 14),
+)
+def test_attempts_added_later_replay_as_a_whole_replay_would(
+    attempts: list[tuple[float, str, float | None, str]], split: int
+) -> None:
+    """The cache replays only the attempts added since (``Replay.extended``): the queue must
+    come out as replaying every attempt again would."""
+    db = sqlite3.connect(":memory:")
+    db.row_factory = sqlite3.Row
+    db.execute(
+        "CREATE TABLE a (seq INTEGER, created REAL, t_init REAL, t_running REAL, outcome TEXT, "
+        "ttl REAL, stop_at REAL, stop_kind TEXT, stop_expiry REAL)"
+    )
+    created = 0.0
+    for seq, (gap, outcome, stop_after, kind) in enumerate(attempts, 1):
+        created += gap
+        stop_at = None if stop_after is None else created + stop_after
+        db.execute(
+            "INSERT INTO a VALUES (?, ?, 3, 20, ?, 60, ?, ?, NULL)",
+            (seq, created, outcome, stop_at, kind if stop_at is not None else None),
+        )
+    rows = db.execute("SELECT * FROM a ORDER BY seq").fetchall()
+    seed = RunnerSeed(max_concurrent=2)
+    whole = replay(rows, seed)
+    stepwise = replay(rows[:split], seed).extended(rows[split:], seed)
+    assert stepwise is not None
+    assert stepwise == whole
+    if split < len(rows) and split > 0 and rows[split]["created"] > rows[0]["created"]:
+        assert replay(rows[split:], seed).extended(rows[:1], seed) is None  # out of order

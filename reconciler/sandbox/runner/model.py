@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.sandbox.runner.seed import RunnerSeed
@@ -54,34 +55,65 @@ STOP = ("STOPPING", "STOPPED")
 KILL = ("KILLING", "KILLED")
 
 
-def replay(rows: list[sqlite3.Row], seed: RunnerSeed) -> dict[int, Timeline]:
+@dataclass(frozen=True)
+class Replay:
+    """An account's attempts replayed through its slots: each attempt's timeline, and where
+    the slots stand after the last one, so that attempts created later are added without
+    replaying the others again."""
+
+    timelines: dict[int, Timeline]
+    slots: tuple[float, ...]  # a heap: when each slot is free again
+    last: tuple[float, int] | None  # (created, seq) of the last attempt replayed
+
+    def extended(self, rows: list[sqlite3.Row], seed: RunnerSeed) -> Replay | None:
+        """With ``rows`` replayed after the others; None when one of them was created before
+        the last attempt replayed (then only a whole replay places it)."""
+        ordered = sorted(rows, key=lambda r: (r["created"], r["seq"]))
+        if (
+            ordered
+            and self.last is not None
+            and (ordered[0]["created"], ordered[0]["seq"]) < self.last
+        ):
+            return None
+        slots = list(self.slots)
+        timelines = dict(self.timelines)
+        for row in ordered:
+            timelines[row["seq"]] = _through_slots(row, slots, seed)
+        last = (ordered[-1]["created"], ordered[-1]["seq"]) if ordered else self.last
+        return Replay(timelines, tuple(slots), last)
+
+
+def replay(rows: list[sqlite3.Row], seed: RunnerSeed) -> Replay:
     """Every attempt of one account, through its ``max_concurrent`` slots, in creation order."""
-    slots = [0.0] * seed.max_concurrent
-    heapq.heapify(slots)
-    result: dict[int, Timeline] = {}
-    for row in sorted(rows, key=lambda r: (r["created"], r["seq"])):
-        created, stop_at, kind = row["created"], row["stop_at"], row["stop_kind"] or "stop"
-        begin = max(created + seed.queued, slots[0])
-        halt = STOP if kind == "stop" else KILL
-        # The signal's expiryDuration is how long the execution may take to end (KB).
-        pause = max(seed.stopping if kind == "stop" else seed.killing, row["stop_expiry"] or 0)
-        waiting = Timeline((Step(created, "PENDING"),))
-        if stop_at is not None and stop_at < begin:  # stopped while waiting for a slot
-            result[row["seq"]] = waiting.then(Timeline.run(stop_at, [(halt[0], pause)], halt[1]))
-            continue
-        heapq.heappop(slots)
-        phases = [("INITIALIZING", row["t_init"])]
-        if row["outcome"] != "INIT_FAILURE":
-            phases.append(("RUNNING", row["t_running"]))
-        timeline = waiting.then(Timeline.run(begin, phases, row["outcome"]))
-        ttl_stop = begin + row["ttl"]
-        if stop_at is None or ttl_stop < stop_at:
-            timeline = timeline.stopped(ttl_stop, [(STOP[0], seed.stopping)], STOP[1])
-        else:
-            timeline = timeline.stopped(stop_at, [(halt[0], pause)], halt[1])
-        heapq.heappush(slots, timeline.end)
-        result[row["seq"]] = timeline
-    return result
+    start = Replay({}, (0.0,) * seed.max_concurrent, None)
+    replayed = start.extended(rows, seed)
+    assert replayed is not None  # nothing before: every order is allowed
+    return replayed
+
+
+def _through_slots(row: sqlite3.Row, slots: list[float], seed: RunnerSeed) -> Timeline:
+    """One attempt's timeline; takes a slot from the heap ``slots`` and gives it back when the
+    attempt ends."""
+    created, stop_at, kind = row["created"], row["stop_at"], row["stop_kind"] or "stop"
+    begin = max(created + seed.queued, slots[0])
+    halt = STOP if kind == "stop" else KILL
+    # The signal's expiryDuration is how long the execution may take to end (KB).
+    pause = max(seed.stopping if kind == "stop" else seed.killing, row["stop_expiry"] or 0)
+    waiting = Timeline((Step(created, "PENDING"),))
+    if stop_at is not None and stop_at < begin:  # stopped while waiting for a slot
+        return waiting.then(Timeline.run(stop_at, [(halt[0], pause)], halt[1]))
+    heapq.heappop(slots)
+    phases = [("INITIALIZING", row["t_init"])]
+    if row["outcome"] != "INIT_FAILURE":
+        phases.append(("RUNNING", row["t_running"]))
+    timeline = waiting.then(Timeline.run(begin, phases, row["outcome"]))
+    ttl_stop = begin + row["ttl"]
+    if stop_at is None or ttl_stop < stop_at:
+        timeline = timeline.stopped(ttl_stop, [(STOP[0], seed.stopping)], STOP[1])
+    else:
+        timeline = timeline.stopped(stop_at, [(halt[0], pause)], halt[1])
+    heapq.heappush(slots, timeline.end)
+    return timeline
 
 
 def ms(ts: float | None) -> int | None:

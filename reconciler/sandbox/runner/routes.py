@@ -21,33 +21,58 @@ from reconciler.sandbox.runner.definition import (
     ssh_key_digest,
 )
 from reconciler.sandbox.runner.login import login
-from reconciler.sandbox.runner.model import TABLES, execution_documents, job_document, replay
+from reconciler.sandbox.runner.model import (
+    TABLES,
+    Replay,
+    execution_documents,
+    job_document,
+    replay,
+)
 from reconciler.sandbox.runner.seed import ExecutionProfile, RunnerSeed
 from reconciler.sandbox.store import Store
-from reconciler.sandbox.timeline import Timeline
 
 STOPPABLE = frozenset({"PENDING", "INITIALIZING", "RUNNING", "STOPPING"})
 
 
 # Bumped in the transaction of every write to attempts (any process sharing the state file):
-# what a cached replay of an account is checked against.
+# what a cached replay of an account is checked against. REWRITES only when an attempt
+# already there changes (a stop, a kill): with it unchanged, the attempts since the cached
+# replay were all added, and are replayed after the others.
 GENERATION = "runner_generation"
+REWRITES = "runner_rewrites"
 
 
-def _written(db: sqlite3.Connection) -> None:
-    db.execute(
-        "INSERT INTO meta (key, value) VALUES (?, '1')"
-        " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        (GENERATION,),
-    )
+def _written(db: sqlite3.Connection, *, rewrote: bool = False) -> None:
+    for key in (GENERATION, REWRITES) if rewrote else (GENERATION,):
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1')"
+            " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (key,),
+        )
 
 
 @dataclass(frozen=True)
 class _Replayed:
     generation: str
+    rewrites: str
     rows: list[sqlite3.Row]
     by_job: dict[str, list[sqlite3.Row]]
-    timelines: dict[int, Timeline]
+    replay: Replay
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.rows[-1]["seq"]) if self.rows else 0  # rows are in the order added
+
+    def extended(
+        self, generation: str, rows: list[sqlite3.Row], seed: RunnerSeed
+    ) -> _Replayed | None:
+        replay = self.replay.extended(rows, seed)
+        if replay is None:
+            return None
+        by_job = dict(self.by_job)
+        for row in rows:
+            by_job[row["job_id"]] = [*by_job.get(row["job_id"], []), row]
+        return _Replayed(generation, self.rewrites, [*self.rows, *rows], by_job, replay)
 
 
 class RunnerEmulator(Emulator[RunnerSeed]):
@@ -242,28 +267,43 @@ class RunnerEmulator(Emulator[RunnerSeed]):
         """Execution documents of a job (or the account), newest first."""
         replayed = self._replayed(alias)
         rows = replayed.rows if job_id is None else replayed.by_job.get(job_id, [])
-        return execution_documents(rows, replayed.timelines, self.now(), job_id)
+        return execution_documents(rows, replayed.replay.timelines, self.now(), job_id)
 
     def _replayed(self, alias: str) -> _Replayed:
-        """The account's attempts through its slots, replayed again only after a write: a
-        job's listing needs the whole account's queue, and replaying it for each of 2,500
-        listings made the sandbox, not the client, the bottleneck (issue 20)."""
-        found = self.store.query("SELECT value FROM meta WHERE key = ?", (GENERATION,))
-        generation = str(found[0]["value"]) if found else "0"  # read before the rows
+        """The account's attempts through its slots, replayed again only after a write, and
+        then only the attempts added since when none changed: a job's listing needs the whole
+        account's queue, and replaying it for each of 2,500 listings, then again after each
+        start, made the sandbox, not the client, the bottleneck (issue 20)."""
+        found = self.store.query(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (GENERATION, REWRITES)
+        )
+        meta = {row["key"]: str(row["value"]) for row in found}  # read before the rows
+        generation, rewrites = meta.get(GENERATION, "0"), meta.get(REWRITES, "0")
         cached = self._replays.get(alias)
         if cached is not None and cached.generation == generation:
             return cached
-        rows = self.store.query(
-            "SELECT a.*, e.job_id, e.alias, e.hosts, e.seq AS execution_seq FROM runner_attempts a "
-            "JOIN runner_executions e ON e.id = a.execution_id WHERE e.alias = ?",
-            (alias,),
-        )
+        if cached is not None and cached.rewrites == rewrites:
+            added = self._attempts(alias, after=cached.last_seq)
+            extended = cached.extended(generation, added, self.seed)
+            if extended is not None:
+                self._replays[alias] = extended
+                return extended
+        rows = self._attempts(alias, after=0)
         by_job: dict[str, list[sqlite3.Row]] = {}
         for row in rows:
             by_job.setdefault(row["job_id"], []).append(row)
-        cached = _Replayed(generation, rows, by_job, replay(rows, self.seed))
+        cached = _Replayed(generation, rewrites, rows, by_job, replay(rows, self.seed))
         self._replays[alias] = cached
         return cached
+
+    def _attempts(self, alias: str, *, after: int) -> list[sqlite3.Row]:
+        """The account's attempts after the one numbered ``after``, in the order added."""
+        return self.store.query(
+            "SELECT a.*, e.job_id, e.alias, e.hosts, e.seq AS execution_seq FROM runner_attempts a "
+            "JOIN runner_executions e ON e.id = a.execution_id WHERE e.alias = ? AND a.seq > ? "
+            "ORDER BY a.seq",
+            (alias, after),
+        )
 
     def _execution(self, alias: str, job_id: str, execution_id: str) -> dict[str, Any]:
         for doc in self._executions(alias, job_id):
@@ -306,7 +346,7 @@ class RunnerEmulator(Emulator[RunnerSeed]):
                 "WHERE seq = ?",
                 (self.now(), verb, signal_expiry, last["seq"]),
             )
-            _written(db)
+            _written(db, rewrote=True)
 
     async def act(self, request: Request) -> Response:
         """Stop, kill or restart an execution."""
