@@ -9,7 +9,8 @@ Prints, per goal, measured / bound / ratio (the goal's limit in brackets) and ea
 peak RSS:
 - validate of N specs / PyYAML's C loader reading the same files (<= 1.5);
 - apply of N starts / its critical path, each instance's starts x latency / its concurrency,
-  instances at once (<= 1.1);
+  instances at once (<= 1.1); and / its protocol path, where a keyless start (Runner,
+  Matatika) takes three calls in turn (its job's listing, the snapshot, the start);
 - no-op plan of N specs (after that apply) / its latency bound, each instance's listing
   calls x latency / its concurrency, instances at once (<= 1.2);
 - `--help`, and validate of 3 specs, / `python -c "import click, pydantic"` (<= 1.5);
@@ -37,6 +38,7 @@ from tests.resilience.world import World
 PROVIDERS = ("etl", "ctl", "campaigns", "elt")
 CONCURRENCY = 4  # each instance's default
 SPECS_PER_FILE = 10  # about 4 KB a file
+CALLS_PER_START = {"ctl": 3, "elt": 3}  # keyless: listing, snapshot, start
 
 SPEC = {
     "etl": """\
@@ -214,6 +216,13 @@ def report(world: World, count: int, latency: float) -> None:
             applied.peak_rss_mb,
         )
     )
+    # Where runs cannot carry our key (Runner, Matatika), a start takes three calls in turn on
+    # its instance's connections: its job's listing (the plan's refresh), the snapshot just
+    # before it, and the start itself.
+    protocol = max(
+        n * latency * CALLS_PER_START.get(name, 1) / CONCURRENCY for name, n in per_instance.items()
+    )
+    print(line("apply / protocol path (keyless: 3 calls)", applied.seconds, protocol, 1.1, None))
 
     planned = run(world, "plan", "--format", "json")
     plan = json.loads(planned.stdout)

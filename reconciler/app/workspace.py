@@ -24,14 +24,13 @@ from reconciler.source.load import (
 from reconciler.source.specs import spec_files
 from reconciler.spec.models import Config, StateBackend
 from reconciler.state.files import StateFiles, check_state_files
-from reconciler.state.filestore import FileStore
 from reconciler.state.model import Lockfile
-from reconciler.state.store import StateStore
 
 if TYPE_CHECKING:
     import httpx
 
     from reconciler.state.pgstore import PgStore
+    from reconciler.state.store import StateStore
 
 # The one variable of reconciler's own a state reference may name (the others, such as
 # RECONCILER_PLAN_KEY, are refused as credentials).
@@ -72,6 +71,10 @@ class Workspace:
         that read no state, such as validate, need no database)."""
         settings = self.config.state
         if settings.backend is StateBackend.FILE or settings.dsn is None:
+            # Imported here: the journal and the lock (and asyncio) are for commands that
+            # read or write the state, not validate's start-up.
+            from reconciler.state.filestore import FileStore
+
             return FileStore(self.state)
         store = postgres_store(settings.dsn, root=self.root, environ=self.environ)
         store.lease_seconds = float(settings.lease)
