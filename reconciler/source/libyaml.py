@@ -6,9 +6,9 @@ inside a flow collection, as in our own window ``{start: 2026-12-01T02:00:00Z, e
 The builder makes dicts, lists and strings itself and leaves the typed scalars (int, float,
 bool, timestamp) to ruamel's constructor, so the values are ruamel's own; a document with
 anything else (a merge key, an explicit tag, a complex or duplicate key, an alias to itself)
-is built by ruamel's constructor from converted nodes instead (issue 20: building directly
-is 3x faster than converting). Any error here sends the text on to ruamel's parsers, which
-decide and place the problem.
+is built by ruamel's constructor from converted nodes instead (issue 20: parsing 10,000
+specs took 2.4 s through ruamel's C loader first and converted nodes, 1.1 s this way). Any
+error here sends the text on to ruamel's parsers, which decide and place the problem.
 """
 
 from __future__ import annotations
