@@ -12,9 +12,8 @@ Prints, per goal, measured / bound / ratio (the goal's limit in brackets) and ea
 peak RSS:
 - validate of N specs / PyYAML's C loader reading the same files (<= 1.5);
 - apply of N starts / its critical path, each instance's starts x latency / its concurrency,
-  instances at once (<= 1.1); and / its protocol path, where a keyless start takes its calls
-  in turn (Runner: its job's listing, the snapshot, the start; Matatika: the snapshot, the
-  start);
+  instances at once (<= 1.1); and / its protocol path, where a Runner start takes two calls
+  in turn (its job's listing by the plan, which is also its snapshot, and the start);
 - no-op plan of N specs (after that apply) / its latency bound, each instance's listing
   calls x latency / its concurrency, instances at once (<= 1.2);
 - `--help`, and validate of 3 specs, / `python -c "import click, pydantic"` (<= 1.5);
@@ -42,10 +41,10 @@ from tests.resilience.world import World
 PROVIDERS = ("etl", "ctl", "campaigns", "elt")
 CONCURRENCY = 4  # each instance's default
 SPECS_PER_FILE = 10  # about 4 KB a file
-# Keyless starts, in turn on their instance's connections: Runner's job listing (the plan's
-# refresh), the snapshot, the start; Matatika's snapshot and start (its refresh is the one
-# workspace listing).
-CALLS_PER_START = {"ctl": 3, "elt": 2}
+# Calls a start takes in turn on its instance's connections: a Runner start, its job's
+# listing (the plan's refresh, which is also its snapshot) too; every other start, itself
+# (Matatika's refresh is the one workspace listing).
+CALLS_PER_START = {"ctl": 2}
 
 SPEC = {
     "etl": """\
@@ -227,7 +226,7 @@ def report(world: World, count: int, latency: float) -> None:
     protocol = max(
         n * latency * CALLS_PER_START.get(name, 1) / CONCURRENCY for name, n in per_instance.items()
     )
-    print(line("apply / protocol path (keyless: 2-3 calls)", applied.seconds, protocol, 1.1, None))
+    print(line("apply / protocol path (Runner: 2 calls)", applied.seconds, protocol, 1.1, None))
 
     planned = run(world, "plan", "--format", "json")
     plan = json.loads(planned.stdout)

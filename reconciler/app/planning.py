@@ -24,6 +24,7 @@ from reconciler.app.workspace import (
 from reconciler.engine.actions import Plan
 from reconciler.engine.apply import (
     ApplyResult,
+    RefreshedScopes,
 )
 from reconciler.engine.config_review import ConfigChange, review_config, withheld_instances
 from reconciler.engine.desired import DesiredRun
@@ -193,10 +194,30 @@ async def observe_and_plan(
     *,
     progress: RefreshProgress | None = None,
 ) -> Plan:
+    plan, _ = await refresh_and_plan(
+        pool, ws, env, lock, desired, targets, config_review, progress=progress
+    )
+    return plan
+
+
+async def refresh_and_plan(
+    pool: ProviderPool,
+    ws: Workspace,
+    env: Environment,
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    targets: Sequence[str] = (),
+    config_review: tuple[ConfigChange, ...] = (),
+    *,
+    progress: RefreshProgress | None = None,
+) -> tuple[Plan, RefreshedScopes]:
+    """``observe_and_plan``, and each scope's runs as the refresh listed them (for the
+    apply of this plan, moments later: ``engine.apply.RefreshedScopes``)."""
     withheld = withheld_instances(config_review)
     instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
     providers = await pool.get(ws, env, instances)
-    return await make_plan(
+    began = time.monotonic()  # the listings are at least this recent
+    plan, observation = await observed_plan(
         ws,
         providers,
         lock,
@@ -205,6 +226,16 @@ async def observe_and_plan(
         config_review=config_review,
         progress=progress,
     )
+    listed: dict[tuple[str, str], list[str]] = {}
+    for instance, names in scopes(lock, desired).items():
+        if instance not in observation.runs:
+            continue  # not refreshed (unreachable, withheld)
+        for name in names:
+            listed[(instance, name)] = []
+        for run in observation.runs[instance]:
+            if run.scope is not None and (instance, run.scope) in listed:
+                listed[(instance, run.scope)].append(run.run_id)
+    return plan, RefreshedScopes({k: sorted(v) for k, v in listed.items()}, began)
 
 
 def check_targets(

@@ -18,7 +18,7 @@ from reconciler.app.planning import (
     RefreshProgress,
     apply_failures,
     check_targets,
-    observe_and_plan,
+    refresh_and_plan,
     refresh_failures,
 )
 from reconciler.app.runtime import Runtime
@@ -28,6 +28,7 @@ from reconciler.engine.actions import Plan, StartOrder
 from reconciler.engine.apply import (
     ApplyResult,
     Pacing,
+    RefreshedScopes,
     apply_plan,
     fold_result,
     snapshot_scope,
@@ -110,15 +111,19 @@ class ApplySession:
     desired: list[DesiredRun]
     notices: list[str] = field(default_factory=list)
     progress: Progress | None = None  # told what is done while actions are under way
+    # The last plan made here, and its scopes as its refresh listed them.
+    _refreshed: tuple[Plan, RefreshedScopes] | None = field(default=None, repr=False)
 
     def plan(self, *, targets: Sequence[str] = (), progress: RefreshProgress | None = None) -> Plan:
         check_targets(self.desired, targets, self.lock.runs)
         pool = self.runtime.providers
-        return self.runtime.run(
-            observe_and_plan(
+        plan, refreshed = self.runtime.run(
+            refresh_and_plan(
                 pool, self.ws, self.env, self.lock, self.desired, targets, progress=progress
             )
         )
+        self._refreshed = (plan, refreshed)
+        return plan
 
     def check_saved(self, plan: Plan, display: str) -> None:
         """A saved plan applies only as it was made, to the state and specs it was made from."""
@@ -176,6 +181,15 @@ class ApplySession:
     def _write(self, lock: Lockfile) -> None:
         self.lock = self.state.write(lock)
 
+    def _refreshed_scopes(self, plan: Plan) -> RefreshedScopes | None:
+        """The scopes as the refresh of ``plan`` listed them, when it was made here (not a
+        saved plan), once."""
+        if self._refreshed is None or self._refreshed[0] is not plan:
+            return None
+        refreshed = self._refreshed[1]
+        self._refreshed = None
+        return refreshed
+
     async def _apply(self, plan: Plan) -> ApplyResult:
         # As many actions under way as calls may be: an interrupt leaves that many to finish.
         under_way = {name: p.concurrency for name, p in self.ws.config.providers.items()}
@@ -187,7 +201,8 @@ class ApplySession:
         result = ApplyResult(records=dict(plan.records))
         with self.state.journal() as journal, _graceful_interrupts(pacing.interrupted):
             async with self._reporting(result):
-                return await apply_plan(plan, providers, journal, pacing, result)
+                refreshed = self._refreshed_scopes(plan)
+                return await apply_plan(plan, providers, journal, pacing, result, refreshed)
 
     @contextlib.asynccontextmanager
     async def _reporting(self, result: ApplyResult) -> AsyncIterator[None]:

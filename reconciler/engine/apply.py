@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,28 @@ class ApplyResult:
     not_begun: list[Action] = field(default_factory=list)  # left because it was interrupted
 
 
+# How old the plan's refresh may be for a keyless start to take it as its snapshot: a run
+# started by someone else in the scope since then would be taken for ours after a crash
+# before the start's answer (a snapshot just before the start narrows that to its wait).
+SNAPSHOT_FRESH = 60.0
+
+
+@dataclass
+class RefreshedScopes:
+    """Each scope's run ids as the plan's refresh listed them (a scope listed empty too), and
+    when (``time.monotonic()``): the snapshot of an apply's first keyless start in a scope,
+    where the provider lists scopes whole, instead of listing the scope again."""
+
+    runs: dict[tuple[str, str], list[str]]
+    taken: float
+
+    def take(self, instance: str, scope: str, now: float) -> list[str] | None:
+        """The scope's runs at the refresh, once (a second start in the scope must see the
+        first one's run: it lists again), and only while the refresh is fresh."""
+        runs = self.runs.pop((instance, scope), None)
+        return runs if runs is not None and now - self.taken <= SNAPSHOT_FRESH else None
+
+
 @dataclass(frozen=True)
 class Pacing:
     """How an apply may be stopped gracefully: the API calls of at most ``under_way[instance]``
@@ -62,8 +85,11 @@ async def apply_plan(
     journal: JournalWriter,
     pacing: Pacing | None = None,
     result: ApplyResult | None = None,
+    refreshed: RefreshedScopes | None = None,
 ) -> ApplyResult:
-    """``result``: filled as actions end, for whoever reports progress meanwhile."""
+    """``result``: filled as actions end, for whoever reports progress meanwhile.
+    ``refreshed``: the scopes as the refresh of this very plan listed them, if it was made
+    moments ago (not a saved plan)."""
     result = result if result is not None else ApplyResult(records=dict(plan.records))
     for action in plan.actions:
         if action.kind is ActionKind.FORGET:
@@ -79,6 +105,7 @@ async def apply_plan(
         plan.source.files if plan.source else {},
         pacing,
         provider_clocks=plan.observed_at,
+        refreshed=refreshed,
     )
     for action in calls:
         if action.start is not None and not action.start.desired.traits.keyed:
@@ -156,6 +183,7 @@ class _Applier:
     # Each provider's clock at the plan's listing: runs started since then are at least this
     # recent by the provider's own timestamps, whatever the local clock says.
     provider_clocks: Mapping[str, datetime | None]
+    refreshed: RefreshedScopes | None = None
     scope_locks: dict[tuple[str, str | None], asyncio.Lock] = field(default_factory=dict)
     gates: dict[str, asyncio.Semaphore] = field(init=False)
     journal_failure: JournalWriteError | None = None  # once set, no action begins its calls
@@ -193,7 +221,9 @@ class _Applier:
                     # Runs here cannot carry our key: snapshot the scope first, one start at a
                     # time, so that after a crash exactly one new run can be ours.
                     async with lock:
-                        prior = await snapshot_scope(provider, order.desired.scope)
+                        prior = self.refreshed_scope(action.instance, order)
+                        if prior is None:
+                            prior = await snapshot_scope(provider, order.desired.scope)
                         await self.start(action.name, order, provider, prior_runs=prior)
         except _NotBegun:
             self.result.not_begun.append(action)
@@ -203,6 +233,14 @@ class _Applier:
             self.result.failures.append((action, str(exc)))
         else:
             self.result.done.append(action)
+
+    def refreshed_scope(self, instance: str, order: StartOrder) -> list[str] | None:
+        scope = order.desired.scope
+        if self.refreshed is None or scope is None:
+            return None
+        if not order.desired.traits.lists_scopes_whole:
+            return None
+        return self.refreshed.take(instance, scope, time.monotonic())
 
     def lookup_since(self, instance: str) -> datetime | None:
         """Where a lookup for a start whose answer was lost may begin: the provider's clock at

@@ -107,5 +107,8 @@ class RunTraits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     keyed: bool = True  # a run carries our run key (else: adopt by the intent's snapshot)
+    # A listing of a scope holds every run of it, whatever ``since``: an apply's first keyless
+    # start in a scope may take the plan's refresh, moments old, as its snapshot.
+    lists_scopes_whole: bool = False
     exclusive_scope: bool = False  # at most one active run per scope (e.g. per pipeline)
     schedules_window: bool = False  # the API itself starts and ends a run at the window

@@ -48,7 +48,7 @@ PROVIDER = ProviderType(
     create=_create,
     credential_keys=("token",),
     credential_alternatives=(("client_id", "client_secret"),),
-    traits=RunTraits(keyed=False, exclusive_scope=True),
+    traits=RunTraits(keyed=False, exclusive_scope=True, lists_scopes_whole=True),
     options_model=MatatikaOptions,
     scope=_scope,
     for_sandbox=_for_sandbox,

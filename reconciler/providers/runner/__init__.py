@@ -46,7 +46,7 @@ PROVIDER = ProviderType(
     job_model=RunnerJob,
     create=_create,
     credential_keys=("username", "password"),
-    traits=RunTraits(keyed=False),
+    traits=RunTraits(keyed=False, lists_scopes_whole=True),
     options_model=RunnerOptions,
     scope=_scope,
     for_sandbox=_for_sandbox,
