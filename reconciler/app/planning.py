@@ -172,10 +172,11 @@ def plan_command(
     lock = ws.store.read()
     check_targets(desired, targets, lock.runs)
     with Runtime() as runtime:
-        plan = observe_and_plan(
+        planned = observe_and_plan(
             runtime.providers, ws, env, lock, desired, targets, review, progress=progress
         )
-        return runtime.run(plan)
+        plan, _ = runtime.run(planned)
+        return plan
 
 
 def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:
@@ -193,26 +194,9 @@ async def observe_and_plan(
     config_review: tuple[ConfigChange, ...] = (),
     *,
     progress: RefreshProgress | None = None,
-) -> Plan:
-    plan, _ = await refresh_and_plan(
-        pool, ws, env, lock, desired, targets, config_review, progress=progress
-    )
-    return plan
-
-
-async def refresh_and_plan(
-    pool: ProviderPool,
-    ws: Workspace,
-    env: Environment,
-    lock: Lockfile,
-    desired: Sequence[DesiredRun],
-    targets: Sequence[str] = (),
-    config_review: tuple[ConfigChange, ...] = (),
-    *,
-    progress: RefreshProgress | None = None,
 ) -> tuple[Plan, RefreshedScopes]:
-    """``observe_and_plan``, and each scope's runs as the refresh listed them (for the
-    apply of this plan, moments later: ``engine.apply.RefreshedScopes``)."""
+    """The plan, and each scope's runs as its refresh listed them (for the apply of this
+    plan, moments later: ``engine.apply.RefreshedScopes``)."""
     withheld = withheld_instances(config_review)
     instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
     providers = await pool.get(ws, env, instances)
@@ -226,16 +210,7 @@ async def refresh_and_plan(
         config_review=config_review,
         progress=progress,
     )
-    listed: dict[tuple[str, str], list[str]] = {}
-    for instance, names in scopes(lock, desired).items():
-        if instance not in observation.runs:
-            continue  # not refreshed (unreachable, withheld)
-        for name in names:
-            listed[(instance, name)] = []
-        for run in observation.runs[instance]:
-            if run.scope is not None and (instance, run.scope) in listed:
-                listed[(instance, run.scope)].append(run.run_id)
-    return plan, RefreshedScopes({k: sorted(v) for k, v in listed.items()}, began)
+    return plan, RefreshedScopes(observation.scope_runs(), began)
 
 
 def check_targets(

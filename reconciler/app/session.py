@@ -18,7 +18,7 @@ from reconciler.app.planning import (
     RefreshProgress,
     apply_failures,
     check_targets,
-    refresh_and_plan,
+    observe_and_plan,
     refresh_failures,
 )
 from reconciler.app.runtime import Runtime
@@ -118,7 +118,7 @@ class ApplySession:
         check_targets(self.desired, targets, self.lock.runs)
         pool = self.runtime.providers
         plan, refreshed = self.runtime.run(
-            refresh_and_plan(
+            observe_and_plan(
                 pool, self.ws, self.env, self.lock, self.desired, targets, progress=progress
             )
         )

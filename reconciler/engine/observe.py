@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reconciler.errors import ReconcilerError
@@ -24,6 +24,19 @@ class Observation:
     runs: dict[str, list[ObservedRun]]
     server_time: dict[str, datetime | None]
     errors: dict[str, str]  # instances whose refresh failed, and why
+    scopes: dict[str, list[str]] = field(default_factory=dict)  # listed, per instance listed
+
+    def scope_runs(self) -> dict[tuple[str, str], list[str]]:
+        """The ids of each listed scope's runs (a scope listed empty too), by instance and
+        scope."""
+        listed: dict[tuple[str, str], list[str]] = {
+            (instance, scope): [] for instance, names in self.scopes.items() for scope in names
+        }
+        for instance in self.scopes:
+            for run in self.runs[instance]:
+                if run.scope is not None and (instance, run.scope) in listed:
+                    listed[(instance, run.scope)].append(run.run_id)
+        return {place: sorted(ids) for place, ids in listed.items()}
 
 
 async def observe(
@@ -50,4 +63,5 @@ async def observe(
         else:
             observation.runs[name] = result.runs
             observation.server_time[name] = result.server_time
+            observation.scopes[name] = sorted(scopes.get(name, ()))
     return observation
