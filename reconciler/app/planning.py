@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -53,30 +53,6 @@ class RefreshProgress(Protocol):
     def finish(self) -> None: ...
 
 
-async def make_plan(
-    ws: Workspace,
-    providers: Mapping[str, Provider],
-    lock: Lockfile,
-    desired: Sequence[DesiredRun],
-    *,
-    targets: Sequence[str] = (),
-    config_review: tuple[ConfigChange, ...] = (),
-    progress: RefreshProgress | None = None,
-) -> Plan:
-    """Observe every instance the specs or the lockfile use, then plan (pure). Instances
-    withheld by ``config_review`` (pull-request mode) are not among ``providers``."""
-    plan, _ = await observed_plan(
-        ws,
-        providers,
-        lock,
-        desired,
-        targets=targets,
-        config_review=config_review,
-        progress=progress,
-    )
-    return plan
-
-
 async def observed_plan(
     ws: Workspace,
     providers: Mapping[str, Provider],
@@ -87,13 +63,26 @@ async def observed_plan(
     config_review: tuple[ConfigChange, ...] = (),
     progress: RefreshProgress | None = None,
 ) -> tuple[Plan, Observation]:
-    """``make_plan``, and the observation it was made from (``show`` reads runs' progress)."""
-    before = {name: p.calls for name, p in providers.items()}  # adapters may be reused
-    observing = observe(providers, lock, scopes(lock, desired))
-    if progress is None:
-        observation = await observing
-    else:
-        observation = await _reported(observing, providers, before, progress)
+    """Observe every instance the specs or the lockfile use, then plan (pure); and the
+    observation it was made from (``show`` reads runs' progress). Instances withheld by
+    ``config_review`` (pull-request mode) are not among ``providers``."""
+    calls = _Calls(providers)  # adapters may be reused: their calls are counted from here
+    observation = await _reported(
+        observe(providers, lock, scopes(lock, desired)), calls.made, progress
+    )
+    plan = _plan(ws, lock, desired, observation, calls.made(), targets, config_review)
+    return plan, observation
+
+
+def _plan(
+    ws: Workspace,
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    observation: Observation,
+    refresh_calls: dict[str, int],
+    targets: Sequence[str],
+    config_review: tuple[ConfigChange, ...],
+) -> Plan:
     now = max([datetime.now(UTC), *(t for t in observation.server_time.values() if t)])
     chosen = [d for d in desired if not targets or d.name in targets]
     others = [d for d in desired if targets and d.name not in targets]  # by name: O(n)
@@ -107,7 +96,7 @@ async def observed_plan(
         upstream=others,
     )
     actions = [a for a in planned.actions if not targets or a.name in targets]
-    plan = Plan(
+    return Plan(
         reconciler_version=__version__,
         source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
         created_at=now,
@@ -123,26 +112,43 @@ async def observed_plan(
         after={d.name: d.after for d in chosen if d.after},
         missed_occurrences=sum(len(a.schedule.missed) for a in actions if a.schedule),
         observed_at=observation.server_time,
-        refresh_calls={name: p.calls - before[name] for name, p in providers.items()},
+        refresh_calls=refresh_calls,
         config_review=config_review,
     )
-    return plan, observation
+
+
+class _Calls:
+    """The API calls a refresh's adapters made, each counted from when the refresh took it."""
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self._providers: dict[str, Provider] = {}
+        self._before: dict[str, int] = {}
+        self.add(providers)
+
+    def add(self, providers: Mapping[str, Provider]) -> None:
+        for name, provider in providers.items():
+            if name not in self._providers:
+                self._providers[name] = provider
+                self._before[name] = provider.calls
+
+    def made(self) -> dict[str, int]:
+        return {name: p.calls - self._before[name] for name, p in self._providers.items()}
 
 
 async def _reported(
     observing: Coroutine[Any, Any, Observation],
-    providers: Mapping[str, Provider],
-    before: Mapping[str, int],
-    progress: RefreshProgress,
+    calls: Callable[[], Mapping[str, int]],
+    progress: RefreshProgress | None,
 ) -> Observation:
     """The observation, the calls made so far told to ``progress`` every so often while it
     is under way (a refresh of many pages under a rate limit can take minutes)."""
+    if progress is None:
+        return await observing
     task = asyncio.ensure_future(observing)
     began = time.monotonic()
     try:
         while not (await asyncio.wait({task}, timeout=progress.every))[0]:
-            calls = {name: p.calls - before[name] for name, p in providers.items()}
-            progress.refreshing(calls, time.monotonic() - began)
+            progress.refreshing(calls(), time.monotonic() - began)
     finally:
         progress.finish()
         task.cancel()  # only if the wait was cancelled (an interrupt): the refresh with it
@@ -168,15 +174,63 @@ def plan_command(
     """The plan; with ``trusted_ref`` (pull-request mode), provider instances whose
     configuration differs from that revision's are withheld: no credential, no refresh."""
     review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
-    desired = load_desired(ws)
     lock = ws.store.read()
-    check_targets(desired, targets, lock.runs)
     with Runtime() as runtime:
-        planned = observe_and_plan(
-            runtime.providers, ws, env, lock, desired, targets, review, progress=progress
+        return runtime.run(
+            _plan_as_specs_load(runtime.providers, ws, env, lock, targets, review, progress)
         )
-        plan, _ = runtime.run(planned)
-        return plan
+
+
+async def _plan_as_specs_load(
+    pool: ProviderPool,
+    ws: Workspace,
+    env: Environment,
+    lock: Lockfile,
+    targets: Sequence[str],
+    config_review: tuple[ConfigChange, ...],
+    progress: RefreshProgress | None,
+) -> Plan:
+    """``observed_plan``, the lockfile's scopes listed while the specs load in a worker
+    thread (reading 10,000 specs is seconds of CPU, a refresh seconds of waiting on the
+    APIs), then what only the specs use. A problem of the specs is told as it would be
+    without the overlap: before any other, and the listings under way are cancelled."""
+    withheld = withheld_instances(config_review)
+    loading = asyncio.ensure_future(asyncio.to_thread(load_desired, ws))
+    try:
+        recorded = await pool.get(
+            ws, env, [n for n in used_instances(ws, lock, []) if n not in withheld]
+        )
+    except BaseException:
+        await loading  # its InputError, if any, is the one told
+        raise
+    calls = _Calls(recorded)
+    early = asyncio.ensure_future(observe(recorded, lock, scopes(lock, [])))
+    try:
+        desired = await loading
+        check_targets(desired, targets, lock.runs)
+        providers = await pool.get(
+            ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld]
+        )
+    except BaseException:
+        early.cancel()
+        await asyncio.gather(early, return_exceptions=True)
+        raise
+    calls.add(providers)
+
+    async def observing() -> Observation:
+        first = await early
+        wanted = scopes(lock, desired)
+        rest = {
+            name: wanted.get(name, set()) - set(first.scopes.get(name, ()))
+            for name in providers
+            if name not in first.errors
+        }
+        rest = {name: s for name, s in rest.items() if s or name not in first.runs}
+        later = await observe({name: providers[name] for name in rest}, lock, rest)
+        return first.merged(later)
+
+    observation = await _reported(observing(), calls.made, progress)
+    return _plan(ws, lock, desired, observation, calls.made(), targets, config_review)
 
 
 def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.app.collection import bulk_allocation
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.errors import StateError, UsageError
@@ -173,6 +174,11 @@ def _fingerprint(ws: Workspace) -> tuple[object, ...]:
 
 
 def _read_desired(ws: Workspace) -> list[DesiredRun]:
+    with bulk_allocation():
+        return _desired_runs(ws)
+
+
+def _desired_runs(ws: Workspace) -> list[DesiredRun]:
     specs = load_specs(ws.root, ws.config, provider_types())
     return [
         desired_run(

@@ -38,6 +38,27 @@ class Observation:
                     listed[(instance, run.scope)].append(run.run_id)
         return {place: sorted(ids) for place, ids in listed.items()}
 
+    def merged(self, later: Observation) -> Observation:
+        """This refresh and a later one of other scopes or instances, as one. An instance
+        either failed in counts as failed; its clock is the earlier reading, which bounds the
+        next listing from where both began."""
+        merged = Observation(
+            runs={}, server_time={}, errors={**self.errors, **later.errors}, scopes={}
+        )
+        for part in (self, later):
+            for name, runs in part.runs.items():
+                if name in merged.errors:
+                    continue
+                known = {run.run_id for run in merged.runs.get(name, [])}
+                merged.runs[name] = [
+                    *merged.runs.get(name, []),
+                    *(run for run in runs if run.run_id not in known),
+                ]
+                merged.scopes[name] = sorted({*merged.scopes.get(name, []), *part.scopes[name]})
+                times = [t for t in (merged.server_time.get(name), part.server_time[name]) if t]
+                merged.server_time[name] = min(times, default=None)
+        return merged
+
 
 async def observe(
     providers: Mapping[str, Provider],

@@ -1,0 +1,61 @@
+"""`plan` lists the lockfile's scopes while the specs load, then the scopes only the specs
+use (issue 20): a scope a new spec brings is still seen, and a bad spec is still told first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.resilience.world import World
+
+
+def _pipeline_spec(name: str, pipeline: str) -> str:
+    return (
+        f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  provider: elt\n  job: {{pipeline_id: {pipeline}}}\n  state: completed\n"
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_scope_only_a_new_spec_uses_is_listed_after_the_lockfiles(tmp_path: Path) -> None:
+    world = World(tmp_path, per_provider=0)
+    try:
+        (world.repo / "specs" / "a.yaml").write_text(_pipeline_spec("sync-a", "pipe-1"))
+        done = world.run("apply", "--auto-approve")
+        assert done.returncode == 0, done.stderr
+        # A job of pipe-2 started outside reconciler: pipe-2 is busy (one job per pipeline).
+        httpx.post(
+            f"{world.url}/matatika/api/pipelines/pipe-2/jobs",
+            headers={"Authorization": "Bearer mt"},
+            json={},
+        ).raise_for_status()
+        (world.repo / "specs" / "b.yaml").write_text(_pipeline_spec("sync-b", "pipe-2"))
+        done = world.run("plan", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        plan = json.loads(done.stdout)
+    finally:
+        world.close()
+    kinds = {a["name"]: a["kind"] for a in plan["actions"]}
+    assert kinds == {"sync-a": "in-progress", "sync-b": "wait"}
+    assert plan["refresh_calls"] == {"elt": 2}  # pipe-1 (from the lockfile), then pipe-2
+
+
+@pytest.mark.timeout(120)
+def test_a_bad_spec_is_told_and_nothing_is_planned(tmp_path: Path) -> None:
+    world = World(tmp_path, per_provider=1)
+    try:
+        assert world.run("apply", "--auto-approve").returncode == 0
+        (world.repo / "specs" / "bad.yaml").write_text(
+            _pipeline_spec("Bad_Name", "pipe-9").replace("completed", "finished")
+        )
+        done = world.run("plan")
+    finally:
+        world.close()
+    assert done.returncode == 1
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(":")[:2] for line in lines] == [["Error", " specs/bad.yaml"]] * 2
+    assert "Traceback" not in done.stderr

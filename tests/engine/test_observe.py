@@ -1,0 +1,51 @@
+"""Two refreshes of one plan (the lockfile's scopes while the specs load, then the scopes
+only the specs use) read as one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.engine.observe import Observation
+from reconciler.spec.runs import ObservedRun, RunStatus
+
+EARLY = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+LATER = datetime(2026, 12, 1, 9, 1, tzinfo=UTC)
+
+
+def run(run_id: str, scope: str) -> ObservedRun:
+    return ObservedRun(run_id, None, RunStatus.RUNNING, "RUNNING", scope=scope)
+
+
+def test_runs_and_scopes_join_and_the_earlier_clock_bounds_the_next_listing() -> None:
+    first = Observation(
+        runs={"elt": [run("j1", "p1")], "etl": []},
+        server_time={"elt": LATER, "etl": None},
+        errors={},
+        scopes={"elt": ["p1"], "etl": []},
+    )
+    later = Observation(
+        runs={"elt": [run("j2", "p2"), run("j1", "p1")]},
+        server_time={"elt": EARLY},
+        errors={},
+        scopes={"elt": ["p2"]},
+    )
+    merged = first.merged(later)
+    assert {name: [r.run_id for r in runs] for name, runs in merged.runs.items()} == {
+        "elt": ["j1", "j2"],
+        "etl": [],
+    }
+    assert merged.scopes == {"elt": ["p1", "p2"], "etl": []}
+    assert merged.server_time == {"elt": EARLY, "etl": None}
+    assert merged.scope_runs() == {("elt", "p1"): ["j1"], ("elt", "p2"): ["j2"]}
+
+
+def test_an_instance_that_failed_in_either_refresh_is_failed() -> None:
+    first = Observation(
+        runs={"ctl": [run("e1", "job-1")]},
+        server_time={"ctl": EARLY},
+        errors={},
+        scopes={"ctl": ["job-1"]},
+    )
+    later = Observation(runs={}, server_time={}, errors={"ctl": "HTTP 503"})
+    merged = first.merged(later)
+    assert (merged.runs, merged.errors, merged.scopes) == ({}, {"ctl": "HTTP 503"}, {})
