@@ -35,6 +35,8 @@ CRON_RULE = (
 )
 MAX_CATCH_UP = 100
 PERIOD_SAMPLE = 400  # occurrences looked at for the period: a year of weekly, 16 days of hourly
+# The most a zone's clock moves at once (Antarctica/Troll: 2 h; most zones 1 h).
+MAX_CLOCK_SHIFT = 2 * 3600
 
 
 class MissedPolicy(enum.StrEnum):
@@ -92,13 +94,24 @@ class Schedule(BaseModel):
 
     @model_validator(mode="after")
     def _deadline_within_period(self) -> Schedule:
-        if self.starting_deadline is not None and self.starting_deadline > self.period():
+        if self.starting_deadline is None or self.starting_deadline <= self.least_period():
+            return self  # without walking a year of occurrences (~10 ms a schedule)
+        if self.starting_deadline > self.period():
             raise ValueError(
                 f"starting_deadline ({format_duration(self.starting_deadline)}) is longer than "
                 f"the shortest time between occurrences ({format_duration(self.period())}): "
                 "two occurrences could be due at once"
             )
         return self
+
+    def least_period(self) -> int:
+        """A bound the period is never below, in seconds, from the minute and hour fields
+        alone: the least time between two of the day's times (the day fields only leave days
+        out), less the most a clock moves at a daylight-saving change."""
+        times = CronSim(self.expression, datetime(2026, 1, 1))
+        day = sorted(h * 60 + m for h in times.hours for m in times.minutes)
+        gaps = [b - a for a, b in itertools.pairwise([*day, day[0] + 24 * 60])]
+        return min(gaps) * 60 - MAX_CLOCK_SHIFT
 
     def period(self) -> int:
         """The shortest time between two occurrences, in seconds, over a sample of a year."""

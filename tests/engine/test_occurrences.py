@@ -145,3 +145,25 @@ def test_aliases_and_zones_are_read_as_cron_users_write_them() -> None:
     assert daily.expression == "0 0 * * *"
     found = due(daily, datetime(2026, 12, 1, 12, tzinfo=UTC), datetime(2026, 12, 2, 6, tzinfo=UTC))
     assert found.start == [datetime(2026, 12, 2, 5, 0, tzinfo=UTC)]  # midnight EST
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 2 * * *", "30 2 * * *", "30 2,3 * * *", "0 1,3 * * *", "0 17 * * 5", "*/20 * * * *"],
+)
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Antarctica/Troll"]
+)
+def test_the_least_period_from_the_fields_is_never_above_the_sampled_one(
+    cron: str, zone: str
+) -> None:
+    """What lets a deadline pass without walking a year of occurrences is a true bound,
+    daylight-saving changes of 30 minutes to 2 hours included."""
+    found = schedule(cron, timezone=zone)
+    assert found.least_period() <= found.period()
+
+
+def test_a_deadline_over_a_daylight_saving_shortened_day_is_still_refused() -> None:
+    # 02:30 does not exist on Berlin's spring day: it runs at 03:00, 23.5 h after the last.
+    with pytest.raises(ValidationError, match=r"shortest time between occurrences \(23h30m\)"):
+        schedule("30 2 * * *", timezone="Europe/Berlin", starting_deadline="23h45m")
