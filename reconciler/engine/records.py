@@ -42,18 +42,21 @@ def new_record(
 
 
 def with_observation(record: RunRecord, run: ObservedRun) -> RunRecord:
-    return record.model_copy(
-        update={
-            "prior_runs": None,  # confirmed: the snapshot has served its purpose
-            "claimed_at": None,
-            "run_id": run.run_id,
-            "status": run.status,
-            "api_status": run.api_status,
-            "started_at": run.started_at or record.started_at,
-            "ended_at": run.ended_at,
-            "failure": _failure(record, run),
-        }
-    )
+    """The record as ``run`` says it is now: the record itself when nothing it holds changed
+    (a no-op plan of 10,000 runs copies none)."""
+    update = {
+        "prior_runs": None,  # confirmed: the snapshot has served its purpose
+        "claimed_at": None,
+        "run_id": run.run_id,
+        "status": run.status,
+        "api_status": run.api_status,
+        "started_at": run.started_at or record.started_at,
+        "ended_at": run.ended_at,
+        "failure": _failure(record, run),
+    }
+    if all(getattr(record, field) == value for field, value in update.items()):
+        return record
+    return record.model_copy(update=update)
 
 
 def _failure(record: RunRecord, run: ObservedRun) -> str | None:

@@ -59,17 +59,7 @@ def load_all(
     for its size and depth.
     """
 
-    resolved: dict[tuple[Any, Any, Any], str] = {}  # a file repeats its keys and values
-
-    class Composer(pyyaml.CSafeLoader):
-        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-            key = (kind, value, implicit)
-            tag = resolved.get(key)
-            if tag is None:
-                tag = resolved[key] = _text(resolver.resolve(_KINDS[kind], value, implicit))
-            return tag
-
-    loader = Composer(text)
+    loader = _Composer(text, resolver)
     try:
         roots = []
         while loader.check_node():
@@ -89,6 +79,25 @@ def load_all(
         within = builder.values <= max_values and builder.deepest <= max_depth
         loaded.bounded.append(within and not builder.shared)
     return loaded
+
+
+class _Composer(pyyaml.CSafeLoader):
+    """libyaml's composer with ruamel's resolver: each scalar's tag as YAML 1.2 reads it.
+    One class for every text, not one made per call: a class is a reference cycle, and what
+    its methods hold would wait for the cycle collector (which loading holds off)."""
+
+    def __init__(self, text: str, resolver: BaseResolver) -> None:
+        super().__init__(text)
+        self._resolver = resolver
+        self._resolved: dict[tuple[Any, Any, Any], str] = {}  # a file repeats its scalars
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        key = (kind, value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = _text(self._resolver.resolve(_KINDS[kind], value, implicit))
+            self._resolved[key] = tag
+        return tag
 
 
 class _Unusual(Exception):

@@ -1,12 +1,14 @@
-"""Two refreshes of one plan (the lockfile's scopes while the specs load, then the scopes
-only the specs use) read as one."""
+"""The refresh: two listings of one plan (the lockfile's scopes while the specs load, then
+the scopes only the specs use) read as one; a record is copied only when its run moved."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from reconciler.engine.observe import Observation
+from reconciler.engine.records import with_observation
 from reconciler.spec.runs import ObservedRun, RunStatus
+from reconciler.state.model import RunRecord
 
 EARLY = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 12, 1, 9, 1, tzinfo=UTC)
@@ -49,3 +51,26 @@ def test_an_instance_that_failed_in_either_refresh_is_failed() -> None:
     later = Observation(runs={}, server_time={}, errors={"ctl": "HTTP 503"})
     merged = first.merged(later)
     assert (merged.runs, merged.errors, merged.scopes) == ({}, {"ctl": "HTTP 503"}, {})
+
+
+def test_a_record_the_refresh_finds_unchanged_is_kept_as_it_is_not_copied() -> None:
+    record = RunRecord(
+        name="sync",
+        instance="elt",
+        provider_type="matatika",
+        revision="r1",
+        key="k1",
+        attempt=1,
+        run_id="j1",
+        status=RunStatus.RUNNING,
+        api_status="RUNNING",
+        job={"pipeline_id": "p1"},
+    )
+    assert with_observation(record, run("j1", "p1")) is record
+    ended = ObservedRun("j1", None, RunStatus.SUCCEEDED, "COMPLETE", ended_at=LATER, scope="p1")
+    moved = with_observation(record, ended)
+    assert (moved.status, moved.api_status, moved.ended_at) == (
+        RunStatus.SUCCEEDED,
+        "COMPLETE",
+        LATER,
+    )
