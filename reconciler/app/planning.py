@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ from reconciler.errors import (
 from reconciler.providers.base import Provider
 from reconciler.providers.registry import provider_types
 from reconciler.source.trusted import load_trusted_config
-from reconciler.state.model import Lockfile, ScheduleState
+from reconciler.state.model import Lockfile, ScheduleState, Source
 from reconciler.state.provenance import read_source
 
 
@@ -70,14 +71,33 @@ async def observed_plan(
     observation = await _reported(
         observe(providers, lock, scopes(lock, desired)), calls.made, progress
     )
-    plan = _plan(ws, lock, desired, observation, calls.made(), targets, config_review)
+    made_from = _made_from(ws, lock, desired)
+    plan = _plan(ws, lock, desired, made_from, observation, calls.made(), targets, config_review)
     return plan, observation
+
+
+@dataclass(frozen=True)
+class _MadeFrom:
+    """What a plan records of the specs and state it was made from (for ``apply PLANFILE``)."""
+
+    source: Source | None
+    lockfile_digest: str
+    specs_digest: str
+
+
+def _made_from(ws: Workspace, lock: Lockfile, desired: Sequence[DesiredRun]) -> _MadeFrom:
+    return _MadeFrom(
+        source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
+        lockfile_digest=lockfile_digest(lock),
+        specs_digest=specs_digest(ws.config, desired),
+    )
 
 
 def _plan(
     ws: Workspace,
     lock: Lockfile,
     desired: Sequence[DesiredRun],
+    made_from: _MadeFrom,
     observation: Observation,
     refresh_calls: dict[str, int],
     targets: Sequence[str],
@@ -98,12 +118,12 @@ def _plan(
     actions = [a for a in planned.actions if not targets or a.name in targets]
     return Plan(
         reconciler_version=__version__,
-        source=read_source(ws.root, [*ws.config.specs, ws.config_path.name]),
+        source=made_from.source,
         created_at=now,
         lineage=lock.lineage,
         serial=lock.serial,
-        lockfile_digest=lockfile_digest(lock),
-        specs_digest=specs_digest(ws.config, desired),
+        lockfile_digest=made_from.lockfile_digest,
+        specs_digest=made_from.specs_digest,
         prune=ws.config.prune,
         targets=tuple(targets),
         records=planned.records,
@@ -192,10 +212,16 @@ async def _plan_as_specs_load(
 ) -> Plan:
     """``observed_plan``, the lockfile's scopes listed while the specs load in a worker
     thread (reading 10,000 specs is seconds of CPU, a refresh seconds of waiting on the
-    APIs), then what only the specs use. A problem of the specs is told as it would be
-    without the overlap: before any other, and the listings under way are cancelled."""
+    APIs), then what only the specs use; the plan's digests and provenance are worked out
+    in the thread too. A problem of the specs is told as it would be without the overlap:
+    before any other, and the listings under way are cancelled."""
     withheld = withheld_instances(config_review)
-    loading = asyncio.ensure_future(asyncio.to_thread(load_desired, ws))
+
+    def load() -> tuple[list[DesiredRun], _MadeFrom]:
+        desired = load_desired(ws)
+        return desired, _made_from(ws, lock, desired)
+
+    loading = asyncio.ensure_future(asyncio.to_thread(load))
     try:
         recorded = await pool.get(
             ws, env, [n for n in used_instances(ws, lock, []) if n not in withheld]
@@ -206,7 +232,7 @@ async def _plan_as_specs_load(
     calls = _Calls(recorded)
     early = asyncio.ensure_future(observe(recorded, lock, scopes(lock, [])))
     try:
-        desired = await loading
+        desired, made_from = await loading
         check_targets(desired, targets, lock.runs)
         providers = await pool.get(
             ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld]
@@ -230,7 +256,7 @@ async def _plan_as_specs_load(
         return first.merged(later)
 
     observation = await _reported(observing(), calls.made, progress)
-    return _plan(ws, lock, desired, observation, calls.made(), targets, config_review)
+    return _plan(ws, lock, desired, made_from, observation, calls.made(), targets, config_review)
 
 
 def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:
