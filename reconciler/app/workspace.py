@@ -180,17 +180,21 @@ def _read_desired(ws: Workspace) -> list[DesiredRun]:
 
 def _desired_runs(ws: Workspace) -> list[DesiredRun]:
     specs = load_specs(ws.root, ws.config, provider_types())
-    return [
-        desired_run(
-            s.run,
-            job=s.job,
-            provider_type=s.provider.name,
-            file=s.file,
-            scope=s.scope,
-            traits=s.provider.traits,
+    specs.reverse()
+    runs = []
+    while specs:  # each spec's models go as its desired run comes: a lower peak of memory
+        s = specs.pop()
+        runs.append(
+            desired_run(
+                s.run,
+                job=s.job,
+                provider_type=s.provider.name,
+                file=s.file,
+                scope=s.scope,
+                traits=s.provider.traits,
+            )
         )
-        for s in specs
-    ]
+    return runs
 
 
 def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
