@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from reconciler.sandbox.common import INT32_MAX, ApiProblem
+from reconciler.sandbox.common import INT32_MAX, INT64_MAX, ApiProblem
 
 T = TypeVar("T")
 
@@ -24,6 +24,11 @@ class Page:
 
     def of(self, items: Sequence[T]) -> list[T]:
         return list(items[self.start : self.start + self.size])
+
+    @property
+    def offset(self) -> int:
+        """``start`` for SQL's OFFSET: past any table when past what SQLite's integers hold."""
+        return min(self.start, INT64_MAX)
 
 
 def page_count(total: int, size: int) -> int:

@@ -128,8 +128,12 @@ class VonageEmulator(Emulator[VonageSeed]):
             max_size=1000,
         )
         now = self.now()
-        rows = self.store.query("SELECT * FROM vonage_runs ORDER BY seq")
-        total, size = len(rows), page.size
+        # The page from SQLite, not the whole table for each page (issue 20).
+        total = int(self.store.query("SELECT COUNT(*) AS n FROM vonage_runs")[0]["n"])
+        rows = self.store.query(
+            "SELECT * FROM vonage_runs ORDER BY seq LIMIT ? OFFSET ?", (page.size, page.offset)
+        )
+        size = page.size
         pages = max(1, math.ceil(total / size))
         base = str(request.url.replace(query=""))
 
@@ -147,7 +151,7 @@ class VonageEmulator(Emulator[VonageSeed]):
                 "page": page.number,
                 "page_size": size,
                 "total_pages": pages,
-                "_embedded": {"runs": [run_document(r, now) for r in page.of(rows)]},
+                "_embedded": {"runs": [run_document(r, now) for r in rows]},
                 "_links": links,
             }
         )

@@ -12,12 +12,14 @@ from starlette.responses import Response
 
 from reconciler.sandbox.common import INT64_MAX, ApiProblem
 from reconciler.sandbox.emulator import Emulator, Endpoint, Handler, endpoint
+from reconciler.sandbox.paging import Page
 from reconciler.sandbox.store import Store
 from reconciler.sandbox.xplenty import parsing
 from reconciler.sandbox.xplenty.model import (
     STATUSES,
     TABLES,
     TERMINAL,
+    UPDATED_SQL,
     item_document,
     job_document,
     job_state,
@@ -175,14 +177,16 @@ class XplentyEmulator(Emulator[XplentySeed]):
         if sort not in ("created", "updated") or direction not in ("asc", "desc"):
             raise ApiProblem(400, "sort must be created|updated and direction asc|desc")
         since = parsing.since(query.get("since"))
-        sql = "SELECT * FROM xplenty_jobs WHERE account = ?"
-        params: list[str | int] = [request.path_params["account"]]
+        where = "FROM xplenty_jobs WHERE account = :account"
+        bound: dict[str, str | int | float] = {"account": request.path_params["account"]}
         if query.get("package_id"):
             package_id = parsing.positive_int(query["package_id"], "package_id")
-            sql += " AND package_id = ?"
-            params.append(package_id if package_id <= INT64_MAX else -1)  # no job has it
+            where += " AND package_id = :package_id"
+            bound["package_id"] = package_id if package_id <= INT64_MAX else -1  # no job has it
         now = self.now()
-        rows = [(row, job_state(row, now)) for row in self.store.query(sql, tuple(params))]
+        if status == "all" and sort == "created":  # the listing a client pages: in SQLite
+            return self._jobs_by_creation(request, page, where, bound, since, direction, now)
+        rows = [(row, job_state(row, now)) for row in self.store.query(f"SELECT * {where}", bound)]
         rows = [
             (row, state)
             for row, state in rows
@@ -198,6 +202,30 @@ class XplentyEmulator(Emulator[XplentySeed]):
         )
         jobs = [self._job(request, row, now) for row, _ in page.of(rows)]
         return self.json(jobs, headers=parsing.link_header(request, page, len(rows)))
+
+    def _jobs_by_creation(
+        self,
+        request: Request,
+        page: Page,
+        where: str,
+        bound: dict[str, str | int | float],
+        since: float | None,
+        direction: str,
+        now: float,
+    ) -> Response:
+        """The page, and the count, filtered and ordered by SQLite: what the general path
+        does in Python, without timing every job of the account for each page."""
+        if since is not None:
+            where += f" AND {UPDATED_SQL} >= :since"
+            bound = {**bound, "since": since, "now": now}
+        total = int(self.store.query(f"SELECT COUNT(*) AS n {where}", bound)[0]["n"])
+        order = "DESC" if direction == "desc" else "ASC"
+        rows = self.store.query(
+            f"SELECT * {where} ORDER BY created {order}, id {order} LIMIT :limit OFFSET :offset",
+            {**bound, "limit": page.size, "offset": page.offset},
+        )
+        jobs = [self._job(request, row, now) for row in rows]
+        return self.json(jobs, headers=parsing.link_header(request, page, total))
 
     def _job_at_now(self, request: Request) -> dict[str, Any]:
         job = self._job(request, self._row(request), self.now())
