@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from reconciler.app.collection import bulk_allocation
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
-from reconciler.errors import StateError, UsageError
+from reconciler.errors import Problem, StateError, UsageError
 from reconciler.providers.credentials import resolve
 from reconciler.providers.hosts import AllowedHost
 from reconciler.providers.registry import provider_types
@@ -153,16 +153,16 @@ def load_desired(ws: Workspace) -> list[DesiredRun]:
     """The specs as desired runs; read once while no spec file changes (``--sandbox`` checks
     them before its sandbox writes anything, then the command plans from them; ``watch``
     reads again only what a commit or an edit changed)."""
-    key = _fingerprint(ws)
+    files = spec_files(ws.root, ws.config.specs)  # walked once: for the key and the read
+    key = _fingerprint(files[0])
     if key not in ws._desired:
         ws._desired.clear()
-        ws._desired[key] = _read_desired(ws)
+        ws._desired[key] = _read_desired(ws, files)
     return list(ws._desired[key])
 
 
-def _fingerprint(ws: Workspace) -> tuple[object, ...]:
+def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
     """Each spec file's identity, size and modification time: what changes with its text."""
-    files, _ = spec_files(ws.root, ws.config.specs)
     found: list[object] = []
     for path in files:
         try:
@@ -173,13 +173,13 @@ def _fingerprint(ws: Workspace) -> tuple[object, ...]:
     return tuple(found)
 
 
-def _read_desired(ws: Workspace) -> list[DesiredRun]:
+def _read_desired(ws: Workspace, files: tuple[list[Path], list[Problem]]) -> list[DesiredRun]:
     with bulk_allocation():
-        return _desired_runs(ws)
+        return _desired_runs(ws, files)
 
 
-def _desired_runs(ws: Workspace) -> list[DesiredRun]:
-    specs = load_specs(ws.root, ws.config, provider_types())
+def _desired_runs(ws: Workspace, files: tuple[list[Path], list[Problem]]) -> list[DesiredRun]:
+    specs = load_specs(ws.root, ws.config, provider_types(), files)
     specs.reverse()
     runs = []
     while specs:  # each spec's models go as its desired run comes: a lower peak of memory

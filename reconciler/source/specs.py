@@ -195,16 +195,20 @@ def _raw_field(data: dict[Any, Any], name: str) -> object:
 
 
 def load_specs(
-    root: Path, config: Config, providers: Mapping[str, ProviderType]
+    root: Path,
+    config: Config,
+    providers: Mapping[str, ProviderType],
+    files: tuple[list[Path], list[Problem]] | None = None,
 ) -> list[LoadedSpec]:
-    """Every JobRun under the configured directories, sorted by name; or one InputError."""
+    """Every JobRun under the configured directories, sorted by name; or one InputError.
+    ``files``: ``spec_files`` of them, when the caller has walked them already."""
     reader = _SpecReader(root, config, providers)
     for directory in config.specs:
         if not (root / directory).exists():
             reader.problems.append(
                 Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
             )
-    paths, outside = spec_files(root, config.specs)
+    paths, outside = files or spec_files(root, config.specs)
     reader.problems.extend(outside)
     for path in paths:
         reader.read(path)
