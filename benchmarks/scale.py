@@ -267,7 +267,8 @@ def report(world: World, count: int, latency: float) -> None:
         line(
             f"    apply / protocol path at {rtt * 1000:.1f} ms",
             applied.seconds,
-            protocol * rtt / latency,
+            # The protocol path's calls in turn, at the measured round trip.
+            max(n * rtt * CALLS_PER_START.get(i, 1) / CONCURRENCY for i, n in per_instance.items()),
             1.1,
             None,
         )
