@@ -2,8 +2,8 @@
 
 Reading thousands of spec documents or lockfile records makes millions of objects in a
 burst, none in a reference cycle. The collector, run every 700 allocations, walks the young
-ones and, every so often, every object alive; over a growing heap that is a fifth of a
-10,000-spec ``validate`` (issue 20: 2.41 s -> 1.92 s without it). So it is off during such a
+ones and, every so often, every object alive; over a growing heap that was two fifths of a
+10,000-spec ``validate`` (issue 20: 2.41 s -> 1.47 s with this). So it is off during such a
 burst, and what the burst made is then frozen: it lives as long as the command, and later
 collections need not walk it again. What is garbage when a later burst begins (``watch``
 loading again after an edit) is collected first, so as not to be frozen with it.

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -76,7 +77,12 @@ def test_apply_every_17_minutes_for_a_day_starts_each_occurrence_in_time_once(
 
 
 def test_plan_and_show_say_what_is_next_and_what_was_missed(repo: Repo) -> None:
-    schedule = 'schedule: {cron: "0 2 * * *", timezone: Europe/Berlin, starting_deadline: 1h}\n'
+    # Daily, half a day from now in Berlin: three days on, the three occurrences are all over
+    # by far more than their hour, whatever the time of day the test runs at (with a fixed
+    # 02:00, a run between 02:00 and 03:00 Berlin time found the third in its hour, started).
+    hour = (datetime.now(ZoneInfo("Europe/Berlin")).hour + 12) % 24
+    cron = f"0 {hour} * * *"
+    schedule = f'schedule: {{cron: "{cron}", timezone: Europe/Berlin, starting_deadline: 1h}}\n'
     repo.spec("etl.yaml", jobrun("nightly", extra=schedule))
     code, out, _ = repo.run("--sandbox", "apply", "--auto-approve")
     assert code == 0
