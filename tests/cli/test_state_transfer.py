@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ from tests.cli.test_bad_input import configure
 from tests.cli.test_postgres_state import POSTGRES, shows_no_secret
 from tests.conftest import Repo, jobrun
 
-DAILY = 'schedule: {cron: "0 2 * * *", starting_deadline: 1h}\n'
+# Daily, half a day from now (UTC): two days on, both occurrences are over by far more than
+# their hour whatever the time the tests run at (a fixed 02:00 started the second in its hour
+# when run between 02:00 and 03:00).
+DAILY = (
+    f'schedule: {{cron: "0 {(datetime.now(UTC).hour + 12) % 24} * * *", starting_deadline: 1h}}\n'
+)
 
 
 def to_postgres(repo: Repo, monkeypatch: pytest.MonkeyPatch, dsn: str) -> None:
