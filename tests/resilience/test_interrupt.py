@@ -16,9 +16,18 @@ import pytest
 
 from tests.resilience.world import World
 
-LATENCY = "faults:\n" + "".join(
-    f"  {name}: {{latency: 0.05}}\n" for name in ("xplenty", "runner", "vonage", "matatika")
-)
+
+def _latency(seconds: float) -> str:
+    return "faults:\n" + "".join(
+        f"  {name}: {{latency: {seconds}}}\n"
+        for name in ("xplenty", "runner", "vonage", "matatika")
+    )
+
+
+LATENCY = _latency(0.05)
+# Calls that outlast the 50 ms between two signals: the second comes while the first still
+# waits for the calls under way (at 50 ms, they could all have ended in between).
+SLOW = _latency(0.5)
 
 
 def _interrupted_apply(world: World, *signals: signal.Signals) -> subprocess.CompletedProcess[str]:
@@ -66,7 +75,7 @@ def test_one_interrupt_finishes_what_is_under_way_and_records_it(
 
 @pytest.mark.timeout(300)
 def test_a_second_interrupt_stops_at_once_and_the_next_apply_adopts(tmp_path: Path) -> None:
-    world = World(tmp_path, seed=LATENCY, per_provider=20)
+    world = World(tmp_path, seed=SLOW, per_provider=20)
     try:
         done = _interrupted_apply(world, signal.SIGINT, signal.SIGINT)
         assert done.returncode == 1, done.stderr
