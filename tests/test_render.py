@@ -19,6 +19,7 @@ from reconciler.render.style import Style, wanted
 from reconciler.spec.runs import RunFailure, RunStatus
 from reconciler.state.model import Lockfile, ScheduleState
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
+from tests.plans import plan_of
 
 GOLDEN = Path(__file__).parent / "data" / "plans"
 # A provider's message or a job value that tries every medium: markdown (code span, HTML,
@@ -97,16 +98,11 @@ def make_plan(case: str) -> Plan:
     planned = plan_actions(
         desired, lock, {"etl": runs}, now=NOW, prune=False, unreachable=unreachable
     )
-    return Plan(
+    return plan_of(
+        planned,
+        lock,
+        datetime(2026, 11, 22, 12, tzinfo=UTC),
         reconciler_version="0.1.0",
-        created_at=datetime(2026, 11, 22, 12, tzinfo=UTC),
-        lineage="l",
-        serial=3,
-        lockfile_digest="l",
-        specs_digest="d",
-        prune=False,
-        records=planned.records,
-        actions=tuple(planned.actions),
         after={d.name: d.after for d in desired if d.after},
         missed_occurrences=sum(len(a.schedule.missed) for a in planned.actions if a.schedule),
         observed_at={"etl": None},

@@ -13,6 +13,7 @@ from reconciler.render import markdown
 from reconciler.state.model import Lockfile
 from tests.conftest import Repo, jobrun
 from tests.engine.test_plan import NOW, spec
+from tests.plans import plan_of
 
 ACTIONS = {
     "GITHUB_ACTIONS": "true",
@@ -71,19 +72,13 @@ def big_plan(count: int) -> Plan:
     desired = [
         spec(f"run-{n:05d}", job={"cluster_id": 1, "package_id": n + 1}) for n in range(count)
     ]
-    planned = plan_actions(
-        desired, Lockfile(lineage="l", serial=0), {"etl": []}, now=NOW, prune=False
-    )
-    return Plan(
+    lock = Lockfile(lineage="l", serial=0)
+    planned = plan_actions(desired, lock, {"etl": []}, now=NOW, prune=False)
+    return plan_of(
+        planned,
+        lock,
+        NOW,
         reconciler_version="0",
-        created_at=NOW,
-        lineage="l",
-        serial=0,
-        lockfile_digest="l",
-        specs_digest="d",
-        prune=False,
-        records=planned.records,
-        actions=tuple(planned.actions),
         observed_at={"etl": None},
         refresh_calls={"etl": 1},
     )

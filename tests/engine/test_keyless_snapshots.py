@@ -24,6 +24,7 @@ from reconciler.state.entries import IntentEntry
 from reconciler.state.journal import Journal, read_entries
 from reconciler.state.model import Lockfile
 from tests.conftest import advance
+from tests.plans import plan_of
 from tests.providers.test_contract import HARNESSES, Harness, connected, provider_type
 
 KEYLESS = [h for h in HARNESSES if not provider_type(h).traits.keyed]
@@ -51,20 +52,8 @@ def _desired(harness: Harness, name: str, job: dict[str, Any]) -> DesiredRun:
 
 
 def _plan(desired: list[DesiredRun], now: datetime) -> Plan:
-    planned = plan_actions(desired, Lockfile(lineage="l", serial=1), {}, now=now, prune=False)
-    return Plan(
-        reconciler_version="test",
-        created_at=now,
-        lineage="l",
-        serial=1,
-        lockfile_digest="",
-        specs_digest="",
-        prune=False,
-        records=planned.records,
-        actions=tuple(planned.actions),
-        observed_at={},
-        refresh_calls={},
-    )
+    lock = Lockfile(lineage="l", serial=1)
+    return plan_of(plan_actions(desired, lock, {}, now=now, prune=False), lock, now)
 
 
 @keyless
