@@ -223,9 +223,7 @@ async def _plan_as_specs_load(
 
     loading = asyncio.ensure_future(asyncio.to_thread(load))
     try:
-        recorded = await pool.get(
-            ws, env, [n for n in used_instances(ws, lock, []) if n not in withheld]
-        )
+        recorded = await _adapters(pool, ws, env, lock, [], withheld)
     except BaseException:
         await loading  # its InputError, if any, is the one told
         raise
@@ -234,9 +232,7 @@ async def _plan_as_specs_load(
     try:
         desired, made_from = await loading
         check_targets(desired, targets, lock.runs)
-        providers = await pool.get(
-            ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld]
-        )
+        providers = await _adapters(pool, ws, env, lock, desired, withheld)
     except BaseException:
         early.cancel()
         await asyncio.gather(early, return_exceptions=True)
@@ -259,6 +255,20 @@ async def _plan_as_specs_load(
     return _plan(ws, lock, desired, made_from, observation, calls.made(), targets, config_review)
 
 
+async def _adapters(
+    pool: ProviderPool,
+    ws: Workspace,
+    env: Environment,
+    lock: Lockfile,
+    desired: Sequence[DesiredRun],
+    withheld: Collection[str],
+) -> dict[str, Provider]:
+    """Adapters of the instances the specs or the lockfile use, less those withheld."""
+    return await pool.get(
+        ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld]
+    )
+
+
 def trusted_review(ws: Workspace, trusted_ref: str) -> tuple[ConfigChange, ...]:
     trusted = load_trusted_config(ws.root, trusted_ref, ws.config_path.name, provider_types())
     return review_config(trusted, ws.config)
@@ -278,8 +288,7 @@ async def observe_and_plan(
     """The plan, and each scope's runs as its refresh listed them (for the apply of this
     plan, moments later: ``engine.apply.RefreshedScopes``)."""
     withheld = withheld_instances(config_review)
-    instances = [n for n in used_instances(ws, lock, desired) if n not in withheld]
-    providers = await pool.get(ws, env, instances)
+    providers = await _adapters(pool, ws, env, lock, desired, withheld)
     began = time.monotonic()  # the listings are at least this recent
     plan, observation = await observed_plan(
         ws,
