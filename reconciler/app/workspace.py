@@ -12,17 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.app.collection import bulk_allocation
+from reconciler.app.forked import MAX_PROCESSES, cores, map_forked
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.errors import Problem, StateError, UsageError
 from reconciler.providers.credentials import resolve
 from reconciler.providers.hosts import AllowedHost
 from reconciler.providers.registry import provider_types
-from reconciler.source.load import (
-    load_config,
-    load_specs,
+from reconciler.source.load import load_config
+from reconciler.source.specs import (
+    LoadedSpec,
+    SpecBatch,
+    checked_specs,
+    read_spec_batch,
+    spec_files,
 )
-from reconciler.source.specs import spec_files
 from reconciler.spec.models import Config, StateBackend
 from reconciler.state.files import StateFiles, check_state_files
 from reconciler.state.model import Lockfile
@@ -173,28 +177,53 @@ def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
     return tuple(found)
 
 
+# Spec files are shared out among processes by their bytes, at least this many to each: a
+# part is ~60 ms of parsing and validating, well above forking and pickling (issue 20).
+MIN_BYTES_PER_PROCESS = 256 * 1024
+
+
 def _read_desired(ws: Workspace, files: tuple[list[Path], list[Problem]]) -> list[DesiredRun]:
-    with bulk_allocation():
-        return _desired_runs(ws, files)
+    paths, outside = files
+    providers = provider_types()
 
-
-def _desired_runs(ws: Workspace, files: tuple[list[Path], list[Problem]]) -> list[DesiredRun]:
-    specs = load_specs(ws.root, ws.config, provider_types(), files)
-    specs.reverse()
-    runs = []
-    while specs:  # each spec's models go as its desired run comes: a lower peak of memory
-        s = specs.pop()
-        runs.append(
-            desired_run(
-                s.run,
-                job=s.job,
-                provider_type=s.provider.name,
-                file=s.file,
-                scope=s.scope,
-                traits=s.provider.traits,
-            )
+    def desired(spec: LoadedSpec) -> DesiredRun:
+        return desired_run(
+            spec.run,
+            job=spec.job,
+            provider_type=spec.provider.name,
+            file=spec.file,
+            scope=spec.scope,
+            traits=spec.provider.traits,
         )
-    return runs
+
+    def read(part: Sequence[Path]) -> SpecBatch[DesiredRun]:
+        return read_spec_batch(ws.root, ws.config, providers, part, desired)
+
+    with bulk_allocation():
+        batches = map_forked(read, _parts(paths))
+        return checked_specs(ws.root, ws.config, batches, outside)
+
+
+def _parts(paths: Sequence[Path]) -> list[Sequence[Path]]:
+    """The files in runs of about equal bytes, one to a process (in the order given, so that
+    problems come in it), none smaller than ``MIN_BYTES_PER_PROCESS``."""
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(path.stat().st_size)
+        except OSError:  # told when it is read
+            sizes.append(0)
+    total = sum(sizes)
+    count = max(1, min(cores(), MAX_PROCESSES, total // MIN_BYTES_PER_PROCESS))
+    parts: list[Sequence[Path]] = []
+    start, taken = 0, 0
+    for index, size in enumerate(sizes):
+        taken += size
+        if taken * count >= total * (len(parts) + 1) and len(parts) < count - 1:
+            parts.append(paths[start : index + 1])
+            start = index + 1
+    parts.append(paths[start:])
+    return parts
 
 
 def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:

@@ -3,10 +3,10 @@ provider's job model, every problem of every file collected for one report."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -18,6 +18,8 @@ from reconciler.spec.dependencies import graph_problems
 from reconciler.spec.models import Config, JobRun
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,22 +65,54 @@ def spec_files(root: Path, directories: Sequence[str]) -> tuple[list[Path], list
     return inside, problems
 
 
-class _SpecReader:
-    """Collects problems across every file, so that one run reports them all."""
+@dataclass(frozen=True)
+class SpecPlace:
+    """Where a valid spec was read, and the specs it runs after: what the checks across
+    files (duplicate names, ``spec.after``) need of it."""
 
-    def __init__(self, root: Path, config: Config, providers: Mapping[str, ProviderType]):
+    name: str
+    after: tuple[str, ...]
+    path: Path
+    document: int
+
+
+@dataclass(frozen=True)
+class SpecBatch(Generic[T]):
+    """What reading some spec files found: each valid spec as ``made`` made it (in the order
+    read, beside its place), the names of the invalid ones, and every problem. Batches of
+    disjoint files are checked together (``checked_specs``); a batch may be read in another
+    process, so it holds nothing that cannot be pickled."""
+
+    specs: list[T]
+    places: list[SpecPlace]
+    invalid_names: set[str]  # of specs with problems: others may name them
+    problems: list[Problem]
+
+
+class _SpecReader(Generic[T]):
+    """Reads spec files, collecting problems across every file, so that one run reports them
+    all; each valid spec is made into what the caller keeps (``made``) as it is read."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        providers: Mapping[str, ProviderType],
+        made: Callable[[LoadedSpec], T],
+    ):
         self.root = root
         self.config = config
         self.providers = providers
+        self.made = made
         self.locator = Locator()
-        self.problems: list[Problem] = []
-        self.specs: list[LoadedSpec] = []
-        self.paths: dict[str, Path] = {}
-        self.invalid_names: set[str] = set()  # of specs with problems: others may name them
+        self.batch: SpecBatch[T] = SpecBatch([], [], set(), [])
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.batch.problems
 
     def read(self, path: Path) -> None:
         display = display_path(path)
-        self.paths[display] = path
         text, problem = read_text(path, display)
         if problem or text is None:
             self.problems.extend([problem] if problem else [])
@@ -109,15 +143,18 @@ class _SpecReader:
             self._job(path, doc, _raw_field(doc.data, "provider"), _raw_field(doc.data, "job"))
             metadata = doc.data.get("metadata")
             if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
-                self.invalid_names.add(metadata["name"])
+                self.batch.invalid_names.add(metadata["name"])
             return
         checked = self._job(path, doc, run.spec.provider, run.spec.job)
         if checked is None:
-            self.invalid_names.add(run.metadata.name)
+            self.batch.invalid_names.add(run.metadata.name)
         else:
             job, provider = checked
             scope = provider.scope(job)
-            self.specs.append(LoadedSpec(run, job, provider, scope, relative, doc.index))
+            spec = LoadedSpec(run, job, provider, scope, relative, doc.index)
+            self.batch.specs.append(self.made(spec))
+            name = run.metadata.name
+            self.batch.places.append(SpecPlace(name, tuple(run.spec.after), path, doc.index))
 
     def _job(
         self, path: Path, doc: Document, provider: object, raw_job: object
@@ -150,43 +187,53 @@ class _SpecReader:
             return None
         return job.model_dump(mode="json", exclude_defaults=True), provider_type
 
-    def check_duplicates(self) -> None:
-        first: dict[str, LoadedSpec] = {}
-        for spec in self.specs:
-            name = spec.run.metadata.name
-            if name not in first:
-                first[name] = spec
-                continue
-            there = self._place(first[name])
-            self.problems.append(
-                self._place(
-                    spec,
-                    reason=f"duplicate name {name!r} (also defined at "
-                    f"{there.file}:{there.line}:{there.column})",
-                )
-            )
 
-    def check_after(self) -> None:
+class _CrossChecks:
+    """The problems only all the specs together show: a name defined twice, a ``spec.after``
+    naming no spec, a spec after itself, a cycle."""
+
+    def __init__(self, places: Sequence[SpecPlace], invalid_names: set[str]) -> None:
+        self.places = places
+        self.invalid_names = invalid_names
+        self.locator = Locator()
+
+    def duplicates(self) -> list[Problem]:
+        first: dict[str, SpecPlace] = {}
+        problems = []
+        for place in self.places:
+            if place.name not in first:
+                first[place.name] = place
+                continue
+            there = self._problem(first[place.name])
+            reason = (
+                f"duplicate name {place.name!r} (also defined at "
+                f"{there.file}:{there.line}:{there.column})"
+            )
+            problems.append(self._problem(place, reason=reason))
+        return problems
+
+    def after(self) -> list[Problem]:
         """``spec.after``: names of specs there are, no spec after itself, no cycle."""
-        specs = {s.run.metadata.name: s for s in self.specs}
-        after = {n: s.run.spec.after for n, s in specs.items()}
+        places = {p.name: p for p in self.places}
+        after = {n: list(p.after) for n, p in places.items()}
+        problems = []
         for problem in graph_problems(after, self.invalid_names):
-            spec = specs[problem.name]
+            place = places[problem.name]
             parts: list[PathPart] = ["spec", "after"]
             if problem.index is not None:
                 parts.append(problem.index)
             reason = problem.reason
             if reason.startswith("no spec is named"):
-                reason += did_you_mean(spec.run.spec.after[problem.index or 0], specs)
-            self.problems.append(self._place(spec, parts, reason))
+                reason += did_you_mean(place.after[problem.index or 0], places)
+            problems.append(self._problem(place, parts, reason))
+        return problems
 
-    def _place(
-        self, spec: LoadedSpec, parts: list[PathPart] | None = None, reason: str = ""
+    def _problem(
+        self, place: SpecPlace, parts: list[PathPart] | None = None, reason: str = ""
     ) -> Problem:
-        path = self.root / spec.file
         parts = parts or ["metadata", "name"]
-        line, column = self.locator.locate(path, spec.document, parts)
-        return Problem(display_path(path), line, column, shown_key_path(parts), reason)
+        line, column = self.locator.locate(place.path, place.document, parts)
+        return Problem(display_path(place.path), line, column, shown_key_path(parts), reason)
 
 
 def _raw_field(data: dict[Any, Any], name: str) -> object:
@@ -202,18 +249,48 @@ def load_specs(
 ) -> list[LoadedSpec]:
     """Every JobRun under the configured directories, sorted by name; or one InputError.
     ``files``: ``spec_files`` of them, when the caller has walked them already."""
-    reader = _SpecReader(root, config, providers)
-    for directory in config.specs:
-        if not (root / directory).exists():
-            reader.problems.append(
-                Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
-            )
     paths, outside = files or spec_files(root, config.specs)
-    reader.problems.extend(outside)
+    batch = read_spec_batch(root, config, providers, paths, lambda spec: spec)
+    return checked_specs(root, config, [batch], outside)
+
+
+def read_spec_batch(
+    root: Path,
+    config: Config,
+    providers: Mapping[str, ProviderType],
+    paths: Sequence[Path],
+    made: Callable[[LoadedSpec], T],
+) -> SpecBatch[T]:
+    """The spec files ``paths`` read and validated, each valid spec made into a T as it is
+    read (its models need not outlive it), problems collected; checked across files later."""
+    reader = _SpecReader(root, config, providers, made)
     for path in paths:
         reader.read(path)
-    reader.check_duplicates()
-    reader.check_after()
-    if reader.problems:  # the envelope's and the provider's model may say the same
-        raise InputError(list(dict.fromkeys(reader.problems)))
-    return sorted(reader.specs, key=lambda s: s.run.metadata.name)
+    return reader.batch
+
+
+def checked_specs(
+    root: Path, config: Config, batches: Sequence[SpecBatch[T]], outside: Sequence[Problem]
+) -> list[T]:
+    """The specs of the batches (disjoint files, together every spec file), sorted by name;
+    or one InputError with every problem: the batches', the missing spec directories', the
+    files ``outside`` the repository, and the checks across files."""
+    problems = [
+        Problem("reconciler.yaml", None, None, "specs", f"no such directory: {directory}")
+        for directory in config.specs
+        if not (root / directory).exists()
+    ]
+    problems += outside
+    places: list[SpecPlace] = []
+    invalid_names: set[str] = set()
+    for batch in batches:
+        problems += batch.problems
+        places += batch.places
+        invalid_names |= batch.invalid_names
+    checks = _CrossChecks(places, invalid_names)
+    problems += checks.duplicates() + checks.after()
+    if problems:  # the envelope's and the provider's model may say the same
+        raise InputError(list(dict.fromkeys(problems)))
+    specs = [spec for batch in batches for spec in batch.specs]
+    order = sorted(range(len(specs)), key=lambda i: places[i].name)
+    return [specs[i] for i in order]
