@@ -13,7 +13,7 @@ from reconciler.app.workspace import MIN_BYTES_PER_PROCESS, _parts
 
 CHILD = """
 import os, threading, time
-from reconciler.app.forked import can_fork, map_forked
+from reconciler.app.forked import Forked, can_fork, map_forked
 
 me = os.getpid()
 
@@ -34,6 +34,11 @@ assert can_fork()
 done = map_forked(whose, [0, 1, 2])
 assert [p for p, _ in done] == [0, 1, 2], done
 assert done[2][1] == me and len({pid for _, pid in done}) == 3, done
+
+begun = Forked(whose, [0, 1], here=False)  # every part in a child: this one is free
+done = begun.results()
+assert [p for p, _ in done] == [0, 1] and me not in {pid for _, pid in done}, done
+assert begun.children == []
 
 done = map_forked(dies_in_a_child, [0, 1, 2])
 assert [p for p, _ in done] == [0, 1, 2], done

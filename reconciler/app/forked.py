@@ -13,10 +13,11 @@ outcome is the same as without children, only later.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -43,31 +44,60 @@ def map_forked(work: Callable[[P], R], parts: Sequence[P]) -> list[R]:
     """``work`` of each part, in order; all but the last part in forked children when this
     process may fork. ``work`` must raise nothing it expects to be told: a child's failure
     is not reported, its part is done again here (where a failure is raised as usual)."""
-    if len(parts) < 2 or not can_fork():
-        return [work(part) for part in parts]
-    import multiprocessing  # only for work large enough to share out
+    return Forked(work, parts).results()
 
-    context = multiprocessing.get_context("fork")
-    children: list[tuple[ForkProcess, Connection]] = []
-    try:
-        for part in parts[:-1]:
-            receiving, sending = context.Pipe(duplex=False)
-            child = context.Process(target=_child, args=(work, part, sending), daemon=True)
-            child.start()  # flushes this process's output first: the child writes none
-            sending.close()
-            children.append((child, receiving))
-        last = work(parts[-1])
-        pairs = zip(children, parts[:-1], strict=True)
-        return [*(_result(work, part, receiving) for (_, receiving), part in pairs), last]
-    finally:
-        for child, receiving in children:
+
+class Forked(Generic[P, R]):
+    """``work`` of each part, begun at once in forked children, all but the last part (or,
+    ``here=False``, every part: this process stays free for other work, such as waiting on
+    APIs) when there are two parts or more and this process may fork; ``results`` does the
+    rest here and collects the children's. Failures are handled as in ``map_forked``."""
+
+    def __init__(self, work: Callable[[P], R], parts: Sequence[P], *, here: bool = True):
+        self.work = work
+        self.parts = list(parts)
+        self.children: list[tuple[ForkProcess, Connection]] = []
+        if len(parts) < 2 or not can_fork():
+            return
+        import multiprocessing  # only for work large enough to share out
+
+        context = multiprocessing.get_context("fork")
+        try:
+            for part in self.parts[:-1] if here else self.parts:
+                receiving, sending = context.Pipe(duplex=False)
+                child = context.Process(target=_child, args=(work, part, sending), daemon=True)
+                child.start()  # flushes this process's output first: the child writes none
+                sending.close()
+                self.children.append((child, receiving))
+        except BaseException:
+            self.close()
+            raise
+
+    def results(self) -> list[R]:
+        try:
+            forked = len(self.children)
+            local = [self.work(part) for part in self.parts[forked:]]
+            pairs = zip(self.children, self.parts[:forked], strict=True)
+            done = [_result(self.work, part, receiving) for (_, receiving), part in pairs]
+            return done + local
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stops the children still at work (their results are not wanted any more)."""
+        for child, receiving in self.children:
             receiving.close()
             if child.is_alive():
                 child.kill()
             child.join()
+        self.children = []
 
 
 def _child(work: Callable[[P], R], part: P, sending: Connection) -> None:
+    # Signals are the parent's to handle: it stops its children. Its event loop's wake-up
+    # descriptor is not this process's to write to.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.set_wakeup_fd(-1)
     try:
         result: Any = work(part)
     except BaseException:  # told by the part done again in the parent

@@ -16,7 +16,7 @@ from reconciler.app.runtime import Runtime
 from reconciler.app.workspace import (
     Environment,
     Workspace,
-    load_desired,
+    begin_desired,
     lockfile_digest,
     scopes,
     specs_digest,
@@ -210,15 +210,17 @@ async def _plan_as_specs_load(
     config_review: tuple[ConfigChange, ...],
     progress: RefreshProgress | None,
 ) -> Plan:
-    """``observed_plan``, the lockfile's scopes listed while the specs load in a worker
-    thread (reading 10,000 specs is seconds of CPU, a refresh seconds of waiting on the
-    APIs), then what only the specs use; the plan's digests and provenance are worked out
-    in the thread too. A problem of the specs is told as it would be without the overlap:
-    before any other, and the listings under way are cancelled."""
+    """``observed_plan``, the lockfile's scopes listed while the specs load (reading 10,000
+    specs is seconds of CPU, a refresh seconds of waiting on the APIs): in forked processes
+    when the repository is large, collected in a worker thread, then what only the specs
+    use; the plan's digests and provenance are worked out in the thread too. A problem of
+    the specs is told as it would be without the overlap: before any other, and the listings
+    under way are cancelled."""
     withheld = withheld_instances(config_review)
+    reading = begin_desired(ws, here=False)
 
     def load() -> tuple[list[DesiredRun], _MadeFrom]:
-        desired = load_desired(ws)
+        desired = reading.runs()
         return desired, _made_from(ws, lock, desired)
 
     loading = asyncio.ensure_future(asyncio.to_thread(load))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.app.collection import bulk_allocation
-from reconciler.app.forked import MAX_PROCESSES, cores, map_forked
+from reconciler.app.forked import MAX_PROCESSES, Forked, cores
 from reconciler.engine.desired import DesiredRun, desired_run
 from reconciler.engine.identity import canonical_json
 from reconciler.errors import Problem, StateError, UsageError
@@ -157,12 +157,59 @@ def load_desired(ws: Workspace) -> list[DesiredRun]:
     """The specs as desired runs; read once while no spec file changes (``--sandbox`` checks
     them before its sandbox writes anything, then the command plans from them; ``watch``
     reads again only what a commit or an edit changed)."""
+    return begin_desired(ws).runs()
+
+
+def begin_desired(ws: Workspace, *, here: bool = True) -> DesiredReading:
+    """``load_desired``, begun now: a large repository's spec files are shared out among
+    forked processes at once (``here=False``: all of them, so that this process is free to
+    wait on APIs meanwhile), their results collected by ``runs``."""
     files = spec_files(ws.root, ws.config.specs)  # walked once: for the key and the read
     key = _fingerprint(files[0])
-    if key not in ws._desired:
-        ws._desired.clear()
-        ws._desired[key] = _read_desired(ws, files)
-    return list(ws._desired[key])
+    cached = ws._desired.get(key)
+    if cached is not None:
+        return DesiredReading(ws, key, files[1], None, cached)
+    ws._desired.clear()
+    providers = provider_types()
+    root, config = ws.root, ws.config
+
+    def desired(spec: LoadedSpec) -> DesiredRun:
+        return desired_run(
+            spec.run,
+            job=spec.job,
+            provider_type=spec.provider.name,
+            file=spec.file,
+            scope=spec.scope,
+            traits=spec.provider.traits,
+        )
+
+    def read(part: Sequence[Path]) -> SpecBatch[DesiredRun]:
+        return read_spec_batch(root, config, providers, part, desired)
+
+    with bulk_allocation():  # the children read without the cycle collector too
+        forked = Forked(read, _parts(files[0]), here=here)
+    return DesiredReading(ws, key, files[1], forked, None)
+
+
+@dataclass
+class DesiredReading:
+    """Desired runs being read (``begin_desired``)."""
+
+    ws: Workspace
+    key: tuple[object, ...]
+    outside: list[Problem]  # spec files not read: outside the repository, or not files
+    forked: Forked[Sequence[Path], SpecBatch[DesiredRun]] | None
+    done: list[DesiredRun] | None
+
+    def runs(self) -> list[DesiredRun]:
+        """The desired runs, sorted by name; or one InputError with every problem."""
+        if self.done is None:
+            assert self.forked is not None
+            with bulk_allocation():
+                batches = self.forked.results()
+                self.done = checked_specs(self.ws.root, self.ws.config, batches, self.outside)
+            self.ws._desired[self.key] = self.done
+        return list(self.done)
 
 
 def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
@@ -180,28 +227,6 @@ def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
 # Spec files are shared out among processes by their bytes, at least this many to each: a
 # part is ~60 ms of parsing and validating, well above forking and pickling (issue 20).
 MIN_BYTES_PER_PROCESS = 256 * 1024
-
-
-def _read_desired(ws: Workspace, files: tuple[list[Path], list[Problem]]) -> list[DesiredRun]:
-    paths, outside = files
-    providers = provider_types()
-
-    def desired(spec: LoadedSpec) -> DesiredRun:
-        return desired_run(
-            spec.run,
-            job=spec.job,
-            provider_type=spec.provider.name,
-            file=spec.file,
-            scope=spec.scope,
-            traits=spec.provider.traits,
-        )
-
-    def read(part: Sequence[Path]) -> SpecBatch[DesiredRun]:
-        return read_spec_batch(ws.root, ws.config, providers, part, desired)
-
-    with bulk_allocation():
-        batches = map_forked(read, _parts(paths))
-        return checked_specs(ws.root, ws.config, batches, outside)
 
 
 def _parts(paths: Sequence[Path]) -> list[Sequence[Path]]:
@@ -228,19 +253,41 @@ def _parts(paths: Sequence[Path]) -> list[Sequence[Path]]:
 
 def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
     """Digest of what a saved plan was made from: the config (references only, never
-    secrets) and every spec."""
-    text = canonical_json(
-        {
-            "config": config.model_dump(mode="json"),
-            "specs": [d.model_dump(mode="json") for d in desired],
-        }
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    secrets) and every spec; that of ``{"config": ..., "specs": [...]}`` in canonical JSON,
+    fed a spec at a time (100,000 specs in one document would be hundreds of MB at once)."""
+    digest = hashlib.sha256()
+    digest.update(b'{"config":%s,"specs":[' % _canonical(config.model_dump(mode="json")))
+    for index, run in enumerate(desired):
+        digest.update(b"," if index else b"")
+        digest.update(_canonical(run.model_dump(mode="json")))
+    digest.update(b"]}")
+    return digest.hexdigest()
 
 
 def lockfile_digest(lock: Lockfile) -> str:
-    """Digest of the state a saved plan was made from (its content, not its formatting)."""
-    return hashlib.sha256(canonical_json(lock.model_dump(mode="json")).encode()).hexdigest()
+    """Digest of the state a saved plan was made from (its content, not its formatting): that
+    of the lockfile in canonical JSON, fed a record at a time."""
+    document = lock.model_dump(mode="json", exclude={"runs"})
+    digest = hashlib.sha256()
+    digest.update(b"{")
+    for index, name in enumerate(sorted([*document, "runs"])):
+        digest.update(b"%s%s:" % (b"," if index else b"", _canonical(name)))
+        if name != "runs":
+            digest.update(_canonical(document[name]))
+            continue
+        digest.update(b"{")
+        for count, key in enumerate(sorted(lock.runs)):
+            record = lock.runs[key].model_dump(mode="json")
+            digest.update(
+                b"%s%s:%s" % (b"," if count else b"", _canonical(key), _canonical(record))
+            )
+        digest.update(b"}")
+    digest.update(b"}")
+    return digest.hexdigest()
+
+
+def _canonical(value: object) -> bytes:
+    return canonical_json(value).encode()
 
 
 def scopes(lock: Lockfile, desired: Sequence[DesiredRun]) -> dict[str, set[str]]:

@@ -21,10 +21,19 @@ PADDING = "# " + "x" * 60 + "\n"  # files of ~7 KB, as a commented spec file may
 def write_repository(root: Path) -> list[Path]:
     (root / "reconciler.yaml").write_text(CONFIG)
     (root / "specs").mkdir()
+    return write_specs(root / "specs")
+
+
+def write_specs(directory: Path) -> list[Path]:
+    """FILES files of PER_FILE Xplenty specs (instance ``etl``), enough bytes for two
+    reading processes."""
     paths = []
     for f in range(FILES):
-        docs = [PADDING * 3 + jobrun(f"run-{f:03d}-{d:02d}") for d in range(PER_FILE)]
-        path = root / "specs" / f"batch-{f:03d}.yaml"
+        docs = [
+            PADDING * 3 + jobrun(f"run-{f:03d}-{d:02d}", extra="state: completed\n")
+            for d in range(PER_FILE)
+        ]
+        path = directory / f"batch-{f:03d}.yaml"
         path.write_text("---\n".join(docs))
         paths.append(path)
     assert sum(p.stat().st_size for p in paths) >= 2 * MIN_BYTES_PER_PROCESS
@@ -66,13 +75,13 @@ def test_problems_of_every_part_and_across_parts_at_once(tmp_path: Path) -> None
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     lines = [line.removeprefix("Error: ") for line in done.stderr.splitlines()]
-    # 14 lines a document: three of padding, ten of spec, the separator.
+    # 15 lines a document: three of padding, eleven of spec, the separator.
     assert lines == [
         "specs/batch-000.yaml:12:5: spec.job.package_id: "
         "Input should be a valid integer, unable to parse string as an integer",
         "specs/batch-079.yaml:9:3: spec.provider: "
         "unknown provider instance 'elt' (declared in reconciler.yaml: etl)",
-        "specs/batch-079.yaml:273:3: metadata.name: "
-        "duplicate name 'run-000-05' (also defined at specs/batch-000.yaml:77:3)",
-        "specs/batch-079.yaml:280:35: spec.after[2]: no spec is named 'missing-one'",
+        "specs/batch-079.yaml:292:3: metadata.name: "
+        "duplicate name 'run-000-05' (also defined at specs/batch-000.yaml:82:3)",
+        "specs/batch-079.yaml:300:35: spec.after[2]: no spec is named 'missing-one'",
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.test_large_repository import FILES, PER_FILE, write_specs
 from tests.resilience.world import World
 
 
@@ -59,3 +60,32 @@ def test_a_bad_spec_is_told_and_nothing_is_planned(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert [line.split(":")[:2] for line in lines] == [["Error", " specs/bad.yaml"]] * 2
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(180)
+def test_a_large_repository_is_read_by_other_processes_while_the_plan_lists(
+    tmp_path: Path,
+) -> None:
+    """Files enough for several reading processes (all forked, the plan's own free to list):
+    every spec planned; a problem in the first file and one in the last both told."""
+    world = World(tmp_path, per_provider=0)
+    try:
+        files = write_specs(world.repo / "specs")
+        done = world.run("plan", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        starts = [a["name"] for a in json.loads(done.stdout)["actions"] if a["kind"] == "start"]
+        assert len(starts) == FILES * PER_FILE
+        for path, old, new in [
+            (files[0], "package_id: 103", "package_id: many"),
+            (files[-1], "state: completed", "state: finished"),
+        ]:
+            path.write_text(path.read_text().replace(old, new, 1))
+        done = world.run("plan")
+    finally:
+        world.close()
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert [line.split(":")[1] for line in lines] == [
+        " specs/batch-000.yaml",
+        f" specs/batch-{FILES - 1:03d}.yaml",
+    ], lines
