@@ -11,7 +11,9 @@ document advises for many pipelines; Runner has no listing wider than a job's ex
 Prints, per goal, measured / bound / ratio (the goal's limit in brackets) and each command's
 peak RSS:
 - validate of N specs / PyYAML's C loader reading the same files (<= 1.5), each the best of
-  three; and our parse alone (no validation), in-process, against the same;
+  three: validate shares a large repository's files among forked processes, one per core,
+  where PyYAML's loop has one; so also validate held to one core, and our parse alone (no
+  validation, in-process), against the same;
 - apply of N starts / its critical path, each instance's starts x latency / its concurrency,
   instances at once (<= 1.1); and / its protocol path, where a Runner start takes two calls
   in turn (its job's listing by the plan, which is also its snapshot, and the start);
@@ -27,6 +29,7 @@ peak RSS:
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import subprocess
 import sys
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import yaml
 
+import reconciler
 from tests.resilience.world import World
 
 PROVIDERS = ("etl", "ctl", "campaigns", "elt")
@@ -125,12 +129,21 @@ class Measured:
     stdout: str
 
 
-def run(world: World, *args: str, repo: Path | None = None) -> Measured:
-    """A command's wall time and its own peak RSS (GNU time's %M), through the real CLI."""
+def run(world: World, *args: str, repo: Path | None = None, prefix: Sequence[str] = ()) -> Measured:
+    """A command's wall time and its own peak RSS (GNU time's %M: of the largest of its
+    processes), through the real CLI; ``prefix`` runs it under another command (taskset)."""
     with tempfile.NamedTemporaryFile("r") as rss:
         began = time.perf_counter()
         done = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *command(repo or world.repo, *args)],
+            [
+                "/usr/bin/time",
+                "-f",
+                "%M",
+                "-o",
+                rss.name,
+                *prefix,
+                *command(repo or world.repo, *args),
+            ],
             cwd=repo or world.repo,
             env=world.env,
             capture_output=True,
@@ -180,6 +193,9 @@ def main() -> None:
     parser.add_argument("--specs", type=int, default=10000)
     parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
+    # As a package installed by pip is: compiled to bytecode once (where the environment
+    # says not to write bytecode, every command would compile each edited module again).
+    compileall.compile_dir(Path(reconciler.__file__).parent, quiet=1)
     faults = "".join(
         f"  {p}: {{latency: {args.latency}}}\n" for p in ("xplenty", "runner", "vonage", "matatika")
     )
@@ -214,6 +230,11 @@ def report(world: World, count: int, latency: float) -> None:
             f"validate {count} specs / PyYAML C", validate.seconds, parse, 1.5, validate.peak_rss_mb
         )
     )
+    one_core = min(
+        (run(world, "validate", prefix=("taskset", "-c", "0")) for _ in range(3)),
+        key=lambda m: m.seconds,
+    )
+    print(line("    validate on one core / PyYAML C", one_core.seconds, parse, 1.5, None))
     ours = min(parse_seconds(files) for _ in range(3))
     print(line("    of which our YAML parse alone / PyYAML C", ours, parse, 1.5, None))
 

@@ -54,6 +54,15 @@ except ZeroDivisionError:
 else:
     raise AssertionError("a failure here is raised")
 
+def refused():
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+
+forking, os.fork = os.fork, refused  # the system refuses a process: every part done here
+try:
+    assert map_forked(whose, [0, 1, 2]) == [(0, me), (1, me), (2, me)]
+finally:
+    os.fork = forking
+
 stop = threading.Event()
 other = threading.Thread(target=stop.wait)
 other.start()

@@ -66,8 +66,13 @@ class Forked(Generic[P, R]):
             for part in self.parts[:-1] if here else self.parts:
                 receiving, sending = context.Pipe(duplex=False)
                 child = context.Process(target=_child, args=(work, part, sending), daemon=True)
-                child.start()  # flushes this process's output first: the child writes none
-                sending.close()
+                try:
+                    child.start()  # flushes this process's output first: the child writes none
+                except OSError:  # no more processes (a limit, a sandbox): the rest done here
+                    receiving.close()
+                    break
+                finally:
+                    sending.close()
                 self.children.append((child, receiving))
         except BaseException:
             self.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from reconciler.app.collection import bulk_allocation
 from reconciler.app.forked import MAX_PROCESSES, Forked, cores
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     from reconciler.state.pgstore import PgStore
     from reconciler.state.store import StateStore
+
+T = TypeVar("T")
 
 # The one variable of reconciler's own a state reference may name (the others, such as
 # RECONCILER_PLAN_KEY, are refused as credentials).
@@ -164,31 +166,50 @@ def begin_desired(ws: Workspace, *, here: bool = True) -> DesiredReading:
     """``load_desired``, begun now: a large repository's spec files are shared out among
     forked processes at once (``here=False``: all of them, so that this process is free to
     wait on APIs meanwhile), their results collected by ``runs``."""
-    files = spec_files(ws.root, ws.config.specs)  # walked once: for the key and the read
-    key = _fingerprint(files[0])
+    paths, outside = spec_files(ws.root, ws.config.specs)  # walked once: key and read
+    key = _fingerprint(paths)
     cached = ws._desired.get(key)
     if cached is not None:
-        return DesiredReading(ws, key, files[1], None, cached)
+        return DesiredReading(ws, key, outside, None, cached)
     ws._desired.clear()
+    return DesiredReading(ws, key, outside, _read_specs(ws, paths, _desired, here), None)
+
+
+def count_valid_specs(ws: Workspace) -> int:
+    """``validate``: every spec read and checked as for ``load_desired`` (one InputError with
+    every problem), none made into a desired run (revisions and keys are for planning)."""
+    paths, outside = spec_files(ws.root, ws.config.specs)
+    reading = _read_specs(ws, paths, _name, here=True)
+    with bulk_allocation():
+        return len(checked_specs(ws.root, ws.config, reading.results(), outside))
+
+
+def _read_specs(
+    ws: Workspace, paths: Sequence[Path], made: Callable[[LoadedSpec], T], here: bool
+) -> Forked[Sequence[Path], SpecBatch[T]]:
     providers = provider_types()
     root, config = ws.root, ws.config
 
-    def desired(spec: LoadedSpec) -> DesiredRun:
-        return desired_run(
-            spec.run,
-            job=spec.job,
-            provider_type=spec.provider.name,
-            file=spec.file,
-            scope=spec.scope,
-            traits=spec.provider.traits,
-        )
-
-    def read(part: Sequence[Path]) -> SpecBatch[DesiredRun]:
-        return read_spec_batch(root, config, providers, part, desired)
+    def read(part: Sequence[Path]) -> SpecBatch[T]:
+        return read_spec_batch(root, config, providers, part, made)
 
     with bulk_allocation():  # the children read without the cycle collector too
-        forked = Forked(read, _parts(files[0]), here=here)
-    return DesiredReading(ws, key, files[1], forked, None)
+        return Forked(read, _parts(paths), here=here)
+
+
+def _desired(spec: LoadedSpec) -> DesiredRun:
+    return desired_run(
+        spec.run,
+        job=spec.job,
+        provider_type=spec.provider.name,
+        file=spec.file,
+        scope=spec.scope,
+        traits=spec.provider.traits,
+    )
+
+
+def _name(spec: LoadedSpec) -> str:
+    return spec.run.metadata.name
 
 
 @dataclass

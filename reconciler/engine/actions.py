@@ -7,10 +7,11 @@ import enum
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from reconciler.engine.config_review import ConfigChange, withheld_instances
 from reconciler.engine.desired import DesiredRun
+from reconciler.spec.bulk import BulkModel
 from reconciler.spec.runs import StopReason
 from reconciler.state.model import RunRecord, ScheduleState, Source
 
@@ -53,7 +54,7 @@ CHANGES = frozenset(
 )
 
 
-class _Frozen(BaseModel):
+class _Frozen(BulkModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from reconciler.engine.identity import following_key, occurrence_key, revision, spec_key
+from reconciler.spec.bulk import BulkModel
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState, JobRun
 from reconciler.spec.runs import RunTraits
 from reconciler.spec.schedule import Schedule
 from reconciler.state.model import Window
 
 
-class DesiredRun(BaseModel):
+class DesiredRun(BulkModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.spec.bulk import BulkModel
 from reconciler.spec.runs import FAILURE_LIMIT, RunStatus, StopReason
 
 
@@ -33,7 +34,7 @@ class Source(SourceCommit):
     )
 
 
-class _Model(BaseModel):
+class _Model(BulkModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
