@@ -11,12 +11,14 @@ import click
 import pytest
 
 from reconciler.app.show import ShowRow
+from reconciler.commands.plan import PLAN_ENTRIES
 from reconciler.engine.actions import Plan
 from reconciler.engine.plan import plan_actions
 from reconciler.gitops import commit_message
 from reconciler.render import markdown, text
 from reconciler.render.style import Style, wanted
 from reconciler.spec.runs import RunFailure, RunStatus
+from reconciler.state.document import dump_json, json_chunks
 from reconciler.state.model import Lockfile, ScheduleState
 from tests.engine.test_plan import NEW_JOB, NOW, OLD_JOB, observed, record, spec
 from tests.plans import plan_of
@@ -256,3 +258,13 @@ def test_show_details_join_failure_progress_and_the_providers_account() -> None:
         "progress           42% done, 1m3s elapsed",
         "details            recipients 3",
     ]
+
+
+@pytest.mark.parametrize(
+    "case", ["changes", "no-changes", "unreachable", "hostile", "after-and-schedules"]
+)
+def test_the_json_plan_written_an_entry_at_a_time_is_the_whole_dump(case: str) -> None:
+    plan = make_plan(case)
+    assert "".join(json_chunks(plan, PLAN_ENTRIES)) == dump_json(plan)
+    empty = plan.model_copy(update={"records": {}, "actions": ()})
+    assert "".join(json_chunks(empty, PLAN_ENTRIES)) == dump_json(empty)

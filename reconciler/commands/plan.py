@@ -13,17 +13,19 @@ from reconciler.errors import ApplyError
 from reconciler.inert import json_text
 from reconciler.render import github, markdown, text
 from reconciler.render.style import PLAIN, Style
-from reconciler.state.document import dump_json
+from reconciler.state.document import json_chunks
 from reconciler.state.files import check_writable, write_atomic
 
 SUMMARY_LIMIT = 1_000_000  # GitHub shows a step summary of up to 1 MiB
 
 
+# The plan's fields of an entry per run, written an entry at a time (``json_chunks``).
+PLAN_ENTRIES = ("records", "actions")
+
+
 def render(
     plan: Plan, output_format: str, style: Style = PLAIN, full_plan: str | None = None
 ) -> str:
-    if output_format == "json":
-        return json_text(dump_json(plan)).rstrip("\n")
     if output_format == "markdown":
         return markdown.render_plan(plan, full_plan=full_plan)
     return text.render_plan(plan, style=style)
@@ -81,8 +83,12 @@ def plan(
         )
     if out is not None:
         result = seal_plan(result, env.environ)
-        write_atomic(out, dump_json(result))
-    click.echo(render(result, output_format, options.style, github.run_url(env.environ)))
+        write_atomic(out, json_chunks(result, PLAN_ENTRIES))
+    if output_format == "json":
+        for chunk in json_chunks(result, PLAN_ENTRIES):
+            click.echo(json_text(chunk), nl=False)
+    else:
+        click.echo(render(result, output_format, options.style, github.run_url(env.environ)))
     summary = env.environ.get("GITHUB_STEP_SUMMARY")
     if summary and github.in_actions(env.environ):  # the run's page shows the whole plan
         with open(summary, "a", encoding="utf-8") as page:

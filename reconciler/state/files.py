@@ -18,7 +18,7 @@ import glob
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +159,9 @@ def remove_state(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def write_atomic(path: Path, text: str, *, leftovers: str | None = None) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a mix.
+def write_atomic(path: Path, text: str | Iterable[str], *, leftovers: str | None = None) -> None:
+    """Replace ``path`` with ``text`` (or its pieces, in turn) so that readers see the old or
+    the new file, never a mix.
 
     ``leftovers``: a glob of temp files that a killed earlier write may have left beside
     ``path``; removed first (the caller holds the state lock, so none is in use)."""
@@ -172,12 +173,12 @@ def write_atomic(path: Path, text: str, *, leftovers: str | None = None) -> None
         _replace(path, text)
 
 
-def _replace(path: Path, text: str) -> None:
+def _replace(path: Path, text: str | Iterable[str]) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a lockfile is committed
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)  # a link at ``path`` is replaced, not followed
