@@ -89,3 +89,39 @@ def test_a_large_repository_is_read_by_other_processes_while_the_plan_lists(
         " specs/batch-000.yaml",
         f" specs/batch-{FILES - 1:03d}.yaml",
     ], lines
+
+
+def _runner_spec(name: str, job: str, rerun: int = 0) -> str:
+    return (
+        f"apiVersion: reconciler/v1\nkind: JobRun\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  provider: ctl\n  job: {{job_id: {job}}}\n  rerun: {rerun}\n"
+    )
+
+
+@pytest.mark.timeout(180)
+def test_a_job_whose_runs_succeeded_is_not_listed_again(tmp_path: Path) -> None:
+    """A Runner job definition is listed a call at a time: once every run of it succeeded and
+    its spec asks for no more, listing it again tells nothing. A new revision lists it."""
+    world = World(tmp_path, per_provider=0)
+    try:
+        for n in (1, 2):
+            (world.repo / "specs" / f"p{n}.yaml").write_text(_runner_spec(f"p{n}", f"job-{n}"))
+        assert world.run("apply", "--auto-approve").returncode == 0
+        first = json.loads(world.run("plan", "--format", "json").stdout)
+        world.advance(24 * 3600)  # both runs end
+        done = world.run("apply", "--auto-approve")  # nothing to do: records their end
+        assert (done.returncode, "No changes." in done.stdout) == (0, True), done.stdout
+        settled = json.loads(world.run("plan", "--format", "json").stdout)
+        (world.repo / "specs" / "p2.yaml").write_text(_runner_spec("p2", "job-2", rerun=1))
+        bumped = json.loads(world.run("plan", "--format", "json").stdout)
+    finally:
+        world.close()
+    # The login, then a listing per job definition listed.
+    calls = [plan["refresh_calls"]["ctl"] for plan in (first, settled, bumped)]
+    assert calls == [1 + 2, 0, 1 + 1]
+    assert {a["name"]: a["kind"] for a in settled["actions"]} == {"p1": "done", "p2": "done"}
+    assert {r["name"]: r["status"] for r in settled["records"].values()} == {
+        "p1": "succeeded",
+        "p2": "succeeded",
+    }
+    assert {a["name"]: a["kind"] for a in bumped["actions"]} == {"p1": "done", "p2": "start"}
