@@ -14,6 +14,7 @@ from reconciler import __version__
 from reconciler.app.providers import ProviderPool
 from reconciler.app.runtime import Runtime
 from reconciler.app.workspace import (
+    DesiredReading,
     Environment,
     Workspace,
     begin_desired,
@@ -194,10 +195,19 @@ def plan_command(
     """The plan; with ``trusted_ref`` (pull-request mode), provider instances whose
     configuration differs from that revision's are withheld: no credential, no refresh."""
     review = trusted_review(ws, trusted_ref) if trusted_ref is not None else ()
-    lock = ws.store.read()
+    # Other processes read a large repository's specs while this one reads the lockfile,
+    # then waits on the APIs; the lockfile's problem, if any, is told first as before.
+    reading = begin_desired(ws, here=False)
+    try:
+        lock = ws.store.read()
+    except BaseException:
+        reading.close()
+        raise
     with Runtime() as runtime:
         return runtime.run(
-            _plan_as_specs_load(runtime.providers, ws, env, lock, targets, review, progress)
+            _plan_as_specs_load(
+                runtime.providers, ws, env, lock, reading, targets, review, progress
+            )
         )
 
 
@@ -206,18 +216,18 @@ async def _plan_as_specs_load(
     ws: Workspace,
     env: Environment,
     lock: Lockfile,
+    reading: DesiredReading,
     targets: Sequence[str],
     config_review: tuple[ConfigChange, ...],
     progress: RefreshProgress | None,
 ) -> Plan:
     """``observed_plan``, the lockfile's scopes listed while the specs load (reading 10,000
-    specs is seconds of CPU, a refresh seconds of waiting on the APIs): in forked processes
-    when the repository is large, collected in a worker thread, then what only the specs
-    use; the plan's digests and provenance are worked out in the thread too. A problem of
-    the specs is told as it would be without the overlap: before any other, and the listings
-    under way are cancelled."""
+    specs is seconds of CPU, a refresh seconds of waiting on the APIs): ``reading``, in
+    forked processes when the repository is large, collected in a worker thread, then what
+    only the specs use; the plan's digests and provenance are worked out in the thread too.
+    A problem of the specs is told as it would be without the overlap: before any other, and
+    the listings under way are cancelled."""
     withheld = withheld_instances(config_review)
-    reading = begin_desired(ws, here=False)
 
     def load() -> tuple[list[DesiredRun], _MadeFrom]:
         desired = reading.runs()

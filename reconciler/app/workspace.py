@@ -7,9 +7,11 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import TypeAdapter
 
 from reconciler.app.collection import bulk_allocation
 from reconciler.app.forked import MAX_PROCESSES, Forked, cores
@@ -223,6 +225,11 @@ class DesiredReading:
     forked: Forked[Sequence[Path], SpecBatch[DesiredRun]] | None
     done: list[DesiredRun] | None
 
+    def close(self) -> None:
+        """The reading given up: its processes stopped."""
+        if self.forked is not None:
+            self.forked.close()
+
     def runs(self) -> list[DesiredRun]:
         """The desired runs, sorted by name; or one InputError with every problem."""
         if self.done is None:
@@ -273,38 +280,39 @@ def _parts(paths: Sequence[Path]) -> list[Sequence[Path]]:
     return parts
 
 
+# Entries dumped in one call: few calls, and no dump of them all at once (issue 20).
+_DIGEST_BATCH = 1000
+
+
+@cache
+def _desired_list() -> TypeAdapter[list[DesiredRun]]:
+    return TypeAdapter(list[DesiredRun])  # built when first used: not at validate's start
+
+
+@cache
+def _named_records() -> TypeAdapter[list[tuple[str, RunRecord]]]:
+    return TypeAdapter(list[tuple[str, RunRecord]])
+
+
 def specs_digest(config: Config, desired: Sequence[DesiredRun]) -> str:
     """Digest of what a saved plan was made from: the config (references only, never
-    secrets) and every spec; that of ``{"config": ..., "specs": [...]}`` in canonical JSON,
-    fed a spec at a time (100,000 specs in one document would be hundreds of MB at once)."""
-    digest = hashlib.sha256()
-    digest.update(b'{"config":%s,"specs":[' % _canonical(config.model_dump(mode="json")))
-    for index, run in enumerate(desired):
-        digest.update(b"," if index else b"")
-        digest.update(_canonical(run.model_dump(mode="json")))
-    digest.update(b"]}")
+    secrets) and every spec, in order. A plan applies only with the release that made it, so
+    the digest is of pydantic's JSON of the desired runs, a thousand at a time (100,000 specs:
+    ~0.5 s, where canonical JSON with sorted keys took ~1.7 s)."""
+    digest = hashlib.sha256(_canonical(config.model_dump(mode="json")))
+    for start in range(0, len(desired), _DIGEST_BATCH):
+        digest.update(_desired_list().dump_json(list(desired[start : start + _DIGEST_BATCH])))
     return digest.hexdigest()
 
 
 def lockfile_digest(lock: Lockfile) -> str:
-    """Digest of the state a saved plan was made from (its content, not its formatting): that
-    of the lockfile in canonical JSON, fed a record at a time."""
-    document = lock.model_dump(mode="json", exclude={"runs"})
-    digest = hashlib.sha256()
-    digest.update(b"{")
-    for index, name in enumerate(sorted([*document, "runs"])):
-        digest.update(b"%s%s:" % (b"," if index else b"", _canonical(name)))
-        if name != "runs":
-            digest.update(_canonical(document[name]))
-            continue
-        digest.update(b"{")
-        for count, key in enumerate(sorted(lock.runs)):
-            record = lock.runs[key].model_dump(mode="json")
-            digest.update(
-                b"%s%s:%s" % (b"," if count else b"", _canonical(key), _canonical(record))
-            )
-        digest.update(b"}")
-    digest.update(b"}")
+    """Digest of the state a saved plan was made from: its content, not its formatting (the
+    records by name, each as pydantic writes it; the rest in canonical JSON)."""
+    digest = hashlib.sha256(_canonical(lock.model_dump(mode="json", exclude={"runs"})))
+    names = sorted(lock.runs)
+    for start in range(0, len(names), _DIGEST_BATCH):
+        batch = [(name, lock.runs[name]) for name in names[start : start + _DIGEST_BATCH]]
+        digest.update(_named_records().dump_json(batch))
     return digest.hexdigest()
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -29,6 +30,20 @@ def render(
     if output_format == "markdown":
         return markdown.render_plan(plan, full_plan=full_plan)
     return text.render_plan(plan, style=style)
+
+
+def _echo_in_runs(chunks: Iterable[str], size: int = 1 << 20) -> None:
+    """The chunks written in runs of about ``size`` characters: ``click.echo`` asks whether
+    the output is a terminal on every call (200,000 entries: 1.4 s of it)."""
+    run: list[str] = []
+    length = 0
+    for chunk in chunks:
+        run.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            click.echo("".join(run), nl=False)
+            run, length = [], 0
+    click.echo("".join(run), nl=False)
 
 
 @click.command()
@@ -85,8 +100,7 @@ def plan(
         result = seal_plan(result, env.environ)
         write_atomic(out, json_chunks(result, PLAN_ENTRIES))
     if output_format == "json":
-        for chunk in json_chunks(result, PLAN_ENTRIES):
-            click.echo(json_text(chunk), nl=False)
+        _echo_in_runs(json_text(chunk) for chunk in json_chunks(result, PLAN_ENTRIES))
     else:
         click.echo(render(result, output_format, options.style, github.run_url(env.environ)))
     summary = env.environ.get("GITHUB_STEP_SUMMARY")

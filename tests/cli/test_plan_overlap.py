@@ -81,6 +81,9 @@ def test_a_large_repository_is_read_by_other_processes_while_the_plan_lists(
         ]:
             path.write_text(path.read_text().replace(old, new, 1))
         done = world.run("plan")
+        # A lockfile that cannot be read is told as before, the reading processes stopped.
+        (world.repo / "reconciler.lock").write_text("{")
+        damaged = world.run("plan")
     finally:
         world.close()
     assert (done.returncode, done.stdout) == (1, ""), done.stderr
@@ -89,6 +92,8 @@ def test_a_large_repository_is_read_by_other_processes_while_the_plan_lists(
         " specs/batch-000.yaml",
         f" specs/batch-{FILES - 1:03d}.yaml",
     ], lines
+    assert (damaged.returncode, damaged.stdout) == (1, ""), damaged.stderr
+    assert damaged.stderr.startswith("Error: reconciler.lock:1:2: invalid JSON"), damaged.stderr
 
 
 def _runner_spec(name: str, job: str, rerun: int = 0) -> str:

@@ -1,15 +1,16 @@
-"""The digests a saved plan carries are fed a spec and a record at a time (issue 20: 100,000
-of them in one canonical document were hundreds of MB at once), and are still those of the
-whole document in canonical JSON: plans saved before still apply."""
+"""The digests a saved plan carries (issue 20: fed a thousand specs or records at a time, as
+pydantic writes them): of the content, not of its formatting or order of records, and
+changed by any change of it."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 from datetime import UTC, datetime
 
 from reconciler.app.workspace import lockfile_digest, specs_digest
-from reconciler.engine.identity import canonical_json
 from reconciler.spec.models import Config
+from reconciler.state.document import parse_json_document
+from reconciler.state.lockfile import lockfile_text
 from reconciler.state.model import (
     Lockfile,
     OccurrenceEntry,
@@ -21,33 +22,35 @@ from tests.engine.test_plan import record, spec
 
 T0 = datetime(2026, 12, 7, 2, tzinfo=UTC)
 
-
-def whole(value: object) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
-def test_lockfile_digest_is_that_of_the_whole_canonical_document() -> None:
-    runs = [spec(name) for name in ("zeta", "alpha", "mid")]
-    lock = Lockfile(
-        reconciler_version="0.1.0",
-        lineage="lineage-1",
-        serial=7,
-        source=SourceCommit(commit="abc", dirty=True),
-        providers={"etl": ProviderState(observed_at=T0)},
-        runs={r.name: record(r) for r in runs},
-        schedules={
-            "zeta": ScheduleState(
-                since=T0, history=[OccurrenceEntry(at=T0, run_id="9", missed="é")]
-            )
-        },
-    )
-    assert lockfile_digest(lock) == whole(lock.model_dump(mode="json"))
-    empty = Lockfile(lineage="", serial=0)
-    assert lockfile_digest(empty) == whole(empty.model_dump(mode="json"))
-    assert lockfile_digest(lock) != lockfile_digest(lock.model_copy(update={"serial": 8}))
+RUNS = [spec(name) for name in ("zeta", "alpha", "mid")]
+LOCK = Lockfile(
+    reconciler_version="0.1.0",
+    lineage="lineage-1",
+    serial=7,
+    source=SourceCommit(commit="abc", dirty=True),
+    providers={"etl": ProviderState(observed_at=T0)},
+    runs={r.name: record(r) for r in RUNS},
+    schedules={"zeta": ScheduleState(since=T0, history=[OccurrenceEntry(at=T0, missed="é")])},
+)
 
 
-def test_specs_digest_is_that_of_the_whole_canonical_document() -> None:
+def test_lockfile_digest_is_of_its_content_not_its_layout() -> None:
+    hand_formatted = json.dumps(json.loads(lockfile_text(LOCK)), indent=4)
+    read = parse_json_document(hand_formatted, Lockfile, "x", version_field="version")
+    reordered = LOCK.model_copy(update={"runs": dict(reversed(LOCK.runs.items()))})
+    assert lockfile_digest(read) == lockfile_digest(reordered) == lockfile_digest(LOCK)
+    changed = [
+        LOCK.model_copy(update={"serial": 8}),
+        LOCK.model_copy(update={"runs": {**LOCK.runs, "mid": record(RUNS[2], attempt=2)}}),
+        LOCK.model_copy(update={"runs": {n: r for n, r in LOCK.runs.items() if n != "mid"}}),
+        LOCK.model_copy(update={"schedules": {}}),
+        Lockfile(lineage="", serial=0),
+    ]
+    digests = {lockfile_digest(lock) for lock in [LOCK, *changed]}
+    assert len(digests) == 1 + len(changed)
+
+
+def test_specs_digest_changes_with_any_spec_or_the_config() -> None:
     config = Config.model_validate(
         {
             "apiVersion": "reconciler/v1",
@@ -61,11 +64,13 @@ def test_specs_digest_is_that_of_the_whole_canonical_document() -> None:
             },
         }
     )
-    runs = [spec("b", state="completed"), spec("a", rerun=2)]
-    document = {
-        "config": config.model_dump(mode="json"),
-        "specs": [r.model_dump(mode="json") for r in runs],
-    }
-    assert specs_digest(config, runs) == whole(document)
-    assert specs_digest(config, []) == whole({**document, "specs": []})
-    assert specs_digest(config, runs) != specs_digest(config, runs[::-1])
+    runs = [spec("a", rerun=2), spec("b", state="completed")]
+    assert specs_digest(config, runs) == specs_digest(config, [spec("a", rerun=2), runs[1]])
+    others = [
+        (config, [spec("a", rerun=3), runs[1]]),
+        (config, runs[:1]),
+        (config, []),
+        (config.model_copy(update={"prune": not config.prune}), runs),
+    ]
+    digests = {specs_digest(c, r) for c, r in [(config, runs), *others]}
+    assert len(digests) == 1 + len(others)

@@ -181,7 +181,10 @@ class MatatikaProvider:
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
         """The workspace's jobs in one paged listing, or each pipeline's when no workspace,
         or when only one pipeline is asked for (the snapshot before a start: one pipeline's
-        few pages, not the whole workspace's, before each start)."""
+        few pages, not the whole workspace's, before each start). No pipeline asked for, no
+        call: only the pipelines' jobs are kept."""
+        if not scopes:
+            return Listing([], server_time=None)
         if self._options.workspace and len(scopes) != 1:
             runs = await self._pages(f"/workspaces/{self._options.workspace}/jobs", None)
             wanted = set(scopes)
