@@ -22,6 +22,9 @@ peak RSS:
   the round trip a bare httpx client measures at the sandbox (the latency plus the
   emulator's own time, ~3 ms);
 - `--help`, and validate of 3 specs, / `python -c "import click, pydantic"` (<= 1.5);
+- a no-op plan once every run has ended (the sandbox's clock moved on, an apply recording
+  the ends) against the 15 s the goal gives 100,000 specs: a job definition or pipeline
+  whose runs all succeeded is not listed again;
 - the lockfile's size, and its read and write in-process (<= 0.2 s at 10,000 records).
 ``make bench`` runs 10,000 specs.
 """
@@ -295,6 +298,18 @@ def report(world: World, count: int, latency: float) -> None:
         )
     )
 
+    settled, rounds = settled_plan(world)
+    print(
+        line(
+            f"no-op plan, every run ended ({rounds} applies) / 15 s",
+            settled.seconds,
+            15.0,
+            1.0,
+            settled.peak_rss_mb,
+        )
+    )
+    print(f"    refresh calls: {dict(sorted(json.loads(settled.stdout)['refresh_calls'].items()))}")
+
     lockfile = world.repo / "reconciler.lock"
     print(f"lockfile: {lockfile.stat().st_size / 1e6:.1f} MB at {count} records")
     read, write = lockfile_seconds(lockfile)
@@ -310,6 +325,22 @@ def report(world: World, count: int, latency: float) -> None:
     checked = best_of(5, lambda: run(world, "validate", repo=small).seconds)
     print(line("--help / import click, pydantic", helped, imports, 1.5, None))
     print(line("validate 3 specs / import click, pydantic", checked, imports, 1.5, None))
+
+
+def settled_plan(world: World, rounds: int = 8) -> tuple[Measured, int]:
+    """A no-op plan once the runs have ended, as a repository's plans mostly are: the
+    sandbox's clock moved a day at a time, each time an apply with nothing to start records
+    what ended, until only runs kept alive on purpose (the campaigns' windows) are active."""
+    lockfile = world.repo / "reconciler.lock"
+    applies = 0
+    while applies < rounds:
+        world.advance(24 * 3600)
+        run(world, "apply", "--auto-approve")
+        applies += 1
+        runs = json.loads(lockfile.read_text())["runs"].values()
+        if all(r["status"] == "succeeded" for r in runs if r["instance"] != "campaigns"):
+            break
+    return run(world, "plan", "--format", "json"), applies
 
 
 def lockfile_seconds(path: Path) -> tuple[float, float]:
