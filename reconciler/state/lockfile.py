@@ -86,7 +86,9 @@ _RECORDS = TypeAdapter(list[RunRecord])
 def _validated(names: list[str], records: list[str]) -> Iterator[tuple[str, RunRecord]]:
     """The records, validated as one JSON array; ``names`` and ``records`` emptied."""
     found = _RECORDS.validate_json("[" + ",".join(records) + "]", strict=True)
-    yield from zip(names, found, strict=True)
+    for name, record in zip(names, found, strict=True):
+        # Keyed by the record's own name where it is the same: one string, not two.
+        yield (record.name if record.name == name else name), record
     names.clear()
     records.clear()
 
