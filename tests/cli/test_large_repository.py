@@ -5,13 +5,18 @@ spec of another part) still made."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from reconciler.app.workspace import MIN_BYTES_PER_PROCESS
 from tests.conftest import CONFIG, jobrun
+from tests.resilience.world import World
 
 FILES = 80
 PER_FILE = 20
@@ -85,3 +90,25 @@ def test_problems_of_every_part_and_across_parts_at_once(tmp_path: Path) -> None
         "duplicate name 'run-000-05' (also defined at specs/batch-000.yaml:82:3)",
         "specs/batch-079.yaml:300:35: spec.after[2]: no spec is named 'missing-one'",
     ]
+
+
+@pytest.mark.timeout(300)
+def test_read_by_other_processes_with_the_state_in_postgres(tmp_path: Path, pg_dsn: str) -> None:
+    """With the state in PostgreSQL (the readers are forked before its connection opens):
+    an apply starts each spec once, and the plan after it finds nothing to start."""
+    world = World(tmp_path, per_provider=0)
+    try:
+        world.use_postgres(pg_dsn, lease=60)
+        write_specs(world.repo / "specs")
+        applied = world.run("apply", "--auto-approve", timeout=240)
+        assert applied.returncode == 0, applied.stderr[-2000:]
+        planned = world.run("plan", "--format", "json")
+        assert planned.returncode == 0, planned.stderr[-2000:]
+        twice = world.keys_started_twice()
+        with sqlite3.connect(world.db) as db:
+            started = db.execute("SELECT count(*) FROM xplenty_jobs").fetchone()[0]
+    finally:
+        world.close()
+    kinds = {a["kind"] for a in json.loads(planned.stdout)["actions"]}
+    assert kinds <= {"in-progress", "done"}, kinds
+    assert (started, twice) == (FILES * PER_FILE, [])
