@@ -40,18 +40,13 @@ def can_fork() -> bool:
     return sys.platform != "win32" and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def map_forked(work: Callable[[P], R], parts: Sequence[P]) -> list[R]:
-    """``work`` of each part, in order; all but the last part in forked children when this
-    process may fork. ``work`` must raise nothing it expects to be told: a child's failure
-    is not reported, its part is done again here (where a failure is raised as usual)."""
-    return Forked(work, parts).results()
-
-
 class Forked(Generic[P, R]):
     """``work`` of each part, begun at once in forked children, all but the last part (or,
     ``here=False``, every part: this process stays free for other work, such as waiting on
     APIs) when there are two parts or more and this process may fork; ``results`` does the
-    rest here and collects the children's. Failures are handled as in ``map_forked``."""
+    rest here and collects the children's, in order. ``work`` must raise nothing it expects
+    to be told: a child's failure is not reported, its part is done again here (where a
+    failure is raised as usual)."""
 
     def __init__(self, work: Callable[[P], R], parts: Sequence[P], *, here: bool = True):
         self.work = work

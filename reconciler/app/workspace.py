@@ -170,25 +170,31 @@ def begin_desired(ws: Workspace, *, here: bool = True) -> DesiredReading:
     forked processes at once (``here=False``: all of them, so that this process is free to
     wait on APIs meanwhile), their results collected by ``runs``."""
     paths, outside = spec_files(ws.root, ws.config.specs)  # walked once: key and read
-    key = _fingerprint(paths)
+    found = _stats(paths)  # and each file's stat taken once: key and shares
+    key = _fingerprint(paths, found)
     cached = ws._desired.get(key)
     if cached is not None:
         return DesiredReading(ws, key, outside, None, cached)
     ws._desired.clear()
-    return DesiredReading(ws, key, outside, _read_specs(ws, paths, _desired, here), None)
+    forked = _read_specs(ws, paths, _sizes(found), _desired, here)
+    return DesiredReading(ws, key, outside, forked, None)
 
 
 def count_valid_specs(ws: Workspace) -> int:
     """``validate``: every spec read and checked as for ``load_desired`` (one InputError with
     every problem), none made into a desired run (revisions and keys are for planning)."""
     paths, outside = spec_files(ws.root, ws.config.specs)
-    reading = _read_specs(ws, paths, _name, here=True)
+    reading = _read_specs(ws, paths, _sizes(_stats(paths)), _name, here=True)
     with bulk_allocation():
         return len(checked_specs(ws.root, ws.config, reading.results(), outside))
 
 
 def _read_specs(
-    ws: Workspace, paths: Sequence[Path], made: Callable[[LoadedSpec], T], here: bool
+    ws: Workspace,
+    paths: Sequence[Path],
+    sizes: Sequence[int],
+    made: Callable[[LoadedSpec], T],
+    here: bool,
 ) -> Forked[Sequence[Path], SpecBatch[T]]:
     providers = provider_types()
     root, config = ws.root, ws.config
@@ -197,7 +203,7 @@ def _read_specs(
         return read_spec_batch(root, config, providers, part, made)
 
     with bulk_allocation():  # the children read without the cycle collector too
-        return Forked(read, _parts(paths), here=here)
+        return Forked(read, _parts(paths, sizes), here=here)
 
 
 def _desired(spec: LoadedSpec) -> DesiredRun:
@@ -241,13 +247,28 @@ class DesiredReading:
         return list(self.done)
 
 
-def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
+def _stats(paths: Sequence[Path]) -> list[os.stat_result | None]:
+    """Each file's stat; None for one that cannot be stat'ed now (told when it is read)."""
+    found: list[os.stat_result | None] = []
+    for path in paths:
+        try:
+            found.append(path.stat())
+        except OSError:
+            found.append(None)
+    return found
+
+
+def _sizes(stats: Sequence[os.stat_result | None]) -> list[int]:
+    return [0 if info is None else info.st_size for info in stats]
+
+
+def _fingerprint(
+    files: Sequence[Path], stats: Sequence[os.stat_result | None]
+) -> tuple[object, ...]:
     """Each spec file's identity, size and modification time: what changes with its text."""
     found: list[object] = []
-    for path in files:
-        try:
-            info = path.stat()
-        except OSError:
+    for path, info in zip(files, stats, strict=True):
+        if info is None:
             return (object(),)  # unreadable now: read again, and report it
         found.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
     return tuple(found)
@@ -258,15 +279,9 @@ def _fingerprint(files: Sequence[Path]) -> tuple[object, ...]:
 MIN_BYTES_PER_PROCESS = 256 * 1024
 
 
-def _parts(paths: Sequence[Path]) -> list[Sequence[Path]]:
-    """The files in runs of about equal bytes, one to a process (in the order given, so that
-    problems come in it), none smaller than ``MIN_BYTES_PER_PROCESS``."""
-    sizes = []
-    for path in paths:
-        try:
-            sizes.append(path.stat().st_size)
-        except OSError:  # told when it is read
-            sizes.append(0)
+def _parts(paths: Sequence[Path], sizes: Sequence[int]) -> list[Sequence[Path]]:
+    """The files (of ``sizes`` bytes) in runs of about equal bytes, one to a process (in the
+    order given, so that problems come in it), none smaller than ``MIN_BYTES_PER_PROCESS``."""
     total = sum(sizes)
     count = max(1, min(cores(), MAX_PROCESSES, total // MIN_BYTES_PER_PROCESS))
     parts: list[Sequence[Path]] = []
