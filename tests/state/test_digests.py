@@ -19,6 +19,7 @@ from reconciler.state.model import (
     SourceCommit,
 )
 from tests.engine.test_plan import record, spec
+from tests.spec.test_config_fuzz import VALID
 
 T0 = datetime(2026, 12, 7, 2, tzinfo=UTC)
 
@@ -51,19 +52,7 @@ def test_lockfile_digest_is_of_its_content_not_its_layout() -> None:
 
 
 def test_specs_digest_changes_with_any_spec_or_the_config() -> None:
-    config = Config.model_validate(
-        {
-            "apiVersion": "reconciler/v1",
-            "kind": "Config",
-            "providers": {
-                "etl": {
-                    "type": "xplenty",
-                    "base_url": "https://api.xplenty.com",
-                    "credentials": {"api_key": "env:XPLENTY_API_KEY"},
-                }
-            },
-        }
-    )
+    config = Config.model_validate(VALID)
     runs = [spec("a", rerun=2), spec("b", state="completed")]
     assert specs_digest(config, runs) == specs_digest(config, [spec("a", rerun=2), runs[1]])
     others = [

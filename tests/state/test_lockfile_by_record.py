@@ -18,24 +18,20 @@ from reconciler.state.document import parse_json_document
 from reconciler.state.lockfile import _by_record, lockfile_text, parse_lockfile
 from reconciler.state.model import Lockfile, ProviderState, RunRecord, ScheduleState
 from tests.state.test_readers_fuzz import damaged
+from tests.state.test_store_conformance import record
 
 T0 = datetime(2026, 12, 7, 3, tzinfo=UTC)
 
 
-def run(name: str, **fields: Any) -> RunRecord:
-    return RunRecord(
-        name=name,
-        instance="etl",
-        provider_type="xplenty",
-        revision="r1",
-        key=f"k-{name}",
-        attempt=1,
-        run_id="7",
-        status=RunStatus.FAILED,
-        failure='exit 1: "quoted", back\\slash, é, \u2028',
-        job={"cluster_id": 1, "package_id": 2, "variables": {"A": "x\ny"}},
-        started_at=T0,
-        **fields,
+def run(name: str) -> RunRecord:
+    """A failed run whose strings need escaping in JSON."""
+    return record(name, "7").model_copy(
+        update={
+            "status": RunStatus.FAILED,
+            "failure": 'exit 1: "quoted", back\\slash, é, \u2028',
+            "job": {"cluster_id": 1, "package_id": 2, "variables": {"A": "x\ny"}},
+            "started_at": T0,
+        }
     )
 
 
