@@ -66,6 +66,8 @@ def commit_line(text: str) -> str:
 
 def json_text(text: str) -> str:
     """JSON text with DEL, C1 and bidi controls escaped as ``\\uXXXX`` (the same value)."""
+    if text.isascii() and "\x7f" not in text:  # two scans in C; most text is ASCII
+        return text
     return text.translate(_JSON_ESCAPES)
 
 

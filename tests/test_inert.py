@@ -111,6 +111,11 @@ def test_json_text_escapes_what_json_leaves_raw_and_keeps_the_value() -> None:
     assert json.loads(encoded) == value
 
 
+def test_json_text_of_ascii_escapes_del_alone() -> None:
+    assert json_text('{"m": "a\x7fb"}') == r'{"m": "a\u007fb"}'
+    assert json_text('{"m": "plain \\u001b"}') == '{"m": "plain \\u001b"}'
+
+
 @pytest.mark.parametrize(
     ("hostile", "data", "prop"),
     [

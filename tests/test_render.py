@@ -266,5 +266,7 @@ def test_show_details_join_failure_progress_and_the_providers_account() -> None:
 def test_the_json_plan_written_an_entry_at_a_time_is_the_whole_dump(case: str) -> None:
     plan = make_plan(case)
     assert "".join(json_chunks(plan, PLAN_ENTRIES)) == dump_json(plan)
+    for batch in (1, 2, 3):  # entries in batches of a few, across their boundaries
+        assert "".join(json_chunks(plan, PLAN_ENTRIES, batch=batch)) == dump_json(plan)
     empty = plan.model_copy(update={"records": {}, "actions": ()})
     assert "".join(json_chunks(empty, PLAN_ENTRIES)) == dump_json(empty)

@@ -8,10 +8,9 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import to_json
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from reconciler import __version__
 from reconciler.errors import InputError, Problem, key_path
@@ -110,10 +109,10 @@ def dump_json(model: BaseModel) -> str:
     return model.model_dump_json(indent=2, by_alias=True) + "\n"
 
 
-def json_chunks(model: BaseModel, entries: Sequence[str]) -> Iterator[str]:
+def json_chunks(model: BaseModel, entries: Sequence[str], batch: int = 1000) -> Iterator[str]:
     """``dump_json``'s text in pieces, the top-level fields ``entries`` (tuples of models,
-    or dicts of them by name) an entry at a time: a plan of 100,000 runs is ~110 MB of
-    JSON, which made whole was held several times over on its way out (issue 20)."""
+    or dicts of them by name) ``batch`` entries at a time: a plan of 100,000 runs is ~110 MB
+    of JSON, which made whole was held several times over on its way out (issue 20)."""
     empty = {name: type(getattr(model, name))() for name in entries}
     rest = model.model_copy(update=empty).model_dump_json(indent=2, by_alias=True)
     markers = {
@@ -123,20 +122,38 @@ def json_chunks(model: BaseModel, entries: Sequence[str]) -> Iterator[str]:
     for name in sorted(entries, key=lambda n: rest.index(markers[n])):
         at = rest.index(markers[name]) + len(markers[name]) - 1  # at the closing bracket
         yield rest[:at]
-        yield from _entries(getattr(model, name))
+        yield from _entries(getattr(model, name), _adapter(type(model), name), batch)
         yield rest[at]
         rest = rest[at + 1 :]
     yield rest + "\n"
 
 
-def _entries(value: Sequence[BaseModel] | Mapping[str, BaseModel]) -> Iterator[str]:
-    """The entries of a top-level field, as pydantic indents them at depth 2."""
-    items = value.items() if isinstance(value, Mapping) else ((None, v) for v in value)
-    first = True
-    for key, item in items:
-        text = item.model_dump_json(indent=2, by_alias=True).replace("\n", "\n    ")
-        name = "" if key is None else to_json(key).decode() + ": "
-        yield ("\n    " if first else ",\n    ") + name + text
-        first = False
-    if not first:
+@cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """The adapter of the field's own type: entries dumped as ``model_dump_json`` would."""
+    annotation = model.model_fields[name].annotation
+    if annotation is None:
+        raise TypeError(f"{model.__name__}.{name} has no type")
+    return TypeAdapter(annotation)
+
+
+def _entries(
+    value: Sequence[BaseModel] | Mapping[str, BaseModel], adapter: TypeAdapter[Any], batch: int
+) -> Iterator[str]:
+    """The entries of a top-level field, as pydantic indents them at depth 2: each batch
+    dumped as the field's type (``[``/``{`` at depth 0), its brackets cut, shifted in."""
+    parts: Iterator[object]
+    if isinstance(value, Mapping):
+        names = list(value)
+        parts = (
+            {n: value[n] for n in names[at : at + batch]} for at in range(0, len(names), batch)
+        )
+    else:
+        parts = (tuple(value[at : at + batch]) for at in range(0, len(value), batch))
+    separator = ""
+    for part in parts:
+        text = adapter.dump_json(part, indent=2, by_alias=True).decode()
+        yield separator + text[1:-2].replace("\n", "\n  ")
+        separator = ","
+    if value:
         yield "\n  "
