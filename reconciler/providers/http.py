@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,6 +27,9 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.spec.models import RateLimit
+
+if TYPE_CHECKING:
+    from reconciler.providers.base import ProviderContext
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ATTEMPTS = 4
@@ -274,3 +277,45 @@ class ApiClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def instance_client(
+    context: ProviderContext,
+    label: str,
+    *,
+    base_url: str,
+    headers: dict[str, str],
+    auth: httpx.Auth | None = None,
+    rate_limit_default: RateLimit | None = None,
+    error_message: ErrorMessage = json_message,
+) -> ApiClient:
+    """An instance's client: its concurrency, timeout and rate limit (else the provider
+    type's default) from ``reconciler.yaml``, its transport from the context."""
+    config = context.config
+    return ApiClient(
+        label=label,
+        base_url=base_url,
+        headers=headers,
+        auth=auth,
+        concurrency=config.concurrency,
+        timeout=float(config.timeout),
+        rate_limit=config.rate_limit or rate_limit_default,
+        transport=context.transport,
+        error_message=error_message,
+    )
+
+
+class HttpAdapter:
+    """What an adapter over one ``ApiClient`` (``_http``) reports and closes the same way."""
+
+    _http: ApiClient
+
+    @property
+    def calls(self) -> int:
+        return self._http.calls
+
+    def traffic(self) -> Traffic:
+        return self._http.traffic()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

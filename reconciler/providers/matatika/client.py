@@ -26,7 +26,7 @@ from reconciler.providers.base import (
     StartCall,
     StartRequest,
 )
-from reconciler.providers.http import ApiClient, Traffic, json_message, json_object
+from reconciler.providers.http import HttpAdapter, instance_client, json_message, json_object
 from reconciler.providers.matatika.job import MatatikaOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -124,7 +124,7 @@ def client_credentials(url: str, client_id: str, client_secret: str, audience: s
     )
 
 
-class MatatikaProvider:
+class MatatikaProvider(HttpAdapter):
     def __init__(self, context: ProviderContext) -> None:
         config = context.config
         self.instance = context.instance
@@ -151,23 +151,7 @@ class MatatikaProvider:
             auth = TokenExchangeAuth(label, grant)
         else:
             headers["Authorization"] = f"Bearer {credentials.get('token', '')}"
-        self._http = ApiClient(
-            label=label,
-            base_url=base_url,
-            headers=headers,
-            auth=auth,
-            concurrency=config.concurrency,
-            timeout=float(config.timeout),
-            rate_limit=config.rate_limit,
-            transport=context.transport,
-        )
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
-
-    def traffic(self) -> Traffic:
-        return self._http.traffic()
+        self._http = instance_client(context, label, base_url=base_url, headers=headers, auth=auth)
 
     def start_call(self, request: StartRequest) -> StartCall:
         collection = "pipeline" if self._options.api == "seed" else "pipelines"
@@ -247,6 +231,3 @@ class MatatikaProvider:
         )
         lines = response.text.splitlines() if response.status_code != 204 else []
         return LogLines(tuple(lines), after + len(lines))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -29,7 +29,7 @@ from reconciler.providers.base import (
     resolved_secret,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient, Traffic
+from reconciler.providers.http import HttpAdapter, instance_client
 from reconciler.providers.runner.job import RunnerOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -111,7 +111,7 @@ def split_run_id(run_id: str) -> tuple[str, str]:
     return job_id, execution_id
 
 
-class RunnerProvider:
+class RunnerProvider(HttpAdapter):
     def __init__(self, context: ProviderContext) -> None:
         config = context.config
         options = context.options if isinstance(context.options, RunnerOptions) else RunnerOptions()
@@ -119,8 +119,9 @@ class RunnerProvider:
         label = f"{context.instance} (runner)"
         self._alias = config.account or ""
         self._secrets = context.secrets
-        self._http = ApiClient(
-            label=label,
+        self._http = instance_client(
+            context,
+            label,
             base_url=f"{config.base_url.rstrip('/')}/jobs/{self._alias}",
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             auth=TokenExchangeAuth(
@@ -131,18 +132,7 @@ class RunnerProvider:
                     context.credentials.get("password", ""),
                 ),
             ),
-            concurrency=config.concurrency,
-            timeout=float(config.timeout),
-            rate_limit=config.rate_limit,
-            transport=context.transport,
         )
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
-
-    def traffic(self) -> Traffic:
-        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
@@ -214,6 +204,3 @@ class RunnerProvider:
 
     async def details(self, run_id: str) -> str | None:
         return None
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

@@ -28,7 +28,12 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import MAX_BODY_IN_MESSAGE, ApiClient, Traffic, json_object
+from reconciler.providers.http import (
+    MAX_BODY_IN_MESSAGE,
+    HttpAdapter,
+    instance_client,
+    json_object,
+)
 from reconciler.spec.models import RateLimit
 
 PAGE_SIZE = 100
@@ -128,7 +133,7 @@ def summary_failure(summary: Mapping[str, Any]) -> RunFailure:
     )
 
 
-class VonageProvider:
+class VonageProvider(HttpAdapter):
     def __init__(
         self, context: ProviderContext, *, rate_limit_default: RateLimit | None = None
     ) -> None:
@@ -147,24 +152,15 @@ class VonageProvider:
             )
         else:
             headers["Authorization"] = f"Bearer {credentials.get('token', '')}"
-        self._http = ApiClient(
-            label=label,
+        self._http = instance_client(
+            context,
+            label,
             base_url=config.base_url.rstrip("/"),
             headers=headers,
             auth=auth,
-            concurrency=config.concurrency,
-            timeout=float(config.timeout),
-            rate_limit=config.rate_limit or rate_limit_default,
-            transport=context.transport,
+            rate_limit_default=rate_limit_default,
             error_message=problem_message,
         )
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
-
-    def traffic(self) -> Traffic:
-        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = request.job
@@ -250,6 +246,3 @@ class VonageProvider:
     async def details(self, run_id: str) -> str | None:
         """The run summary's counts, as ``reconciler show`` prints them: its progress."""
         return summary_counts(await self._summary(run_id))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()

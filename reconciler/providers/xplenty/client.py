@@ -26,7 +26,7 @@ from reconciler.providers.base import (
     StartRequest,
     stop_unless_ended,
 )
-from reconciler.providers.http import ApiClient, Traffic
+from reconciler.providers.http import HttpAdapter, instance_client
 from reconciler.providers.xplenty.job import RUN_KEY_VARIABLE
 from reconciler.spec.models import RateLimit
 
@@ -111,30 +111,21 @@ def _seconds(value: object) -> timedelta | None:
     return timedelta(seconds=value)
 
 
-class XplentyProvider:
+class XplentyProvider(HttpAdapter):
     def __init__(
         self, context: ProviderContext, *, rate_limit_default: RateLimit | None = None
     ) -> None:
         config = context.config
         self.instance = context.instance
         base = f"{config.base_url.rstrip('/')}/{config.account}/api"
-        self._http = ApiClient(
-            label=f"{context.instance} (xplenty)",
+        self._http = instance_client(
+            context,
+            f"{context.instance} (xplenty)",
             base_url=base,
             headers={"Accept": ACCEPT},
             auth=httpx.BasicAuth(context.credentials.get("api_key", ""), ""),
-            concurrency=config.concurrency,
-            timeout=float(config.timeout),
-            rate_limit=config.rate_limit or rate_limit_default,
-            transport=context.transport,
+            rate_limit_default=rate_limit_default,
         )
-
-    @property
-    def calls(self) -> int:
-        return self._http.calls
-
-    def traffic(self) -> Traffic:
-        return self._http.traffic()
 
     def start_call(self, request: StartRequest) -> StartCall:
         job = dict(request.job)
@@ -220,9 +211,6 @@ class XplentyProvider:
         body = answer.get("body") if isinstance(answer, dict) else None
         lines = str(body or "").splitlines()
         return LogLines(tuple(lines[after:]), max(after, len(lines)))
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def _server_time(response: httpx.Response) -> datetime | None:
