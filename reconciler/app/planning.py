@@ -311,7 +311,7 @@ async def observe_and_plan(
         config_review=config_review,
         progress=progress,
     )
-    return plan, RefreshedScopes(observation.scope_runs(), began)
+    return plan, RefreshedScopes(observation.scope_runs(), began, observation.scope_listed_at())
 
 
 def check_targets(

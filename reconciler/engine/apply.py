@@ -57,16 +57,20 @@ SNAPSHOT_FRESH = 60.0
 class RefreshedScopes:
     """Each scope's run ids as the plan's refresh listed them (a scope listed empty too), and
     when (``time.monotonic()``): the snapshot of an apply's first keyless start in a scope,
-    where the provider lists scopes whole, instead of listing the scope again."""
+    where the provider lists scopes whole, instead of listing the scope again. A scope's
+    time is when its own listing was sent where the provider lists scopes one by one (a
+    refresh of 2,500 Runner jobs takes half a minute), else when the refresh began."""
 
     runs: dict[tuple[str, str], list[str]]
     taken: float
+    listed_at: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def take(self, instance: str, scope: str, now: float) -> list[str] | None:
         """The scope's runs at the refresh, once (a second start in the scope must see the
-        first one's run: it lists again), and only while the refresh is fresh."""
+        first one's run: it lists again), and only while that listing is fresh."""
         runs = self.runs.pop((instance, scope), None)
-        return runs if runs is not None and now - self.taken <= SNAPSHOT_FRESH else None
+        listed = self.listed_at.get((instance, scope), self.taken)
+        return runs if runs is not None and now - listed <= SNAPSHOT_FRESH else None
 
 
 @dataclass(frozen=True)

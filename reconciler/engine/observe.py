@@ -25,6 +25,8 @@ class Observation:
     server_time: dict[str, datetime | None]
     errors: dict[str, str]  # instances whose refresh failed, and why
     scopes: dict[str, list[str]] = field(default_factory=dict)  # listed, per instance listed
+    # Per instance, when each scope listed one by one was (``Listing.listed_at``).
+    listed_at: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def scope_runs(self) -> dict[tuple[str, str], list[str]]:
         """The ids of each listed scope's runs (a scope listed empty too), by instance and
@@ -37,6 +39,14 @@ class Observation:
                 if run.scope is not None and (instance, run.scope) in listed:
                     listed[(instance, run.scope)].append(run.run_id)
         return {place: sorted(ids) for place, ids in listed.items()}
+
+    def scope_listed_at(self) -> dict[tuple[str, str], float]:
+        """When each scope listed one by one was, by instance and scope."""
+        return {
+            (instance, scope): at
+            for instance, times in self.listed_at.items()
+            for scope, at in times.items()
+        }
 
     def merged(self, later: Observation) -> Observation:
         """This refresh and a later one of other scopes or instances, as one. An instance
@@ -57,6 +67,9 @@ class Observation:
                 merged.scopes[name] = sorted({*merged.scopes.get(name, []), *part.scopes[name]})
                 times = [t for t in (merged.server_time.get(name), part.server_time[name]) if t]
                 merged.server_time[name] = min(times, default=None)
+                listed = merged.listed_at.setdefault(name, {})
+                for scope, at in part.listed_at.get(name, {}).items():
+                    listed[scope] = min(at, listed.get(scope, at))  # the older, to be safe
         return merged
 
 
@@ -85,4 +98,5 @@ async def observe(
             observation.runs[name] = result.runs
             observation.server_time[name] = result.server_time
             observation.scopes[name] = sorted(scopes.get(name, ()))
+            observation.listed_at[name] = dict(result.listed_at)
     return observation

@@ -30,6 +30,9 @@ __all__ = ["ObservedRun", "RunFailure", "RunStatus", "RunTraits"]
 class Listing:
     runs: list[ObservedRun]
     server_time: datetime | None  # the provider's clock, to bound the next listing
+    # Where scopes are listed one by one: when each one's listing was sent
+    # (``time.monotonic()``), for how old its runs are as a start's snapshot.
+    listed_at: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

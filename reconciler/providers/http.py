@@ -279,6 +279,16 @@ class ApiClient:
         await self._client.aclose()
 
 
+def sent_at(response: httpx.Response, asked: float) -> float:
+    """When ``response``'s request was sent, on ``time.monotonic()``'s clock, at the latest:
+    now less the time from sending it to reading its answer whole (call it as the answer is
+    read), and not before ``asked``, when it was made (its wait for a slot included)."""
+    try:
+        return max(asked, time.monotonic() - response.elapsed.total_seconds())
+    except RuntimeError:  # an answer made whole, not read from a connection: not timed
+        return asked
+
+
 def instance_client(
     context: ProviderContext,
     label: str,

@@ -71,12 +71,22 @@ def test_the_refresh_is_the_snapshot_of_the_first_start_in_each_scope(
             # A run already there in the first scope, listed by the refresh.
             there = await provider.start(StartRequest("other", "other000-1", jobs[0]))
             advance(sandbox, 3600)  # ended: a one-at-a-time API takes our start
+            asked = time.monotonic()
             listing = await provider.list_runs(since=None, scopes=scopes)
+            answered = time.monotonic()
             listed = {
                 ("contract", s): sorted(r.run_id for r in listing.runs if r.scope == s)
                 for s in scopes
             }
-            refreshed = RefreshedScopes(listed, taken=time.monotonic())
+            # Each scope is listed one by one, and says when: what makes the snapshot fresh,
+            # however long before the refresh began (thousands of scopes take minutes).
+            assert sorted(listing.listed_at) == scopes
+            assert all(asked <= at <= answered for at in listing.listed_at.values())
+            refreshed = RefreshedScopes(
+                listed,
+                taken=asked - 10 * SNAPSHOT_FRESH,
+                listed_at={("contract", s): at for s, at in listing.listed_at.items()},
+            )
             journal = Journal(tmp_path / "journal")
             before = provider.calls
             plan = _plan(desired, datetime.now(UTC))
@@ -109,6 +119,19 @@ def test_a_second_start_in_a_scope_or_a_stale_refresh_lists_the_scope_again() ->
     assert refreshed.take("contract", "s", now) is None  # once: it misses the first's run
     stale = RefreshedScopes({("contract", "s"): ["1"]}, taken=now - SNAPSHOT_FRESH - 1)
     assert stale.take("contract", "s", now) is None
+
+
+def test_a_scope_listed_one_by_one_is_as_fresh_as_its_own_listing() -> None:
+    now = time.monotonic()
+    runs = {("contract", "early"): ["1"], ("contract", "late"): ["2"], ("contract", "x"): []}
+    listed_at = {
+        ("contract", "early"): now - SNAPSHOT_FRESH - 1,
+        ("contract", "late"): now - SNAPSHOT_FRESH + 1,
+    }
+    refreshed = RefreshedScopes(runs, taken=now - 2 * SNAPSHOT_FRESH, listed_at=listed_at)
+    assert refreshed.take("contract", "late", now) == ["2"]
+    assert refreshed.take("contract", "early", now) is None
+    assert refreshed.take("contract", "x", now) is None  # no time of its own: the refresh's
 
 
 @keyless

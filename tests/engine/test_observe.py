@@ -41,6 +41,28 @@ def test_runs_and_scopes_join_and_the_earlier_clock_bounds_the_next_listing() ->
     assert merged.scope_runs() == {("elt", "p1"): ["j1"], ("elt", "p2"): ["j2"]}
 
 
+def test_a_scope_listed_in_both_refreshes_is_as_old_as_the_older_listing() -> None:
+    first = Observation(
+        runs={"ctl": []},
+        server_time={"ctl": None},
+        errors={},
+        scopes={"ctl": ["job-1", "job-2"]},
+        listed_at={"ctl": {"job-1": 10.0, "job-2": 20.0}},
+    )
+    later = Observation(
+        runs={"ctl": []},
+        server_time={"ctl": None},
+        errors={},
+        scopes={"ctl": ["job-2", "job-3"]},
+        listed_at={"ctl": {"job-2": 30.0, "job-3": 5.0}},
+    )
+    assert first.merged(later).scope_listed_at() == {
+        ("ctl", "job-1"): 10.0,
+        ("ctl", "job-2"): 20.0,
+        ("ctl", "job-3"): 5.0,
+    }
+
+
 def test_an_instance_that_failed_in_either_refresh_is_failed() -> None:
     first = Observation(
         runs={"ctl": [run("e1", "job-1")]},

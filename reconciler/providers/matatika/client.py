@@ -9,6 +9,7 @@ and adopts by the journal's snapshot after a crash.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -26,7 +27,13 @@ from reconciler.providers.base import (
     StartCall,
     StartRequest,
 )
-from reconciler.providers.http import HttpAdapter, instance_client, json_message, json_object
+from reconciler.providers.http import (
+    HttpAdapter,
+    instance_client,
+    json_message,
+    json_object,
+    sent_at,
+)
 from reconciler.providers.matatika.job import MatatikaOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -170,25 +177,37 @@ class MatatikaProvider(HttpAdapter):
         if not scopes:
             return Listing([], server_time=None)
         if self._options.workspace and len(scopes) != 1:
-            runs = await self._pages(f"/workspaces/{self._options.workspace}/jobs", None)
+            runs, sent = await self._pages(f"/workspaces/{self._options.workspace}/jobs", None)
             wanted = set(scopes)
-            return Listing([r for r in runs if r.scope in wanted], server_time=None)
+            return Listing(
+                [r for r in runs if r.scope in wanted],
+                server_time=None,
+                listed_at=dict.fromkeys(wanted, sent),
+            )
         listings = await asyncio.gather(*(self._pages(f"/pipelines/{p}/jobs", p) for p in scopes))
-        return Listing([run for runs in listings for run in runs], server_time=None)
+        return Listing(
+            [run for runs, _ in listings for run in runs],
+            server_time=None,
+            listed_at={p: sent for p, (_, sent) in zip(scopes, listings, strict=True)},
+        )
 
-    async def _pages(self, path: str, pipeline_id: str | None) -> list[ObservedRun]:
+    async def _pages(self, path: str, pipeline_id: str | None) -> tuple[list[ObservedRun], float]:
+        """The jobs of every page, and when the first page was asked for."""
         runs: list[ObservedRun] = []
         page = 0
+        asked = time.monotonic()
         while True:
             response = await self._http.request(
                 "GET", path, params={"page": page, "size": PAGE_SIZE, "sort": "created,desc"}
             )
+            if page == 0:
+                first = sent_at(response, asked)
             body = response.json()
             jobs = (body.get("_embedded") or {}).get("jobs", [])
             runs.extend(to_observed(job, pipeline_id) for job in jobs)
             page += 1
             if page >= int((body.get("page") or {}).get("totalPages", 1)):
-                return runs
+                return runs, first
 
     async def get_run(self, run_id: str) -> ObservedRun:
         response = await self._http.request("GET", f"/jobs/{run_id}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -29,7 +30,7 @@ from reconciler.providers.base import (
     resolved_secret,
     stop_unless_ended,
 )
-from reconciler.providers.http import HttpAdapter, instance_client
+from reconciler.providers.http import HttpAdapter, instance_client, sent_at
 from reconciler.providers.runner.job import RunnerOptions
 from reconciler.providers.token_auth import Exchange, TokenExchangeAuth
 
@@ -164,25 +165,34 @@ class RunnerProvider(HttpAdapter):
     async def list_runs(self, *, since: datetime | None, scopes: Collection[str] = ()) -> Listing:
         """Every execution of each job definition in ``scopes``, all pages, concurrently."""
         listings = await asyncio.gather(*(self._executions(job_id) for job_id in scopes))
-        return Listing(runs=[run for runs in listings for run in runs], server_time=None)
+        return Listing(
+            runs=[run for runs, _ in listings for run in runs],
+            server_time=None,
+            listed_at={job_id: sent for job_id, (_, sent) in zip(scopes, listings, strict=True)},
+        )
 
-    async def _executions(self, job_id: str) -> list[ObservedRun]:
+    async def _executions(self, job_id: str) -> tuple[list[ObservedRun], float]:
+        """The job's executions, and when the listing's first page was sent."""
         runs: list[ObservedRun] = []
         page = 0
+        asked = time.monotonic()
         while True:
             response = await self._http.request(
                 "GET", f"/{job_id}/executions", params={"page": page, "size": PAGE_SIZE}
             )
+            if page == 0:
+                first = sent_at(response, asked)
             body = response.json()
             runs.extend(to_observed(e) for e in body.get("results", []))
             page += 1
             if page * int(body.get("size") or PAGE_SIZE) >= int(body.get("totalSize", 0)):
-                return runs
+                return runs, first
 
     async def get_run(self, run_id: str) -> ObservedRun:
         """From the job's execution list: no single-execution GET is documented."""
         job_id, _ = split_run_id(run_id)
-        for run in await self._executions(job_id):
+        runs, _ = await self._executions(job_id)
+        for run in runs:
             if run.run_id == run_id:
                 return run
         raise NotFoundError(self._http.label, f"Execution {run_id} not found", status=404)
