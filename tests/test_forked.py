@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from reconciler.app.forked import cores
-from reconciler.app.workspace import MIN_BYTES_PER_PROCESS, _parts, _sizes, _stats
+from reconciler.app.spec_reading import MIN_BYTES_PER_PROCESS, file_sizes, file_stats, shares
 
 CHILD = """
 import os, threading, time
@@ -93,9 +93,9 @@ def test_files_are_shared_out_by_bytes_in_their_order(tmp_path: Path) -> None:
         path = tmp_path / f"{index}.yaml"
         path.write_bytes(b"#" * size)
         paths.append(path)
-    assert _parts(paths[:3], sizes[:3]) == [paths[:3]]  # too little to share
-    assert _sizes(_stats(paths)) == sizes
-    parts = _parts(paths, sizes)
+    assert shares(paths[:3], sizes[:3]) == [paths[:3]]  # too little to share
+    assert file_sizes(file_stats(paths)) == sizes
+    parts = shares(paths, sizes)
     assert [p for part in parts for p in part] == paths
     assert len(parts) == min(cores(), 3)  # 12 quarters: at most three parts
     if len(parts) == 2:

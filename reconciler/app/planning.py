@@ -11,18 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from reconciler import __version__
+from reconciler.app.desired import DesiredReading, begin_desired
+from reconciler.app.digests import lockfile_digest, specs_digest
 from reconciler.app.providers import ProviderPool
 from reconciler.app.runtime import Runtime
-from reconciler.app.workspace import (
-    DesiredReading,
-    Environment,
-    Workspace,
-    begin_desired,
-    lockfile_digest,
-    scopes,
-    specs_digest,
-    used_instances,
-)
+from reconciler.app.scopes import scopes, used_instances
+from reconciler.app.workspace import Environment, Workspace
 from reconciler.engine.actions import Plan
 from reconciler.engine.apply import (
     ApplyResult,

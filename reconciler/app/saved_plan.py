@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.app.workspace import lockfile_digest, specs_digest
+from reconciler.app.digests import lockfile_digest, specs_digest
 from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.occurrences import next_occurrence

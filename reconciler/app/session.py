@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from reconciler.app.desired import load_desired
 from reconciler.app.planning import (
     RefreshProgress,
     apply_failures,
@@ -23,7 +24,8 @@ from reconciler.app.planning import (
 )
 from reconciler.app.runtime import Runtime
 from reconciler.app.saved_plan import SavedPlanCheck
-from reconciler.app.workspace import Environment, Workspace, load_desired, used_instances
+from reconciler.app.scopes import used_instances
+from reconciler.app.workspace import Environment, Workspace
 from reconciler.engine.actions import Plan, StartOrder
 from reconciler.engine.apply import (
     ApplyResult,

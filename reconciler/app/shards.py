@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reconciler.app.workspace import Workspace, load_desired, used_instances
+from reconciler.app.desired import load_desired
+from reconciler.app.scopes import used_instances
+from reconciler.app.workspace import Workspace
 
 if TYPE_CHECKING:
     from reconciler.state.pgreplicas import Membership

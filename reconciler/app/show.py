@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from reconciler.app.planning import observed_plan
 from reconciler.app.providers import open_providers
 from reconciler.app.runtime import run_sync
-from reconciler.app.workspace import Environment, Workspace, used_instances
+from reconciler.app.scopes import used_instances
+from reconciler.app.workspace import Environment, Workspace
 from reconciler.errors import (
     ReconcilerError,
     UsageError,

@@ -41,7 +41,8 @@ class Options:
     @contextmanager
     def environment(self, ws: Workspace) -> Iterator[Environment]:
         """The process environment, and a sandbox on loopback when ``--sandbox`` is given."""
-        from reconciler.app.workspace import Environment, load_desired
+        from reconciler.app.desired import load_desired
+        from reconciler.app.workspace import Environment
 
         if not self.sandbox:
             yield Environment(environ=dict(os.environ), allowed_hosts=self.allowed_hosts)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.app.workspace import count_valid_specs
+from reconciler.app.spec_reading import count_valid_specs
 from reconciler.commands.options import Options, pass_options
 
 

@@ -271,7 +271,8 @@ def test_every_command_is_listed_with_its_own_summary() -> None:
 
 
 def test_specs_are_read_again_only_when_a_file_changed(repo: Repo) -> None:
-    from reconciler.app.workspace import load_desired, open_workspace
+    from reconciler.app.desired import load_desired
+    from reconciler.app.workspace import open_workspace
 
     repo.spec("a.yaml", jobrun("a"))
     ws = open_workspace(repo.root / "reconciler.yaml")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.app.workspace import MIN_BYTES_PER_PROCESS
+from reconciler.app.spec_reading import MIN_BYTES_PER_PROCESS
 from tests.conftest import CONFIG, jobrun
 from tests.resilience.world import World
 

@@ -3,7 +3,7 @@ where every run succeeded and every spec asks for no more than that."""
 
 from __future__ import annotations
 
-from reconciler.app.workspace import scopes
+from reconciler.app.scopes import scopes
 from reconciler.spec.runs import RunStatus
 from reconciler.state.model import Lockfile
 from tests.engine.test_plan import record, spec

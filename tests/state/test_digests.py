@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from reconciler.app.workspace import lockfile_digest, specs_digest
+from reconciler.app.digests import lockfile_digest, specs_digest
 from reconciler.spec.models import Config
 from reconciler.state.document import parse_json_document
 from reconciler.state.lockfile import lockfile_text
