@@ -31,7 +31,7 @@ def count_valid_specs(ws: Workspace) -> int:
     """``validate``: every spec read and checked as for ``load_desired`` (one InputError with
     every problem), none made into a desired run (revisions and keys are for planning)."""
     paths, outside = spec_files(ws.root, ws.config.specs)
-    reading = read_specs(ws, paths, file_sizes(file_stats(paths)), spec_name, here=True)
+    reading = read_specs(ws, paths, file_sizes(file_stats(paths)), _name, here=True)
     with bulk_allocation():
         return len(checked_specs(ws.root, ws.config, reading.results(), outside))
 
@@ -43,6 +43,9 @@ def read_specs(
     made: Callable[[LoadedSpec], T],
     here: bool,
 ) -> Forked[Sequence[Path], SpecBatch[T]]:
+    """The spec files ``paths`` (of ``sizes`` bytes) being read, each spec ``made`` into what
+    the caller keeps: in forked processes by shares of equal bytes, the last here, or with
+    ``here=False`` all of them in children."""
     providers = provider_types()
     root, config = ws.root, ws.config
 
@@ -53,7 +56,7 @@ def read_specs(
         return Forked(read, shares(paths, sizes), here=here)
 
 
-def spec_name(spec: LoadedSpec) -> str:
+def _name(spec: LoadedSpec) -> str:
     return spec.run.metadata.name
 
 
