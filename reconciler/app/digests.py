@@ -19,7 +19,7 @@ _DIGEST_BATCH = 1000
 
 @cache
 def _desired_list() -> TypeAdapter[list[DesiredRun]]:
-    return TypeAdapter(list[DesiredRun])  # built when first used: not at validate's start
+    return TypeAdapter(list[DesiredRun])  # built when first used: by commands that digest
 
 
 @cache

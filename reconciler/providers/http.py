@@ -257,10 +257,12 @@ class ApiClient:
     async def _send_once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         await self._bucket.take()
         async with self._slots:
+            sent = time.monotonic()  # after the waits for a token and a slot
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.HTTPError as exc:
                 raise TransportError(self.label, f"{method} {url}: {type(exc).__name__}") from exc
+        response.extensions[_SENT_AT] = sent
         remaining = response.headers.get("X-RateLimit-Remaining")
         if remaining is not None and remaining.isdigit():
             self._bucket.observe_remaining(int(remaining))
@@ -279,14 +281,13 @@ class ApiClient:
         await self._client.aclose()
 
 
-def sent_at(response: httpx.Response, asked: float) -> float:
-    """When ``response``'s request was sent, on ``time.monotonic()``'s clock, at the latest:
-    now less the time from sending it to reading its answer whole (call it as the answer is
-    read), and not before ``asked``, when it was made (its wait for a slot included)."""
-    try:
-        return max(asked, time.monotonic() - response.elapsed.total_seconds())
-    except RuntimeError:  # an answer made whole, not read from a connection: not timed
-        return asked
+_SENT_AT = "reconciler.sent_at"
+
+
+def sent_at(response: httpx.Response) -> float:
+    """When the request ``response`` answers was handed to httpx by ``ApiClient.request``
+    (``time.monotonic()``): the answer is at least this recent."""
+    return float(response.extensions[_SENT_AT])
 
 
 def instance_client(

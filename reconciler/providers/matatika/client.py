@@ -9,7 +9,6 @@ and adopts by the journal's snapshot after a crash.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -195,13 +194,12 @@ class MatatikaProvider(HttpAdapter):
         """The jobs of every page, and when the first page was asked for."""
         runs: list[ObservedRun] = []
         page = 0
-        asked = time.monotonic()
         while True:
             response = await self._http.request(
                 "GET", path, params={"page": page, "size": PAGE_SIZE, "sort": "created,desc"}
             )
             if page == 0:
-                first = sent_at(response, asked)
+                first = sent_at(response)
             body = response.json()
             jobs = (body.get("_embedded") or {}).get("jobs", [])
             runs.extend(to_observed(job, pipeline_id) for job in jobs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -175,13 +174,12 @@ class RunnerProvider(HttpAdapter):
         """The job's executions, and when the listing's first page was sent."""
         runs: list[ObservedRun] = []
         page = 0
-        asked = time.monotonic()
         while True:
             response = await self._http.request(
                 "GET", f"/{job_id}/executions", params={"page": page, "size": PAGE_SIZE}
             )
             if page == 0:
-                first = sent_at(response, asked)
+                first = sent_at(response)
             body = response.json()
             runs.extend(to_observed(e) for e in body.get("results", []))
             page += 1
