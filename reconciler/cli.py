@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                 annotations = [github.annotation(p) for p in exc.problems]
             else:
                 annotations = [github.error_annotation(line) for line in exc.lines()]
-            click.echo("\n".join(annotations))
+            # On stderr, which the runner reads for workflow commands as it reads stdout:
+            # stdout may be the plan a step saves (`plan --format markdown > plan.md`).
+            click.echo("\n".join(annotations), err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

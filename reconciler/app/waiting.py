@@ -42,10 +42,13 @@ def set_going(plan: Plan) -> set[str]:
 def moving(plan: Plan, names: Collection[str]) -> dict[str, str]:
     """Of ``names``, those not settled once ``plan`` was applied: name -> ``running``,
     ``stopping``, ``waiting`` (on another spec) or ``not refreshed``. Waiting on time (a
-    window, a next occurrence) is settled: nothing would happen before then."""
+    window, a next occurrence) is settled: nothing would happen before then. So a spec that
+    waits is waiting on another only while one it runs after (directly or not) is moving:
+    its own wait may be for its window or occurrence, once every spec above it is settled."""
     found: dict[str, str] = {}
+    waits: set[str] = set()
     for action in plan.actions:
-        if action.name not in names or action.kind is ActionKind.MISSED:
+        if action.kind is ActionKind.MISSED:
             continue
         if action.kind is ActionKind.STOP:
             found[action.name] = "stopping"
@@ -54,8 +57,15 @@ def moving(plan: Plan, names: Collection[str]) -> dict[str, str]:
         elif action.kind in MOVING:
             found[action.name] = "running"
         elif action.kind is ActionKind.WAIT and action.name in plan.after:
-            found[action.name] = "waiting"
-    return found
+            waits.add(action.name)
+    changed = True
+    while changed:  # down the graph, however it is ordered
+        changed = False
+        for name in sorted(waits - found.keys()):
+            if any(upstream in found for upstream in plan.after[name]):
+                found[name] = "waiting"
+                changed = True
+    return {name: why for name, why in found.items() if name in names}
 
 
 def settled_badly(plan: Plan, names: Collection[str]) -> list[str]:

@@ -29,6 +29,7 @@ from reconciler.engine.plan_runs import RunRules
 from reconciler.engine.plan_scheduled import ScheduledRules
 from reconciler.engine.records import new_record, with_observation
 from reconciler.engine.rules import action, is_active, record_action, stop_order
+from reconciler.engine.schedules import Step, step
 from reconciler.spec.models import ConcurrencyPolicy, DesiredState
 from reconciler.spec.runs import ObservedRun, RunStatus, StopReason
 from reconciler.state.model import Lockfile, RunRecord, ScheduleState
@@ -61,6 +62,13 @@ def plan_actions(
     planner = _Planner(Facts.index(observed, lock), now)
     planner.specs = {d.name: d for d in [*upstream, *desired]}
     planner.refresh(lock)
+    # Every schedule's step first: a spec that runs after a scheduled one, planned before
+    # it, must already know which of its occurrences were missed.
+    planner.steps = {
+        spec.name: step(spec, planner.records.get(spec.name), lock.schedules.get(spec.name), now)
+        for spec in [*upstream, *desired]
+        if spec.schedule is not None and spec.instance not in down
+    }
     for spec in desired:
         if spec.instance in down:
             planner.actions.append(action(ActionKind.ERROR, spec, down[spec.instance]))
@@ -87,6 +95,7 @@ class _Planner(AfterRules, ScheduledRules, RunRules):
         self.records: dict[str, RunRecord] = {}
         self.actions: list[Action] = []
         self.schedules: dict[str, ScheduleState] = {}
+        self.steps: dict[str, Step] = {}
         self.specs: dict[str, DesiredRun] = {}  # every spec, by name: what others run after
 
     # -- refresh -------------------------------------------------------------------------

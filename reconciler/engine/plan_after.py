@@ -3,9 +3,12 @@ has a successful run of its current revision, then its run follows theirs by key
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from reconciler.engine.actions import Action, ActionKind
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.rules import Rules, action, is_active
+from reconciler.engine.schedules import local_time
 from reconciler.spec.models import DesiredState
 from reconciler.spec.runs import RunStatus, StopReason
 
@@ -55,6 +58,9 @@ class AfterRules(Rules):
                 return "blocked", "state: stopped"
             if upstream.window and self.now >= upstream.window.end:
                 return "blocked", "its window closed before a run started"
+            missed = self._missed(name, spec.occurrence)
+            if missed is not None:
+                return "blocked", missed
             return "wait", "no run yet"
         status = record.status
         if record.run_id is None:
@@ -68,3 +74,14 @@ class AfterRules(Rules):
                 return "wait", f"run {record.run_id} failed; it is retried"
             return "blocked", f"run {record.run_id} failed"
         return "blocked", f"run {record.run_id} was stopped"
+
+    def _missed(self, name: str, occurrence: datetime | None) -> str | None:
+        """Why scheduled spec ``name`` has no run of ``occurrence``, if it missed it."""
+        this = self.steps.get(name)
+        if occurrence is None or this is None:
+            return None
+        for entry in this.state.history:
+            if entry.at == occurrence and entry.missed is not None:
+                when = local_time(occurrence, this.state.timezone)
+                return f"occurrence {when} missed: {entry.missed}"
+        return None

@@ -20,7 +20,7 @@ class ScheduledRules(Rules):
         occurrence due now, or for the latest occurrence's run."""
         schedule = schedule_of(spec)
         record = self.records.get(spec.name)
-        this = step(spec, record, state, self.now)
+        this = self.steps.get(spec.name) or step(spec, record, state, self.now)
         self.schedules[spec.name] = this.state
         note = ScheduleNote(timezone=schedule.timezone, next_at=this.next_at)
         actions = []

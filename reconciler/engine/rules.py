@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.engine.actions import Action, ActionKind, StopOrder
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.facts import Facts
+from reconciler.engine.schedules import Step
 from reconciler.spec.runs import StopReason
 from reconciler.state.model import RunRecord, ScheduleState
 
@@ -21,6 +22,7 @@ class Rules:
     records: dict[str, RunRecord]
     specs: dict[str, DesiredRun]  # every spec, by name: what others run after
     schedules: dict[str, ScheduleState]
+    steps: dict[str, Step]  # every scheduled spec's step, taken before any spec is planned
 
     def plan_spec(self, spec: DesiredRun, why: str | None = None) -> Action:
         raise NotImplementedError

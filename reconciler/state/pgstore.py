@@ -63,6 +63,9 @@ _CAUSES = {
     "3D000": "the database does not exist",
     "42501": "permission denied",
     "57P01": "the server ended the connection",
+    # Set to the lease's length on every connection: a holder paused inside a transaction.
+    "25P03": "the server ended the connection (idle in a transaction for longer than the lease)",
+    "57P05": "the server ended the connection (idle for longer than its idle_session_timeout)",
     "57P03": "the server is starting up or shutting down",
     "53300": "too many connections",
 }

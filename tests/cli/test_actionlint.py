@@ -23,7 +23,7 @@ jobs:
     steps:
       - uses: actions/checkout@v6
       - uses: ./
-        with: {command: plan, version: "0.1.0"}
+        with: {command: plan}
 """
 
 

@@ -119,6 +119,37 @@ def test_a_failed_upstream_blocks_its_downstream_until_a_retry_succeeds(repo: Re
     assert repo.xplenty_jobs() == 3  # extract twice, load once
 
 
+def test_apply_wait_ends_when_a_downstream_waits_only_on_time(repo: Repo) -> None:
+    """Its upstream succeeded and its own occurrence is days away: settled, not waiting."""
+    (repo.root / "seed.yaml").write_text(FAST % "completed")
+    repo.spec("extract.yaml", jobrun("extract", "etl", "{cluster_id: 1, package_id: 2}", []))
+    weekly = "schedule: {cron: '0 17 1 1 *', timezone: Europe/London}\n"
+    repo.spec(
+        "load.yaml", jobrun("load", "etl", "{cluster_id: 1, package_id: 3}", ["extract"], weekly)
+    )
+    code, out, err = apply_wait(repo)
+    assert (code, err) == (0, ""), out + err
+    assert "Settled: 2 spec(s)" in out
+    assert lockfile(repo)["runs"]["extract"]["status"] == "succeeded"
+
+
+def test_apply_wait_gives_up_at_its_timeout_naming_what_still_moves(repo: Repo) -> None:
+    (repo.root / "seed.yaml").write_text(
+        "xplenty: {runs: {default: {idle: 0, pending: 0, running: 600}}}\n"
+    )
+    repo.spec("extract.yaml", jobrun("extract", "etl", "{cluster_id: 1, package_id: 2}", []))
+    repo.spec("load.yaml", jobrun("load", "etl", "{cluster_id: 1, package_id: 3}", ["extract"]))
+    code, out, err = repo.run(
+        "--sandbox", "--sandbox-seed", "seed.yaml", "apply", "--auto-approve", "--wait=2s",
+        "--wait-interval", "0.3",
+    )  # fmt: skip
+    assert code == 1, out + err
+    assert err.splitlines() == [
+        "Error: gave up waiting after 2s: 1 running (extract), 1 waiting (load)"
+    ]
+    assert lockfile(repo)["runs"]["extract"]["status"] in ("pending", "running")
+
+
 @pytest.mark.timeout(120)
 def test_watch_runs_the_chain_as_runs_end(tmp_path: Path) -> None:
     (tmp_path / "reconciler.yaml").write_text(FOUR_PROVIDERS)

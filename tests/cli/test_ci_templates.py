@@ -22,6 +22,7 @@ from reconciler.cli import main
 ROOT = Path(__file__).parents[2]
 PACKAGED = ROOT / "reconciler" / "templates" / "ci"
 TEMPLATES = sorted(PACKAGED.glob("*.yml"))
+ACTION = ROOT / "action.yml"
 # The command that installs, and the words before its requirements.
 INSTALLERS = (
     ("pip", "install"),
@@ -31,6 +32,8 @@ INSTALLERS = (
 )
 RELEASE = re.compile(r"(?P<name>[A-Za-z0-9._-]+)==\d+(\.\d+)*")
 COMMIT = re.compile(r"(?P<name>[A-Za-z0-9._-]+) @ git\+https://\S+@[0-9a-f]{40}")
+# The composite action's own checkout: the commit a workflow's `uses: owner/repo@sha` pins.
+OWN_CHECKOUT = "$GITHUB_ACTION_PATH"
 
 
 @pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
@@ -160,6 +163,8 @@ def _requirements(words: list[str]) -> Iterator[str]:
 
 def requirement_problem(requirement: str) -> str | None:
     """Why a template must not install ``requirement``, if so."""
+    if requirement == OWN_CHECKOUT:
+        return None
     pinned = RELEASE.fullmatch(requirement) or COMMIT.fullmatch(requirement)
     if pinned is None:
         return "not pinned to a release or a commit"
@@ -168,7 +173,7 @@ def requirement_problem(requirement: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+@pytest.mark.parametrize("template", [*TEMPLATES, ACTION], ids=lambda path: path.name)
 def test_templates_install_our_distribution_pinned(template: Path) -> None:
     """`reconciler` on the package index is another project: a bare or foreign name would
     install someone else's code in the pipeline that holds the provider credentials."""
@@ -194,6 +199,12 @@ def test_templates_install_our_distribution_pinned(template: Path) -> None:
             "not pinned to a release or a commit",
         ),
         ("echo go; pipx install Jobrun_Reconciler==0.2.0", "Jobrun_Reconciler==0.2.0", None),
+        ('pip install "$GITHUB_ACTION_PATH"', "$GITHUB_ACTION_PATH", None),
+        (
+            'pip install "jobrun-reconciler==$VERSION"',
+            "jobrun-reconciler==$VERSION",
+            "not pinned to a release or a commit",
+        ),
     ],
 )
 def test_install_lines_are_parsed_and_judged(

@@ -31,8 +31,8 @@ def test_problems_are_annotations_on_their_lines(
     # A value made to end the command and start another: it stays inside the message.
     repo.spec("a.yaml", jobrun("a", extra="timeout: 0s\n") + "---\n" + jobrun("b", package=0))
     code, out, err = repo.run("validate")
-    assert code == 1
-    assert out.splitlines() == [
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-2:] == [
         "::error file=specs/a.yaml,line=11,col=3,title=reconciler::spec.timeout: must be "
         "longer than 0s",
         "::error file=specs/a.yaml,line=21,col=5,title=reconciler::spec.job.package_id: more "
@@ -45,11 +45,30 @@ def test_an_error_naming_no_file_is_annotated_too(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    code, out, _ = repo.run("show", "--offline", "nothing%\nhere")
-    assert code == 1
-    assert out == (
+    code, out, err = repo.run("show", "--offline", "nothing%\nhere")
+    assert (code, out) == (1, "")
+    assert err.endswith(
         "::error title=reconciler::the lockfile records no run for 'nothing%25\\nhere'\n"
     )
+
+
+def test_a_failed_refresh_leaves_the_saved_markdown_plan_clean(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --format markdown > plan.md` is the comment: annotations go to stderr."""
+    for name, value in ACTIONS.items():
+        monkeypatch.setenv(name, value)
+    (repo.root / "seed.yaml").write_text(
+        "faults: {xplenty: {server_errors: 1.0, retry_after: 0}}\n"
+    )
+    repo.spec("a.yaml", jobrun("a"))
+    code, out, err = repo.run(
+        "--sandbox", "--sandbox-seed", "seed.yaml", "plan", "--format", "markdown"
+    )
+    assert code == 1, out + err
+    assert out.startswith("### reconciler plan")
+    assert "::error" not in out
+    assert "::error title=reconciler::" in err
 
 
 def test_the_plan_goes_to_the_job_summary(

@@ -196,6 +196,39 @@ def test_scheduled_specs_follow_the_same_occurrence() -> None:
     assert action.start.desired.occurrence == at
 
 
+@pytest.mark.parametrize("upstream_first", [True, False])
+def test_an_upstream_that_missed_the_occurrence_blocks_it_downstream(
+    upstream_first: bool,
+) -> None:
+    at = datetime(2026, 12, 2, 10, tzinfo=UTC)
+    up = spec(
+        "extract",
+        {"cluster_id": 1, "package_id": 9},
+        schedule={"cron": "0 * * * *", "starting_deadline": "5m"},
+    )
+    down = spec(
+        "load", schedule={"cron": "0 * * * *", "starting_deadline": "30m"}, after=["extract"]
+    )
+    earlier = record(up.for_occurrence(at - HOUR), RunStatus.SUCCEEDED).model_copy(
+        update={"occurrence": at - HOUR}
+    )
+    lock = Lockfile(
+        lineage="l",
+        serial=1,
+        runs={"extract": earlier},
+        schedules={n: ScheduleState(since=at - timedelta(minutes=30)) for n in ("extract", "load")},
+    )
+    specs = [up, down] if upstream_first else [down, up]
+    at_5 = plan_actions(specs, lock, {"etl": []}, now=at + timedelta(minutes=4), prune=False)
+    assert decision(at_5).kind is ActionKind.WAIT  # extract's 10:00 may still start
+    at_10 = plan_actions(specs, lock, {"etl": []}, now=at + timedelta(minutes=10), prune=False)
+    action = decision(at_10)
+    assert (action.kind, action.reason) == (
+        ActionKind.BLOCKED,
+        "after extract (occurrence 2026-12-02 10:00 UTC missed: not started within 5m of its time)",
+    )
+
+
 def test_a_timed_out_upstream_blocks() -> None:
     up = upstream()
     timed_out = ran(up, RunStatus.STOPPED, stop_reason=StopReason.TIMEOUT)

@@ -205,6 +205,30 @@ def test_the_dsn_is_in_no_message(
     assert PASSWORD not in repr(store)
 
 
+def test_a_session_ended_for_idling_in_a_transaction_says_so(pg_dsn: str) -> None:
+    """A holder paused inside a transaction past its lease: the server ends its session
+    (idle_in_transaction_session_timeout, set to the lease). Whether the client then reads
+    the server's goodbye (SQLSTATE 25P03) or finds the socket closed, it says why."""
+    store = PgStore(pg_dsn, lease_seconds=0.2)
+    conn = store.connect(migrated=False)
+
+    def pause_inside_a_transaction() -> None:
+        with store.errors(), conn.transaction():
+            conn.execute("SELECT 1")
+            time.sleep(1.0)  # as if stopped: the server gives up on the session
+            conn.execute("SELECT 1")
+
+    try:
+        with pytest.raises(StateError) as failed:
+            pause_inside_a_transaction()
+    finally:
+        conn.close()
+    where = pg_dsn.rsplit("@", 1)[1].split("?")[0]
+    message = str(failed.value)
+    assert message.startswith(f"the state database PostgreSQL {where}: "), message
+    assert "the server ended the connection" in message or "no connection" in message, message
+
+
 def test_a_dsn_that_does_not_parse_is_not_quoted() -> None:
     with pytest.raises(StateError) as failed:
         PgStore(f"host=db password={PASSWORD} sslmode")
