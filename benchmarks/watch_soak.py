@@ -1,10 +1,11 @@
 """`watch` replicas on one PostgreSQL state, soaked under faults (issue 17's campaign): three
 replicas, 60 specs over four providers and two that fail (their run and its one retry);
 each round changes six specs, then kills a replica (and starts a new one), pauses one past
-its lease, terminates every database connection, or adds one. After each round: every spec
-converged, no run started twice (at the sandbox's database). Throughout: how long any
-instance was unowned (its share, by the live rows of `replicas`, on a replica that is
-paused or dead, or no replica at all: sampled every 50 ms), and the longest time any
+its lease, terminates every database connection, adds one, or stops one with SIGTERM (and
+starts a new one; how long until every instance was owned again: the graceful handover).
+After each round: every spec converged, no run started twice (at the sandbox's database).
+Throughout: how long any instance was unowned (its share, by the live rows of `replicas`, on a
+replica that is paused or dead, or no replica at all: sampled every 50 ms), and the longest time any
 instance went without a replica's cycle covering it. At the end: each notification was
 received once (a real HTTP receiver), the failing specs' four among them.
 
@@ -37,7 +38,7 @@ from tests.resilience.pgchaos import LEASE, PgWorld
 from tests.resilience.test_exactly_once import SLOW
 
 INTERVAL = 0.5
-FAULTS = ("kill", "pause", "terminate", "join")
+FAULTS = ("kill", "pause", "terminate", "join", "leave")
 INSTANCES = ("etl", "ctl", "campaigns", "elt")
 # Two Xplenty packages whose runs fail after a second: each failing spec's run and its retry.
 FAILING = {"etl-fail-0": 200, "etl-fail-1": 201}
@@ -101,6 +102,7 @@ class Ownership:
         self.since: dict[str, float] = {}  # instance -> unowned since
         self.longest = 0.0
         self.samples = 0
+        self.handovers: list[float] = []  # SIGTERM until every instance is owned again
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -157,6 +159,16 @@ def fault(
         ownership.stopped.discard(process.pid)
     elif kind == "terminate":
         world.terminate_backends()
+    elif kind == "leave":  # SIGTERM: it hands its instances over as it goes
+        began = time.monotonic()
+        ownership.stopped.add(process.pid)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        del replicas.running[index]
+        while ownership.since and time.monotonic() - began < 30:
+            time.sleep(0.01)
+        ownership.handovers.append(time.monotonic() - began)
+        replicas.start()
     else:
         replicas.start()
 
@@ -191,8 +203,8 @@ def main() -> None:
                 replicas.start()
             for round_ in range(args.rounds + 1):
                 if round_:
-                    for spec in rng.sample(changing, 6):
-                        world.bump(spec)
+                    for name in rng.sample(changing, 6):
+                        world.bump(name)
                     kind = FAULTS[(round_ - 1) % len(FAULTS)]
                     fault(kind, replicas, world, rng, ownership)
                     faults[kind] += 1
@@ -226,7 +238,9 @@ def main() -> None:
         f"(slowest {slowest:.1f}s), 0 duplicate starts; longest an instance was unowned: "
         f"{ownership.longest:.2f}s ({ownership.samples} samples); longest an instance went "
         f"without a replica's cycle: {replicas.longest_gap:.1f}s (lease {LEASE}s, interval "
-        f"{INTERVAL}s); notifications {dict(events)}, each received once; "
+        f"{INTERVAL}s); SIGTERM to every instance owned again: longest "
+        f"{max(ownership.handovers, default=0.0):.2f}s of {len(ownership.handovers)}; "
+        f"notifications {dict(events)}, each received once; "
         f"in {time.monotonic() - began:.0f}s"
     )
 

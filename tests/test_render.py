@@ -93,7 +93,7 @@ def make_plan(case: str) -> Plan:
     else:  # "unreachable": one line for the instance, however many specs it leaves
         desired = [spec(f"run-{n}") for n in range(7)]
         records = []
-        unreachable = {"etl": "etl (xplenty): GET /jobs: ConnectError"}
+        unreachable = {"etl": "etl (xplenty): GET /jobs: cannot connect"}
     schedules = {"nightly": ScheduleState(since=NOW - timedelta(days=2, hours=1))}
     lock = Lockfile(lineage="l", serial=3, runs={r.name: r for r in records}, schedules=schedules)
     runs = [observed("14", None, RunStatus.RUNNING, started_at=NOW - timedelta(minutes=5))]

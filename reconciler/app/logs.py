@@ -60,7 +60,7 @@ async def _more(
     found = await provider.logs(record.run_id, after)
     if found is None:
         raise UsageError(
-            f"{record.instance} is a {record.provider_type} instance: its API keeps no log "
+            f"{record.instance} is an instance of {record.provider_type}: its API keeps no log "
             f"of a run (docs/providers/{record.provider_type}.md)"
         )
     for line in found.lines:

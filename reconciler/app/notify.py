@@ -27,6 +27,7 @@ from reconciler.engine.actions import Action, ActionKind, Plan
 from reconciler.errors import UsageError
 from reconciler.inert import json_text, slack_text
 from reconciler.providers.credentials import resolve
+from reconciler.providers.http import transport_reason
 from reconciler.state.ledger import FileLedger, Ledger
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ class Notifier:
                     why = (
                         f"answered {exc.response.status_code}"
                         if isinstance(exc, httpx.HTTPStatusError)
-                        else type(exc).__name__
+                        else transport_reason(exc)
                     )
                     what = f"{event.kind} {event.spec or event.instance}"
                     failures.append(f"notify {target.format} of {what}: {why}")

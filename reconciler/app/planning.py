@@ -269,9 +269,10 @@ async def _adapters(
     desired: Sequence[DesiredRun],
     withheld: Collection[str],
 ) -> dict[str, Provider]:
-    """Adapters of the instances the specs or the lockfile use, less those withheld."""
+    """Adapters of the instances the specs or the lockfile use, less those withheld (whose
+    credential references are not even resolved)."""
     return await pool.get(
-        ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld]
+        ws, env, [n for n in used_instances(ws, lock, desired) if n not in withheld], withheld
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +17,7 @@ from reconciler.errors import (
     Problem,
 )
 from reconciler.providers.base import Provider, ProviderContext, ProviderType, SecretUnavailable
-from reconciler.providers.credentials import resolve
+from reconciler.providers.credentials import resolve, variable_refusal
 from reconciler.providers.hosts import AllowedHost, parse_allowed_host, refusal
 from reconciler.providers.registry import provider_types
 from reconciler.source.load import (
@@ -46,13 +46,18 @@ class ProviderPool:
         self._open: dict[str, tuple[str, Provider]] = {}
 
     async def get(
-        self, ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+        self,
+        ws: Workspace,
+        env: Environment,
+        instances: Sequence[str] | None = None,
+        withheld: Collection[str] = (),
     ) -> dict[str, Provider]:
         """Adapters for ``instances`` (all when None). Every configured instance is checked
         (references, the hosts its credentials would go to) before any adapter exists, so a
-        refused one stops the command before any request."""
+        refused one stops the command before any request; ``withheld`` ones (pull-request
+        mode) without reading their credentials."""
         providers = {}
-        for kind, context in checked_contexts(ws, env, instances):
+        for kind, context in checked_contexts(ws, env, instances, withheld):
             identity = _identity(kind, context)
             held = self._open.get(context.instance)
             if held is None or held[0] != identity:
@@ -97,24 +102,33 @@ async def open_providers(
 
 
 def checked_contexts(
-    ws: Workspace, env: Environment, instances: Sequence[str] | None = None
+    ws: Workspace,
+    env: Environment,
+    instances: Sequence[str] | None = None,
+    withheld: Collection[str] = (),
 ) -> list[tuple[ProviderType, ProviderContext]]:
     """Each used instance's type and adapter context; ``InputError`` with every problem of
-    every configured instance (credentials resolved here, kept in memory)."""
+    every configured instance (credentials resolved here, kept in memory). A ``withheld``
+    instance (its configuration is a pull request's, not yet trusted) gets no context, and
+    its credential references are never resolved: no variable, no file is read or even
+    looked up for it; only what its configuration says is checked (hosts, reference names)."""
     types = provider_types()
     shared = _shared_references(ws.config, types)
     contexts: list[tuple[ProviderType, ProviderContext]] = []
     problems: list[Problem] = []
     locator = Locator()
     for name, instance in ws.config.providers.items():
-        used = instances is None or name in instances
         provider_type = types[instance.type]
-        context, reasons = _checked_context(
-            env, ws.root, name, instance, provider_type, shared, used
-        )
+        if name in withheld:
+            reasons = _unread_reasons(env, instance, provider_type, shared)
+        else:
+            used = instances is None or name in instances
+            context, reasons = _checked_context(
+                env, ws.root, name, instance, provider_type, shared, used
+            )
+            if used:
+                contexts.append((provider_type, context))
         problems += [_instance_problem(ws, locator, name, key, why) for key, why in reasons.items()]
-        if used:
-            contexts.append((provider_type, context))
     if problems:
         raise InputError(problems)
     return contexts
@@ -133,19 +147,53 @@ def _checked_context(
     found = resolve(instance.credentials, root=root, environ=env.environ)
     refused = {**found.refused, **_shared_reasons(instance, shared)}
     # Hostile input is refused everywhere; absence matters only where the instance is used.
-    values, unresolved, allowed = found.values, found.unresolved if used else {}, env.allowed_hosts
-    if env.sandbox_url is not None:
-        if unresolved:  # the type's primary credentials, all from the sandbox: no half sets
-            keys = provider_type.credential_keys or tuple(instance.credentials)
-            values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
-        instance = provider_type.for_sandbox(instance, env.sandbox_url)
-        allowed = (*allowed, parse_allowed_host(urlsplit(env.sandbox_url).netloc))
+    values, unresolved = found.values, found.unresolved if used else {}
+    if env.sandbox_url is not None and unresolved:
+        # the type's primary credentials, all from the sandbox: no half sets
+        keys = provider_type.credential_keys or tuple(instance.credentials)
+        values, unresolved = dict.fromkeys(keys, SANDBOX_CREDENTIAL), {}
+    instance, allowed = _sandboxed(env, instance, provider_type)
     reasons = {f"credentials.{key}": why for key, why in {**unresolved, **refused}.items()}
     reasons.update(_host_refusals(provider_type, instance, allowed))
     options = provider_options(provider_type, instance) if used else None
     secrets = _job_secrets(env, root, shared)
     context = ProviderContext(name, instance, values, env.transport, options, secrets)
     return context, reasons
+
+
+def _unread_reasons(
+    env: Environment,
+    instance: ProviderInstance,
+    provider_type: ProviderType,
+    shared: Mapping[str, set[str]],
+) -> dict[str, str]:
+    """What is refused in a withheld instance's configuration, from its text alone: a host
+    its credentials may not go to, a variable that is no provider's, a reference shared with
+    another provider type. Nothing is resolved: no reference's value is read."""
+    refused = {
+        key: why
+        for key, reference in instance.credentials.items()
+        if reference.startswith("env:") and (why := variable_refusal(reference[4:]))
+    }
+    refused.update(_shared_reasons(instance, shared))
+    reasons = {f"credentials.{key}": why for key, why in refused.items()}
+    instance, allowed = _sandboxed(env, instance, provider_type)
+    reasons.update(_host_refusals(provider_type, instance, allowed))
+    return reasons
+
+
+def _sandboxed(
+    env: Environment, instance: ProviderInstance, provider_type: ProviderType
+) -> tuple[ProviderInstance, Sequence[AllowedHost]]:
+    """The instance as the command reaches it (under --sandbox, pointed at the sandbox),
+    and the hosts its credentials may go to besides its type's own."""
+    if env.sandbox_url is None:
+        return instance, env.allowed_hosts
+    sandbox_host = parse_allowed_host(urlsplit(env.sandbox_url).netloc)
+    return provider_type.for_sandbox(instance, env.sandbox_url), (
+        *env.allowed_hosts,
+        sandbox_host,
+    )
 
 
 def _job_secrets(
@@ -169,7 +217,7 @@ def _job_secrets(
             return found.values["secret"]
         if env.sandbox_url is not None and "secret" in found.unresolved:
             return SANDBOX_SSH_KEY
-        raise SecretUnavailable(f"{reference}: {why}")
+        raise SecretUnavailable(why or reference)  # each reason names its variable or file
 
     return read
 

@@ -25,7 +25,7 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.providers.base import ObservedRun, Provider, StartRequest
+from reconciler.providers.base import ObservedRun, Provider, SecretUnavailable, StartRequest
 from reconciler.providers.http import SendGuard, checked_sends
 from reconciler.state.model import (
     Lockfile,
@@ -151,12 +151,27 @@ def unsendable_starts(actions: Sequence[Action], providers: Mapping[str, Provide
         try:
             key = run_key(action.start.desired.key, action.start.attempt)
             provider.start_call(start_request(action.name, action.start, key)).check()
-        except Exception as exc:
+        except Exception as exc:  # an adapter's own failure on a value, whatever it is
             problems.append(
-                f"{action.kind.value} {action.name}: its start request cannot be built "
-                f"({type(exc).__name__}: {exc}); nothing was done"
+                f"{action.kind.value} {action.name}: its start request cannot be built: "
+                f"{_unbuildable(exc)}; nothing was done"
             )
     return problems
+
+
+def _unbuildable(exc: Exception) -> str:
+    """Why a start request cannot be built, in words: never the exception's class name."""
+    if isinstance(exc, SecretUnavailable):
+        return f"a job secret cannot be used: {exc}"  # names the reference, never a value
+    if isinstance(exc, OverflowError):
+        return "a number, duration or date is out of the range the request can carry"
+    if isinstance(exc, ValueError) and "JSON compliant" in str(exc):
+        return "a number is not finite (NaN or infinity), which JSON cannot carry"
+    if isinstance(exc, TypeError) and "JSON serializable" in str(exc):
+        return "a value is of a kind JSON cannot carry"
+    if isinstance(exc, KeyError):
+        return f"the job has no {exc.args[0]!r}" if exc.args else "a value is missing"
+    return str(exc) or "its provider's adapter failed on a value"
 
 
 def start_request(name: str, order: StartOrder, key: str) -> StartRequest:

@@ -57,6 +57,13 @@ def denied_variable(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in DENIED_VARIABLES)
 
 
+def variable_refusal(name: str, permitted: Collection[str] = ()) -> str | None:
+    """Why ``env:NAME`` may not be a credential whatever its value, or None."""
+    if denied_variable(name) and name not in permitted:
+        return f"${name} belongs to the CI platform or reconciler, not a provider"
+    return None
+
+
 def resolve(
     references: Mapping[str, str],
     *,
@@ -97,8 +104,8 @@ def _resolve_variable(
     permitted: Collection[str] = (),
 ) -> None:
     value = environ.get(name)
-    if denied_variable(name) and name not in permitted:
-        result.refused[key] = f"${name} belongs to the CI platform or reconciler, not a provider"
+    if refusal := variable_refusal(name, permitted):
+        result.refused[key] = refusal
     elif not value:
         result.unresolved[key] = f"${name} is not set"
     elif why := unsendable(value):

@@ -261,7 +261,8 @@ class ApiClient:
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.HTTPError as exc:
-                raise TransportError(self.label, f"{method} {url}: {type(exc).__name__}") from exc
+                why = transport_reason(exc)
+                raise TransportError(self.label, f"{method} {url}: {why}") from exc
         response.extensions[_SENT_AT] = sent
         remaining = response.headers.get("X-RateLimit-Remaining")
         if remaining is not None and remaining.isdigit():
@@ -330,3 +331,29 @@ class HttpAdapter:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+# What failed, in words (messages never name a Python class): most specific first.
+_TRANSPORT_REASONS: tuple[tuple[type[httpx.HTTPError], str], ...] = (
+    (httpx.ConnectTimeout, "no connection within the timeout"),
+    (httpx.ReadTimeout, "no answer within the timeout"),
+    (httpx.WriteTimeout, "the request could not be sent within the timeout"),
+    (httpx.PoolTimeout, "no free connection within the timeout"),
+    (httpx.ProxyError, "the proxy refused the connection"),
+    (httpx.ConnectError, "cannot connect"),
+    (httpx.ReadError, "the connection broke while reading the answer"),
+    (httpx.WriteError, "the connection broke while sending the request"),
+    (httpx.RemoteProtocolError, "the connection was closed without a complete answer"),
+    (httpx.LocalProtocolError, "the request could not be sent as HTTP"),
+    (httpx.UnsupportedProtocol, "not an http or https URL"),
+    (httpx.TooManyRedirects, "too many redirects"),
+    (httpx.DecodingError, "the answer could not be decoded"),
+    (httpx.TimeoutException, "timed out"),
+)
+
+
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """Why a request got no answer, in words."""
+    return next(
+        (why for kind, why in _TRANSPORT_REASONS if isinstance(exc, kind)), "the request failed"
+    )

@@ -99,7 +99,7 @@ def _sections(plan: Plan) -> list[_Section]:
         sections.append(_Section(head, rows, [""]))
     held = [a for a in plan.actions if listed(a, plan) and not a.kind.is_change]
     if held:
-        head = ["**Missed, blocked and waiting on other specs:**", ""]
+        head = ["**Failed, missed, blocked and waiting on other specs:**", ""]
         rows = [
             f"- {markdown_code(a.name)}: {a.kind.value}: {markdown_text(a.reason)}" for a in held
         ]

@@ -84,9 +84,14 @@ def next_occurrences(plan: Plan) -> list[tuple[str, str]]:
 
 
 def listed(action: Action, plan: Plan) -> bool:
-    """Whether a plan lists the action on its own line: changes, what was missed or is
-    blocked, and what waits on another spec; the rest is counted as unchanged."""
-    if action.kind.is_change or action.kind in (ActionKind.MISSED, ActionKind.BLOCKED):
+    """Whether a plan lists the action on its own line: changes, what was missed, is blocked
+    or failed for good (with the provider's reason: with nothing left to do, its line is the
+    only place a plan says why), and what waits on another spec; the rest is counted."""
+    if action.kind.is_change or action.kind in (
+        ActionKind.MISSED,
+        ActionKind.BLOCKED,
+        ActionKind.FAILED,
+    ):
         return True
     return action.kind is ActionKind.WAIT and action.name in plan.after
 

@@ -107,7 +107,7 @@ def describe(exc: psycopg.Error) -> str:
         text = str(exc)
         known = (why for phrase, why in _CONNECT_CAUSES.items() if phrase in text)
         return next(known, "no connection (the server is unreachable, or it closed it)")
-    return f"{type(exc).__name__} (SQLSTATE {state})"
+    return f"the database refused it (SQLSTATE {state})"
 
 
 class PgStore:

@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import threading
 import tomllib
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,16 +216,20 @@ def test_install_lines_are_parsed_and_judged(
 
 
 class FakeGitLab(http.server.BaseHTTPRequestHandler):
-    """Merge-request notes as GitLab's API keeps them: what the note step reads and writes."""
+    """Merge-request notes as GitLab's API keeps them and pages them (offset pagination:
+    ``page``, ``per_page`` at most 100, default 20; ``X-Next-Page`` empty on the last page):
+    what the note step reads and writes. Each test serves its own (see ``serve_gitlab``)."""
 
-    notes: list[dict[str, Any]] = []
-    calls: list[tuple[str, str, str | None]] = []
+    notes: list[dict[str, Any]]
+    calls: list[tuple[str, str, str | None]]
 
-    def _answer(self, body: Any) -> None:
+    def _answer(self, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -234,27 +239,40 @@ class FakeGitLab(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.calls.append(("GET", self.path, self.headers.get("PRIVATE-TOKEN")))
-        self._answer(self.notes)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        page = int(query.get("page", ["1"])[0])
+        per_page = min(int(query.get("per_page", ["20"])[0]), 100)
+        ordered = self.notes if query.get("sort") == ["asc"] else self.notes[::-1]
+        shown = ordered[(page - 1) * per_page : page * per_page]
+        more = page * per_page < len(ordered)
+        self._answer(shown, {"X-Page": str(page), "X-Next-Page": str(page + 1) if more else ""})
 
     def do_POST(self) -> None:
         self.calls.append(("POST", self.path, self.headers.get("PRIVATE-TOKEN")))
-        note = {"id": 7, **self._body()}
+        note = {"id": 1000 + len(self.notes), **self._body()}
         self.notes.append(note)
         self._answer(note)
 
     def do_PUT(self) -> None:
         self.calls.append(("PUT", self.path, self.headers.get("PRIVATE-TOKEN")))
-        self.notes[0].update(self._body())
-        self._answer(self.notes[0])
+        note_id = int(self.path.rsplit("/", 1)[1])
+        note = next(n for n in self.notes if n["id"] == note_id)
+        note.update(self._body())
+        self._answer(note)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-def test_gitlab_plan_note_is_posted_then_updated_in_place(tmp_path: Path) -> None:
-    script = YAML(typ="safe").load((PACKAGED / "gitlab-ci.yml").read_text())["plan"]["script"]
-    note_step = next(line for line in script if "RECONCILER_NOTE_TOKEN" in line)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGitLab)
+NOTES = "/api/v4/projects/12/merge_requests/3/notes"
+MARKER = "<!-- reconciler plan -->"
+
+
+@pytest.fixture
+def gitlab() -> Iterator[tuple[type[FakeGitLab], dict[str, str]]]:
+    """A fake GitLab with no notes yet, and the job's environment pointing at it."""
+    handler = type("Served", (FakeGitLab,), {"notes": [], "calls": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
         "PATH": os.environ["PATH"],
@@ -263,25 +281,70 @@ def test_gitlab_plan_note_is_posted_then_updated_in_place(tmp_path: Path) -> Non
         "CI_MERGE_REQUEST_IID": "3",
     }
     try:
-        (tmp_path / "plan.md").write_text("### reconciler plan: 1 to start\n")
-        skipped = subprocess.run(["bash", "-ec", note_step], cwd=tmp_path, env=env, check=False)
-        assert skipped.returncode == 0  # without a token: the artifact only, the job passes
-        assert FakeGitLab.calls == []
-        env["RECONCILER_NOTE_TOKEN"] = "glpat-x"
-        for plan in ("1 to start", "no changes"):
-            (tmp_path / "plan.md").write_text(f"### reconciler plan: {plan}\n")
-            subprocess.run(["bash", "-ec", note_step], cwd=tmp_path, env=env, check=True)
+        yield handler, env
     finally:
         server.shutdown()
         server.server_close()
-    notes = "/api/v4/projects/12/merge_requests/3/notes"
-    assert [(method, path) for method, path, _ in FakeGitLab.calls] == [
-        ("GET", f"{notes}?per_page=100&sort=asc"),
-        ("POST", notes),
-        ("GET", f"{notes}?per_page=100&sort=asc"),
-        ("PUT", f"{notes}/7"),
+
+
+def note_step() -> str:
+    script = YAML(typ="safe").load((PACKAGED / "gitlab-ci.yml").read_text())["plan"]["script"]
+    return str(next(line for line in script if "RECONCILER_NOTE_TOKEN" in line))
+
+
+def post_plan(root: Path, env: dict[str, str], plan: str) -> None:
+    (root / "plan.md").write_text(f"### reconciler plan: {plan}\n")
+    subprocess.run(["bash", "-ec", note_step()], cwd=root, env=env, check=True)
+
+
+def test_gitlab_plan_note_is_posted_then_updated_in_place(
+    tmp_path: Path, gitlab: tuple[type[FakeGitLab], dict[str, str]]
+) -> None:
+    served, env = gitlab
+    (tmp_path / "plan.md").write_text("### reconciler plan: 1 to start\n")
+    skipped = subprocess.run(["bash", "-ec", note_step()], cwd=tmp_path, env=env, check=False)
+    assert skipped.returncode == 0  # without a token: the artifact only, the job passes
+    assert served.calls == []
+    env["RECONCILER_NOTE_TOKEN"] = "glpat-x"
+    for plan in ("1 to start", "no changes"):
+        post_plan(tmp_path, env, plan)
+    assert [(method, path) for method, path, _ in served.calls] == [
+        ("GET", f"{NOTES}?per_page=100&sort=asc&page=1"),
+        ("POST", NOTES),
+        ("GET", f"{NOTES}?per_page=100&sort=asc&page=1"),
+        ("PUT", f"{NOTES}/1000"),
     ]
-    assert {token for _, _, token in FakeGitLab.calls} == {"glpat-x"}
-    assert FakeGitLab.notes == [
-        {"id": 7, "body": "<!-- reconciler plan -->\n### reconciler plan: no changes\n"}
+    assert {token for _, _, token in served.calls} == {"glpat-x"}
+    assert served.notes == [{"id": 1000, "body": f"{MARKER}\n### reconciler plan: no changes\n"}]
+
+
+def test_gitlab_plan_note_past_the_first_page_is_found_and_updated_not_duplicated(
+    tmp_path: Path, gitlab: tuple[type[FakeGitLab], dict[str, str]]
+) -> None:
+    """A busy merge request: 150 notes (reviews, system notes) before the plan's, which lands
+    on page 2 of 100; a mention of the marker inside another note is not ours."""
+    served, env = gitlab
+    served.notes.extend({"id": n, "body": f"review comment {n}"} for n in range(1, 151))
+    served.notes[5]["body"] = f"why does the bot write {MARKER} notes?"  # not at the start
+    env["RECONCILER_NOTE_TOKEN"] = "glpat-x"
+    page = f"{NOTES}?per_page=100&sort=asc&page="
+    post_plan(tmp_path, env, "1 to start")  # not on any page: read them all, then post
+    assert [(method, path) for method, path, _ in served.calls] == [
+        ("GET", f"{page}1"),
+        ("GET", f"{page}2"),
+        ("POST", NOTES),
     ]
+    ours = served.notes[-1]
+    assert ours["id"] == 1150
+    served.notes.extend({"id": n, "body": f"later comment {n}"} for n in range(151, 261))
+    served.calls.clear()
+    for plan in ("2 to start", "no changes"):
+        post_plan(tmp_path, env, plan)
+    assert [(method, path) for method, path, _ in served.calls] == [
+        ("GET", f"{page}1"),
+        ("GET", f"{page}2"),  # found here: page 3 is not read
+        ("PUT", f"{NOTES}/1150"),
+    ] * 2
+    mine = [n for n in served.notes if str(n["body"]).startswith(MARKER)]
+    assert mine == [{"id": 1150, "body": f"{MARKER}\n### reconciler plan: no changes\n"}]
+    assert len(served.notes) == 261  # updated in place: no second note

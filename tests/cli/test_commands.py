@@ -131,7 +131,7 @@ def test_unreachable_provider_is_an_error_not_a_traceback(repo: Repo) -> None:
     assert code == 1
     assert err == (
         "Error: refresh of etl failed, 1 spec(s) left as they are: "
-        "etl (xplenty): GET /jobs: ConnectError\n"
+        "etl (xplenty): GET /jobs: cannot connect\n"
     )
     assert "Traceback" not in err
 

@@ -91,9 +91,18 @@ def test_a_failed_run_says_why_in_show_plan_markdown_json_and_watch(failing: Rep
     assert run(failing, "apply", "--auto-approve")[0] == 0
     failing.advance(200)
 
-    code, out = run(failing, "plan")  # the text shows the retry; the failed ones are counted
+    code, out = run(failing, "plan")  # the text shows the retry, and why each one failed
     assert f"xplenty-run   etl: run 1 failed ({FAILURES['xplenty']}); retry 1 of 1\n" in out
-    assert "unchanged: 3 failed" in out
+    runs = json.loads((failing.root / "reconciler.lock").read_text())["runs"]
+    exhausted = "retries exhausted (0 of 0); bump rerun to try again"
+    for name, failure in FAILURES.items():
+        if name != "xplenty":
+            spec = f"{name}-run"
+            assert (
+                f"    = failed      {spec:<12}  {SPECS[name][0]}: run {runs[spec]['run_id']} "
+                f"failed ({failure}); {exhausted}\n"
+            ) in out, name
+    assert "unchanged" not in out  # none of them only counted
     code, out = run(failing, "plan", "--format", "json")
     reasons = {a["name"].removesuffix("-run"): a["reason"] for a in json.loads(out)["actions"]}
     assert reasons["xplenty"] == f"run 1 failed ({FAILURES['xplenty']}); retry 1 of 1"

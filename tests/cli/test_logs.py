@@ -38,7 +38,7 @@ def test_logs_of_each_provider_that_keeps_them(repo: Repo) -> None:
         assert (code, out) == (1, "")
         instance = CHAIN[name][0]
         assert err == (
-            f"Error: {instance} is a {kind} instance: its API keeps no log of a run "
+            f"Error: {instance} is an instance of {kind}: its API keeps no log of a run "
             f"(docs/providers/{kind}.md)\n"
         )
 

@@ -99,18 +99,28 @@ def test_the_revision_follows_the_reference_not_the_key(
             "env:RUNNER_TEMP",
             "$RUNNER_TEMP belongs to the CI platform or reconciler, not a provider",
         ),
-        ("env:CLC_PASSWORD", "env:CLC_PASSWORD is a provider credential in reconciler.yaml"),
-        ("file:{root}/specs/deploy.yaml", "is inside the repository (secrets stay out of git)"),
+        (
+            "env:CLC_PASSWORD",
+            "env:CLC_PASSWORD is a provider credential in reconciler.yaml (of runner); a job's "
+            "secret is a reference of its own",
+        ),
+        (
+            "file:{root}/specs/deploy.yaml",
+            "file {root}/specs/deploy.yaml is inside the repository (secrets stay out of git)",
+        ),
     ],
 )
 def test_a_refused_reference_stops_the_apply_before_any_start(
     keyed: Repo, monkeypatch: pytest.MonkeyPatch, reference: str, why: str
 ) -> None:
+    """One line, in words: what cannot be used and why, never a Python class name."""
     monkeypatch.setenv("RUNNER_TEMP", REQUEST_KEY)
     keyed.spec("deploy.yaml", spec(host_key=reference.format(root=keyed.root)))
     code, out, err = keyed.run("--sandbox", "apply", "--auto-approve")
     assert code == 1
-    assert "start deploy: its start request cannot be built (SecretUnavailable: " in err
-    assert why in err
+    assert err.splitlines() == [
+        "Error: start deploy: its start request cannot be built: a job secret cannot be used: "
+        f"{why.format(root=keyed.root)}; nothing was done"
+    ]
     assert "key-body" not in out + err
     assert received_keys(keyed) == []

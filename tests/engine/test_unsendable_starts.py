@@ -28,7 +28,7 @@ def test_a_start_that_cannot_be_encoded_is_named_before_any_request() -> None:
         [good, bad], new_lockfile(), {}, now=datetime.now(UTC), prune=False, unreachable={}
     )
     assert unsendable_starts(planned.actions, {"etl": provider}) == [
-        "start bad: its start request cannot be built (ValueError: Out of range float values "
-        "are not JSON compliant); nothing was done"
+        "start bad: its start request cannot be built: a number is not finite (NaN or "
+        "infinity), which JSON cannot carry; nothing was done"
     ]
     assert sent == []

@@ -205,7 +205,8 @@ def test_dropped_connection_becomes_transport_error() -> None:
 
     async def body() -> None:
         provider = make("https://api.example", transport=httpx.MockTransport(handler))
-        with pytest.raises(TransportError, match="POST /jobs: RemoteProtocolError"):
+        closed = "POST /jobs: the connection was closed without a complete answer"
+        with pytest.raises(TransportError, match=closed):
             await provider.start(StartRequest("n", "k-1", JOB))
         await provider.aclose()
 

@@ -3,6 +3,7 @@ canary credentials, and a loopback listener that records every byte sent to it."
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -61,12 +62,33 @@ def credentials_dir(tmp_path: Path) -> Path:
     return directory
 
 
+def git(root: Path, *args: str) -> str:
+    """``git -C root ARGS`` as a fixed author, unsigned."""
+    identity = (
+        "-c",
+        "user.name=Dev",
+        "-c",
+        "user.email=dev@example.com",
+        "-c",
+        "commit.gpgsign=false",
+    )
+    done = subprocess.run(
+        ["git", *identity, "-C", str(root), *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 @pytest.fixture
 def repo(tmp_path: Path, credentials_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository (as CI checks it out): the config and a spec committed on main."""
     root = tmp_path / "repo"
     (root / "specs").mkdir(parents=True)
     (root / "specs" / "a.yaml").write_text(jobrun("a"))
     (root / "reconciler.yaml").write_text(CONFIG)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_rsa").write_text(f"{CANARY}-ssh\n")

@@ -110,10 +110,14 @@ def test_what_we_write_passes_the_committed_json_schema(tmp_path: Path) -> None:
 def test_lax_coercions_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock"
     data = json.loads(dump_json(new_lockfile().model_copy(update={"lineage": "l"})))
-    path.write_text(json.dumps({**data, "serial": "3"}))
+    text = json.dumps({**data, "serial": "3"})  # all on one line: the column tells
+    path.write_text(text)
     with pytest.raises(InputError) as caught:
         read_lockfile(path, "reconciler.lock")
-    assert caught.value.lines() == ["reconciler.lock: serial: '3' is not of type 'integer'"]
+    column = text.index('"serial"') + 1
+    assert caught.value.lines() == [
+        f"reconciler.lock:1:{column}: serial: '3' is not of type 'integer'"
+    ]
 
 
 def test_missing_lockfile_is_a_new_state(tmp_path: Path) -> None:
@@ -135,12 +139,12 @@ def test_lockfile_of_a_newer_format_says_to_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "reconciler.lock"
     data = json.loads(dump_json(new_lockfile()))
     path.write_text(
-        json.dumps({**data, "version": 2, "reconciler_version": "0.4.0", "new_field": {}})
+        json.dumps({**data, "version": 2, "reconciler_version": "0.4.0", "new_field": {}}, indent=2)
     )
     with pytest.raises(InputError) as caught:
         read_lockfile(path, "reconciler.lock")
     assert caught.value.lines() == [
-        "reconciler.lock: version: format version 2 was written by reconciler 0.4.0; this is "
+        "reconciler.lock:2:3: version: format version 2 was written by reconciler 0.4.0; this is "
         f"reconciler {__version__}, which reads up to version 1: upgrade reconciler"
     ]
 
@@ -152,16 +156,29 @@ def test_written_lockfile_names_the_release_that_wrote_it(tmp_path: Path) -> Non
 
 
 def test_hand_edited_lockfile_fails_schema_with_key_path(tmp_path: Path) -> None:
+    """Each problem at the line and column of what its key path names (a record is a line),
+    in the order of the file."""
     path = tmp_path / "reconciler.lock"
-    data = json.loads(dump_json(new_lockfile().model_copy(update={"runs": {"a": record()}})))
-    data["runs"]["a"]["status"] = "exploded"
-    data["serial"] = -1
-    path.write_text(json.dumps(data))
+    write_lockfile(
+        path, new_lockfile().model_copy(update={"runs": {"a": record("a"), "b": record("b")}})
+    )
+    lines = path.read_text().split("\n")
+    assert lines[5].startswith('    "a": {')
+    assert lines[6].startswith('    "b": {')
+    assert lines[9] == '  "serial": 1,'
+    lines[5] = lines[5].replace('"key":"k",', "")
+    lines[6] = lines[6].replace('"status":"running"', '"status":"exploded"')
+    lines[9] = '  "serial": -1,'
+    path.write_text("\n".join(lines))
     with pytest.raises(InputError) as caught:
         read_lockfile(path, "reconciler.lock")
-    lines = caught.value.lines()
-    assert lines[0].startswith("reconciler.lock: runs.a.status: 'exploded' is not one of")
-    assert lines[1] == "reconciler.lock: serial: -1 is less than the minimum of 0"
+    assert caught.value.lines() == [
+        "reconciler.lock:6:5: runs.a: 'key' is a required property",
+        "reconciler.lock:7:115: runs.b.status: 'exploded' is not one of ['pending', 'running', "
+        "'stopping', 'succeeded', 'failed', 'stopped', 'unknown']",
+        "reconciler.lock:10:3: serial: -1 is less than the minimum of 0",
+    ]
+    assert lines[6].index('"status"') + 1 == 115
 
 
 def test_journal_fold_intent_started_stop(tmp_path: Path) -> None:
