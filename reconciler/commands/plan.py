@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import click
@@ -18,6 +18,7 @@ from reconciler.state.document import json_chunks
 from reconciler.state.files import check_writable, write_atomic
 
 SUMMARY_LIMIT = 1_000_000  # GitHub shows a step summary of up to 1 MiB
+GITLAB_NOTE_LIMIT = 1_000_000  # GitLab refuses a merge-request note of more characters
 
 
 # The plan's fields of an entry per run, written an entry at a time (``json_chunks``).
@@ -25,11 +26,21 @@ PLAN_ENTRIES = ("records", "actions")
 
 
 def render(
-    plan: Plan, output_format: str, style: Style = PLAIN, full_plan: str | None = None
+    plan: Plan,
+    output_format: str,
+    style: Style = PLAIN,
+    full_plan: str | None = None,
+    limit: int = markdown.COMMENT_LIMIT,
 ) -> str:
     if output_format == "markdown":
-        return markdown.render_plan(plan, full_plan=full_plan)
+        return markdown.render_plan(plan, full_plan=full_plan, limit=limit)
     return text.render_plan(plan, style=style)
+
+
+def comment_limit(environ: Mapping[str, str]) -> int:
+    """How long the markdown plan may be: a GitHub comment's limit, or in GitLab CI (whose
+    template posts it as a note and keeps it as the artifact) GitLab's note limit."""
+    return GITLAB_NOTE_LIMIT if environ.get("GITLAB_CI") == "true" else markdown.COMMENT_LIMIT
 
 
 def _echo_in_runs(chunks: Iterable[str], size: int = 1 << 20) -> None:
@@ -102,7 +113,9 @@ def plan(
     if output_format == "json":
         _echo_in_runs(json_text(chunk) for chunk in json_chunks(result, PLAN_ENTRIES))
     else:
-        click.echo(render(result, output_format, options.style, github.run_url(env.environ)))
+        limit = comment_limit(env.environ)
+        url = github.run_url(env.environ)
+        click.echo(render(result, output_format, options.style, url, limit))
     summary = env.environ.get("GITHUB_STEP_SUMMARY")
     if summary and github.in_actions(env.environ):  # the run's page shows the whole plan
         with open(summary, "a", encoding="utf-8") as page:

@@ -115,3 +115,23 @@ def test_a_comment_stays_under_the_limit_and_says_what_it_left_out() -> None:
     assert note in comment
     assert comment.startswith("### reconciler plan: 3000 to start")
     assert markdown.render_plan(big_plan(10)) == markdown.render_plan(big_plan(10), limit=10**9)
+
+
+def test_in_gitlab_ci_the_markdown_plan_is_cut_at_the_note_limit_not_githubs(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitLab keeps a note of up to 1,000,000 characters: its note and artifact hold the whole
+    plan where a GitHub comment (65,536) must leave some out."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    documents = [jobrun(f"run-{n:05d}", package=n + 1) for n in range(1500)]
+    repo.spec("many.yaml", "---\n".join(documents))
+    code, cut, _ = repo.run("--sandbox", "plan", "--format", "markdown")
+    assert code == 0
+    assert len(cut) <= markdown.COMMENT_LIMIT + 1
+    assert "more not shown" in cut
+    monkeypatch.setenv("GITLAB_CI", "true")
+    code, whole, _ = repo.run("--sandbox", "plan", "--format", "markdown")
+    assert code == 0
+    assert len(whole) > 65_536
+    assert "more not shown" not in whole
+    assert whole.count("| **start** |") == 1500

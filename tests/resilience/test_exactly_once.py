@@ -131,7 +131,7 @@ def _settle(world: World, rounds: int = 60) -> None:
     raise AssertionError("the chains did not settle")
 
 
-@pytest.mark.timeout(60 * SCHEDULED_TRIALS)
+@pytest.mark.timeout(100 * CHAIN_TRIALS)
 def test_sigkill_mid_chain_runs_each_downstream_once_per_upstream_success(
     tmp_path: Path, report_figure: Callable[[str], None]
 ) -> None:
@@ -192,7 +192,7 @@ def _occurrences_started(world: World) -> dict[str, set[str]]:
     return started
 
 
-@pytest.mark.timeout(100 * CHAIN_TRIALS)
+@pytest.mark.timeout(60 * SCHEDULED_TRIALS)
 def test_sigkill_during_scheduled_applies_starts_each_occurrence_once(
     tmp_path: Path, report_figure: Callable[[str], None]
 ) -> None:
