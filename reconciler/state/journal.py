@@ -174,7 +174,9 @@ def _problem(exc: ValidationError) -> str:
     if first["type"] == "union_tag_invalid" or first["type"] == "union_tag_not_found":
         why = f"op: not a journal entry (one of {', '.join(OPS)})"
     elif first["type"] == "json_invalid":
-        why = "not a JSON line"
+        # The parser's own limit on nesting (200 levels) is not a syntax error.
+        deep = "recursion limit exceeded" in first["msg"]
+        why = "nested too deeply" if deep else "not a JSON line"
     elif not first["loc"]:
         why = "not a JSON object"
     else:

@@ -81,15 +81,14 @@ def test_a_journal_line_nested_100000_deep_stops_every_command_with_its_line(
     journal = repo.root / "reconciler.lock.journal"
     text = json.dumps({"op": "stop", "name": "nightly"})[:-1] + ', "run_id": ' + DEEP + "}\n"
     journal.write_text(text)
-    # The model's parser gives up on the nesting as on a line that is no JSON: it says so.
     assert refused(
         repo,
         ("--sandbox", "plan"),
         ("--sandbox", "show"),
         ("show", "--offline"),
-    ) == ["reconciler.lock.journal:1: not a JSON line", WAY_OUT.removeprefix("Error: ")]
+    ) == ["reconciler.lock.journal:1: nested too deeply", WAY_OUT.removeprefix("Error: ")]
     assert apply_refused(repo) == [
-        "reconciler.lock.journal:1: not a JSON line",
+        "reconciler.lock.journal:1: nested too deeply",
         WAY_OUT.removeprefix("Error: "),
     ]
     assert journal.read_text() == text
@@ -99,5 +98,5 @@ def test_a_journal_line_nested_100000_deep_stops_every_command_with_its_line(
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         "reconciler.lock.journal: 1 line(s), 1 damaged",
-        "    1  damaged      not a JSON line",
+        "    1  damaged      nested too deeply",
     ]
