@@ -1,7 +1,8 @@
-"""Appliers at once on one PostgreSQL state, past CI's share: one applier of disjoint specs
-alone, then N at once (one provider instance each, `apply --target`), then N untargeted ones
-(each takes the whole state: they take turns), with the sandbox's latency per call; wall
-times and the ratio to one applier. ``tests/resilience/test_pg_appliers.py`` keeps the check.
+"""Appliers at once on one PostgreSQL state, past CI's share: one applier replacing its
+instance's runs alone, then N at once doing the same on theirs (one provider instance each,
+`apply --target`), then N untargeted ones (each takes the whole state: they take turns), with
+the sandbox's latency per call; wall times and the ratio to one applier.
+``tests/resilience/test_pg_appliers.py`` keeps the check.
 
     .venv/bin/python -m benchmarks.pg_appliers [--latency 1.0]
 
