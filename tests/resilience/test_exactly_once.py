@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -178,11 +178,12 @@ def _past_the_next_occurrence(world: World) -> None:
     world.advance(300 - now % 300 + 60)
 
 
-def _occurrences_started(world: World) -> dict[str, set[str]]:
-    """Per spec, the occurrences the lockfile records a run for: earlier ones and the latest."""
+def _occurrences_started(world: World, names: Iterable[str] = ()) -> dict[str, set[str]]:
+    """Per spec (``names``, or every one), the occurrences the lockfile records a run for:
+    earlier ones and the latest."""
     lock = json.loads((world.repo / "reconciler.lock").read_text())
     started: dict[str, set[str]] = {}
-    for name in world.specs:
+    for name in names or world.specs:
         history = lock["schedules"][name]["history"]
         times = {e["at"] for e in history if e["run_id"]}
         record = lock["runs"].get(name)
@@ -295,6 +296,50 @@ def test_four_concurrent_applies_start_each_key_once(
         f"({sum(world.runs_per_spec().values())} runs), 0 duplicate starts; "
         f"without --lock-timeout {locked_out} of 4 refused with the lock message"
     )
+
+
+@pytest.mark.timeout(300)
+def test_four_concurrent_applies_start_each_occurrence_and_chain_link_once(
+    tmp_path: Path,
+) -> None:
+    """As the race above, for what schedules and chains add: rounds of four applies at once
+    (each waiting for the lock, then planning afresh), time passing between, until all is
+    settled; then the next occurrence and a rerun of the chain's head: every occurrence and
+    every link across the four providers started once."""
+    world = World(tmp_path, seed=FAST_RUNS, per_provider=2)
+    world.campaign_duration = "3s"
+    try:
+        chain = [f"{instance}-0" for instance in ("etl", "ctl", "campaigns", "elt")]
+        for name in chain:
+            world.write_spec(name)
+        world.chain(chain)
+        scheduled = [f"{instance}-1" for instance in ("etl", "ctl", "campaigns", "elt")]
+        world.schedule_some(scheduled, EVERY_FIVE)
+        _past_the_next_occurrence(world)
+        for phase in range(3):  # 0: the schedules are first recorded, nothing is due yet
+            _race_until_settled(world)
+            assert world.keys_started_twice() == []
+            started = _occurrences_started(world, scheduled)
+            assert all(len(times) == phase for times in started.values()), started
+            assert world.runs_per_spec() == Counter(
+                {**dict.fromkeys(chain, phase + 1), **dict.fromkeys(scheduled, phase)}
+            )
+            world.bump(chain[0])  # the chain runs again, link by link
+            _past_the_next_occurrence(world)
+    finally:
+        world.close()
+
+
+def _race_until_settled(world: World, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        results = _apply_together(world, "--lock-timeout", "60")
+        assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+        last = results[-1].stdout
+        quiet = all("No changes." in r.stdout for r in results)
+        if quiet and "in-progress" not in last and "= wait" not in last:
+            return
+        world.advance(1)
+    raise AssertionError("four racing applies did not settle")
 
 
 LOST_ANSWERS = "faults:\n" + "".join(

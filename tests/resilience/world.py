@@ -126,6 +126,7 @@ class World:
         self.states: dict[str, str] = {}  # name -> desired state, where one is written
         self.edits: Counter[str] = Counter()  # job edits (the campaigns' duration)
         self.schedule: str | None = None  # a spec block every spec gets (a schedule)
+        self.schedules: dict[str, str] = {}  # name -> a block that spec alone gets
         self.after: dict[str, str] = {}  # name -> the spec it runs after
         self.campaign_duration = "{hours}h"
         for instance in JOBS:
@@ -162,8 +163,8 @@ class World:
         )
         if name in self.states:
             text += f"  state: {self.states[name]}\n"
-        if self.schedule:
-            text += self.schedule
+        if self.schedule or name in self.schedules:
+            text += self.schedules.get(name) or self.schedule or ""
         if name in self.after:
             text += f"  after: [{self.after[name]}]\n"
         (self.repo / "specs" / f"{name}.yaml").write_text(text)
@@ -176,6 +177,12 @@ class World:
         """Each spec of ``names`` runs after the one before it."""
         for upstream, name in itertools.pairwise(names):
             self.after[name] = upstream
+            self.write_spec(name)
+
+    def schedule_some(self, names: list[str], block: str) -> None:
+        """The specs of ``names`` scheduled: ``block`` is their ``schedule:``."""
+        for name in names:
+            self.schedules[name] = block
             self.write_spec(name)
 
     def schedule_all(self, block: str) -> None:
