@@ -63,8 +63,16 @@ def test_a_bad_key_is_refused_in_the_api_error_format(
     assert executions(api) == 0  # refused before anything started
 
 
-def test_a_non_string_host_key_is_refused(api: httpx.Client) -> None:
-    answer = starts(api, {"hosts": [{"id": "web-01", "sshPrivateKey": 42}]})
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hosts": [{"id": "web-01", "sshPrivateKey": 42}]},
+        {"hosts": [{"id": "web-01"}], "sshPrivateKey": 42},
+    ],
+    ids=["host", "request"],
+)
+def test_a_non_string_key_is_refused_as_a_key(api: httpx.Client, body: dict[str, Any]) -> None:
+    answer = starts(api, body)
     assert (answer.status_code, answer.json()) == (400, REFUSED)
     assert executions(api) == 0
 
