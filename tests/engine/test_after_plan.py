@@ -165,20 +165,26 @@ def test_a_chain_across_four_providers() -> None:
     assert all(a.kind is ActionKind.DONE for a in plan(links, records).actions)
 
 
-def test_scheduled_specs_follow_the_same_occurrence() -> None:
-    at = datetime(2026, 12, 2, 10, tzinfo=UTC)
-    hourly = {"cron": "0 * * * *"}
-    up = spec("extract", {"cluster_id": 1, "package_id": 9}, schedule=hourly)
-    down = spec("load", schedule=hourly, after=["extract"])
+def ran_an_hour_before(up: DesiredRun, at: datetime) -> Lockfile:
+    """The state at ``at`` of scheduled ``extract`` and ``load``: extract's run of the
+    occurrence an hour before succeeded; both schedules dealt with up to half an hour before."""
     earlier = record(up.for_occurrence(at - HOUR), RunStatus.SUCCEEDED).model_copy(
         update={"occurrence": at - HOUR}
     )
-    lock = Lockfile(
+    return Lockfile(
         lineage="l",
         serial=1,
         runs={"extract": earlier},
         schedules={n: ScheduleState(since=at - timedelta(minutes=30)) for n in ("extract", "load")},
     )
+
+
+def test_scheduled_specs_follow_the_same_occurrence() -> None:
+    at = datetime(2026, 12, 2, 10, tzinfo=UTC)
+    hourly = {"cron": "0 * * * *"}
+    up = spec("extract", {"cluster_id": 1, "package_id": 9}, schedule=hourly)
+    down = spec("load", schedule=hourly, after=["extract"])
+    lock = ran_an_hour_before(up, at)
     planned = plan_actions(
         [up, down], lock, {"etl": []}, now=at + timedelta(minutes=5), prune=False
     )
@@ -209,15 +215,7 @@ def test_an_upstream_that_missed_the_occurrence_blocks_it_downstream(
     down = spec(
         "load", schedule={"cron": "0 * * * *", "starting_deadline": "30m"}, after=["extract"]
     )
-    earlier = record(up.for_occurrence(at - HOUR), RunStatus.SUCCEEDED).model_copy(
-        update={"occurrence": at - HOUR}
-    )
-    lock = Lockfile(
-        lineage="l",
-        serial=1,
-        runs={"extract": earlier},
-        schedules={n: ScheduleState(since=at - timedelta(minutes=30)) for n in ("extract", "load")},
-    )
+    lock = ran_an_hour_before(up, at)
     specs = [up, down] if upstream_first else [down, up]
     at_5 = plan_actions(specs, lock, {"etl": []}, now=at + timedelta(minutes=4), prune=False)
     assert decision(at_5).kind is ActionKind.WAIT  # extract's 10:00 may still start

@@ -102,15 +102,7 @@ def test_a_full_disk_aborts_before_the_start_whose_intent_it_cut(tmp_path: Path)
                     world.bump(name)
             page = os.statvfs(world.repo).f_frsize
             filler = fill(world.repo, leave=2 * page)
-            failed = subprocess.run(
-                world.command("apply", "--auto-approve"),
-                env=world.env,
-                cwd=world.repo,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            failed = world.run("apply", "--auto-approve", timeout=60)
             filler.unlink()
             world.converge()
             world.assert_exactly_once()
