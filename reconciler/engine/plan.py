@@ -75,7 +75,7 @@ def plan_actions(
             if spec.name in lock.schedules:
                 planner.schedules[spec.name] = lock.schedules[spec.name]
         elif spec.schedule is not None:
-            planner.actions.extend(planner.plan_scheduled(spec, lock.schedules.get(spec.name)))
+            planner.actions.extend(planner.plan_scheduled(spec))
         else:
             planner.actions.append(planner.plan_after(spec))
     wanted = {d.name for d in desired}

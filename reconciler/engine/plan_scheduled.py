@@ -8,19 +8,20 @@ from datetime import datetime
 from reconciler.engine.actions import Action, ActionKind, ScheduleNote
 from reconciler.engine.desired import DesiredRun
 from reconciler.engine.rules import Rules, action, is_active
-from reconciler.engine.schedules import local_time, schedule_of, step
+from reconciler.engine.schedules import local_time, schedule_of
 from reconciler.spec.models import DesiredState
 from reconciler.spec.runs import StopReason
-from reconciler.state.model import RunRecord, ScheduleState
+from reconciler.state.model import RunRecord
 
 
 class ScheduledRules(Rules):
-    def plan_scheduled(self, spec: DesiredRun, state: ScheduleState | None) -> list[Action]:
+    def plan_scheduled(self, spec: DesiredRun) -> list[Action]:
         """A missed action for the occurrences missed, if any, then the decision for the
-        occurrence due now, or for the latest occurrence's run."""
+        occurrence due now, or for the latest occurrence's run (its step, taken with every
+        other schedule's before any spec was planned)."""
         schedule = schedule_of(spec)
         record = self.records.get(spec.name)
-        this = self.steps.get(spec.name) or step(spec, record, state, self.now)
+        this = self.steps[spec.name]
         self.schedules[spec.name] = this.state
         note = ScheduleNote(timezone=schedule.timezone, next_at=this.next_at)
         actions = []
